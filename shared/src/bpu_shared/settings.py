@@ -1,0 +1,46 @@
+"""Settings every service reads from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; each service subclasses it to set its name and port.
+
+    Every field maps to the upper-case env var of the same name (``KAFKA_BOOTSTRAP_SERVERS``,
+    ``MONGODB_URL``, ``ADMIN_API_KEY``, ...).
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "service"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_enable_idempotence: bool = Field(
+        False, description="True on Apache Kafka; the embedded broker refuses idempotent producers"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    mongodb_database: str | None = Field(None, description="Defaults to the service name")
+    admin_api_key: SecretStr = Field(min_length=16)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    outbox_relay_interval_seconds: float = Field(0.2, gt=0)
+    outbox_retained_events: int = Field(
+        20, ge=0, description="Sent events kept per document, to publish again after a broker reset"
+    )
+    consumer_max_records: int = Field(500, ge=1)
+    consumer_retry_attempts: int = Field(5, ge=1)
+    consumer_retry_backoff_seconds: float = Field(0.2, gt=0)
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or self.service_name
