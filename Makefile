@@ -1,0 +1,57 @@
+# Entry points for developers and CI. A fresh machine needs only Python 3.11+ and make: when
+# `uv` is not on PATH, it is installed into .tools/ (a venv of its own, or pip --target).
+#
+#   make up     the whole embedded stack in the foreground (bpu-dev up; Ctrl-C stops it)
+#   make test   the whole test suite: tests/unit, tests/integration, tests/e2e
+#   make lint   ruff check and ruff format --check
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+SYNC_FLAGS ?= --frozen
+TOOLS := .tools
+
+ifndef UV
+UV := $(shell command -v uv 2>/dev/null)
+endif
+ifeq ($(strip $(UV)),)
+UV := $(TOOLS)/bin/uv
+endif
+
+.PHONY: help install up test lint
+
+help:
+	@echo "make up     start the embedded stack (broker, store, four services) in the foreground"
+	@echo "make test   run every test (unit, integration, e2e)"
+	@echo "make lint   ruff check and ruff format --check"
+	@echo "(uv: $(UV))"
+
+# Only when uv is not on PATH: a venv with uv in .tools/, or, without venv/ensurepip, pip's
+# --target install. .tools/ ignores itself, so it never shows up in git status.
+$(TOOLS)/bin/uv:
+	@echo "uv is not on PATH: installing uv $(UV_VERSION) into $(TOOLS)/ with $(PYTHON)"
+	@mkdir -p $(TOOLS)/bin && echo '*' > $(TOOLS)/.gitignore
+	@if $(PYTHON) -m venv $(TOOLS)/venv >/dev/null 2>&1 \
+	    && $(TOOLS)/venv/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"; then \
+	    ln -sf ../venv/bin/uv $(TOOLS)/bin/uv; \
+	elif $(PYTHON) -m pip install -q --disable-pip-version-check --target $(TOOLS)/pip "uv==$(UV_VERSION)"; then \
+	    ln -sf ../pip/bin/uv $(TOOLS)/bin/uv; \
+	else \
+	    echo "could not install uv with $(PYTHON): it needs the venv or pip module" >&2; exit 1; \
+	fi
+	@$(TOOLS)/bin/uv --version
+
+install: $(UV)
+	$(UV) sync $(SYNC_FLAGS)
+
+up: install
+	$(UV) run $(SYNC_FLAGS) bpu-dev up
+
+test: install
+	$(UV) run $(SYNC_FLAGS) pytest
+
+lint: install
+	$(UV) run $(SYNC_FLAGS) ruff check .
+	$(UV) run $(SYNC_FLAGS) ruff format --check .
