@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = Field(
+        "", description="Put before every topic name: one cluster can serve several environments"
+    )
     kafka_enable_idempotence: bool = Field(
         False, description="True on Apache Kafka; the embedded broker refuses idempotent producers"
     )

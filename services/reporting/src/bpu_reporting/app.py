@@ -1,0 +1,36 @@
+"""Reporting service wiring; ``bpu-reporting`` runs it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bpu_reporting import events
+from bpu_reporting.api import router
+from bpu_reporting.store import ReportingStore
+from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.settings import ServiceSettings
+
+
+class ReportingSettings(ServiceSettings):
+    service_name: str = "reporting"
+    http_port: int = 8004
+
+
+def build_app(settings: ReportingSettings) -> FastAPI:
+    runtime = Runtime(settings)
+    store = ReportingStore(runtime.db)
+    runtime.on_startup(store.ensure_indexes)
+    events.subscribe(runtime, store)
+    app = create_app(
+        runtime,
+        title="Reporting",
+        description="Coverage and benefit totals per province, regency, district and village, "
+        "projected from the platform's events. Holds no personal data.",
+        routers=[router],
+    )
+    app.state.store = store
+    return app
+
+
+def main() -> None:
+    serve(build_app, ReportingSettings())  # type: ignore[arg-type]

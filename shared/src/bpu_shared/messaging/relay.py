@@ -1,0 +1,209 @@
+"""The outbox relay: publishes pending events, marks them sent, and publishes the retained sent
+events again when the broker has lost them (the embedded broker keeps nothing across a restart).
+
+A crash between publishing and marking publishes the event twice; consumers absorb that by
+event id or deterministic upserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faststream.kafka import KafkaBroker
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bpu_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REPUBLISHED
+from bpu_shared.store import TRANSIENT_STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+STATE_COLLECTION = "outbox_relay_state"
+
+
+def _hw_field(topic: str, partition: int) -> str:
+    # Topic names contain dots, which a field path would read as nesting.
+    return f"hw.{topic.replace('.', '~')}~~{partition}"
+
+
+def _parse_hw_field(name: str) -> TopicPartition:
+    """The inverse of ``_hw_field`` for a key inside ``hw``."""
+    topic, _, partition = name.rpartition("~~")
+    return TopicPartition(topic.replace("~", "."), int(partition))
+
+
+class OutboxRelay:
+    """Publishes the outboxes of ``collections`` in ``db`` through ``broker``."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        collections: Sequence[str],
+        broker: KafkaBroker,
+        *,
+        kafka_kwargs: dict[str, Any],
+        retained: int = 20,
+        interval: float = 0.2,
+        batch_size: int = 500,
+        reset_check_interval: float = 5.0,
+        topic_prefix: str = "",
+    ) -> None:
+        self.db = db
+        self.collections = list(collections)
+        self.broker = broker
+        self.kafka_kwargs = kafka_kwargs
+        self.retained = retained
+        self.interval = interval
+        self.batch_size = batch_size
+        self.reset_check_interval = reset_check_interval
+        self.topic_prefix = topic_prefix
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    async def publish_pending(self) -> int:
+        """Publish every pending event once; return how many were published."""
+        total = 0
+        for name in self.collections:
+            while True:
+                published = await self._publish_batch(name)
+                total += published
+                if published < self.batch_size:
+                    break
+        return total
+
+    async def _publish_batch(self, name: str) -> int:
+        coll = self.db[name]
+        docs = await coll.find(
+            {"outbox_pending": {"$gt": 0}}, {"outbox": 1}
+        ).limit(self.batch_size).to_list()
+        if not docs:
+            OUTBOX_BACKLOG.labels(name).set(0)
+            return 0
+        # Calls are made in document order, so one aggregate's events keep their order; the
+        # broker's acknowledgements are awaited together.
+        pending: list[tuple[Any, dict[str, Any], asyncio.Future[Any]]] = []
+        for doc in docs:
+            for entry in doc.get("outbox", []):
+                future = await self._send(entry)
+                pending.append((doc["_id"], entry, future))
+        metadata = await asyncio.gather(*(f for _, _, f in pending))
+        marks = [
+            UpdateOne(
+                {"_id": doc_id, "outbox.event_id": entry["event_id"]},
+                {
+                    "$pull": {"outbox": {"event_id": entry["event_id"]}},
+                    "$push": {"outbox_sent": {"$each": [entry], "$slice": -self.retained}},
+                    "$inc": {"outbox_pending": -1},
+                },
+            )
+            for doc_id, entry, _ in pending
+        ]
+        if marks:
+            await coll.bulk_write(marks, ordered=True)
+        await self._record_high_water(metadata)
+        for _, entry, _ in pending:
+            EVENTS_PUBLISHED.labels(entry["topic"]).inc()
+        OUTBOX_BACKLOG.labels(name).set(
+            await coll.count_documents({"outbox_pending": {"$gt": 0}})
+        )
+        return len(docs)
+
+    async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
+        return await self.broker.publish(
+            entry["value"].encode(),
+            self.topic_prefix + entry["topic"],
+            key=entry["key"].encode(),
+            headers={"event_type": entry["event_type"], "event_id": entry["event_id"]},
+            correlation_id=entry.get("correlation_id") or entry["event_id"],
+            no_confirm=True,
+        )
+
+    async def _record_high_water(self, metadata: Sequence[Any]) -> None:
+        highest: dict[str, int] = {}
+        for md in metadata:
+            field = _hw_field(md.topic, md.partition)
+            highest[field] = max(highest.get(field, -1), md.offset)
+        if highest:
+            await self.db[STATE_COLLECTION].update_one(
+                {"_id": "relay"}, {"$max": highest}, upsert=True
+            )
+
+    # -- broker reset --------------------------------------------------------------------------
+
+    async def broker_lost_events(self) -> bool:
+        """True when a partition we published to now ends before the last offset we got back:
+        the broker lost its data (the embedded broker restarted, or a topic was recreated)."""
+        state = await self.db[STATE_COLLECTION].find_one({"_id": "relay"})
+        recorded = {_parse_hw_field(k): v for k, v in ((state or {}).get("hw") or {}).items()}
+        if not recorded:
+            return False
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.kafka_kwargs)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(list(recorded))
+        finally:
+            await consumer.stop()
+        return any(ends.get(tp, 0) <= offset for tp, offset in recorded.items())
+
+    async def republish_retained(self) -> int:
+        """Publish every retained sent event again, oldest document first."""
+        await self.db[STATE_COLLECTION].update_one(
+            {"_id": "relay"}, {"$set": {"hw": {}}}, upsert=True
+        )
+        total = 0
+        for name in self.collections:
+            # Every document is read: the embedded store cannot match "array not empty".
+            docs = await self.db[name].find({}, {"outbox_sent": 1}).to_list()
+            futures = []
+            for doc in docs:
+                for entry in doc.get("outbox_sent") or []:
+                    futures.append(await self._send(entry))
+            metadata = await asyncio.gather(*futures)
+            await self._record_high_water(metadata)
+            total += len(futures)
+        OUTBOX_REPUBLISHED.inc(total)
+        return total
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Publish now rather than at the next tick (called after a write with events)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_reset_check = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_reset_check:
+                    next_reset_check = loop.time() + self.reset_check_interval
+                    if await self.broker_lost_events():
+                        count = await self.republish_retained()
+                        log.warning("broker lost its events; published %d retained events again", count)
+                await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT_STORE_ERRORS as exc:
+                log.warning("outbox relay: store unreachable (%s); retrying", exc)
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
