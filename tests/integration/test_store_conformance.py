@@ -1,0 +1,1208 @@
+"""Store conformance suite: every MongoDB behaviour the project's code relies on.
+
+Each test asserts what MongoDB does, against whatever store the fixtures give: the embedded
+NX-27017 by default, real MongoDB with ``TEST_BACKEND=containers``. A behaviour NX-27017 0.8.1
+gets wrong is pinned by a test marked ``xfail`` on the embedded backend only, with
+``strict=True``: if the embedded server is fixed (or fails differently) the test turns red, and
+the defect list in ARCHITECTURE.md must be updated.
+
+The ``raises`` of each defect names how NX-27017 deviates today: ``AssertionError`` (a wrong
+answer), ``OperationFailure`` (the server refuses the query), or ``pytest.fail.Exception`` (the
+server accepts what MongoDB rejects, so ``pytest.raises`` fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import Decimal128
+from pymongo import DESCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
+
+BACKEND = os.environ.get("TEST_BACKEND", "embedded")
+EMBEDDED = BACKEND == "embedded"
+
+#: NX-27017 accepts what MongoDB rejects: ``pytest.raises`` then fails with this exception.
+DID_NOT_RAISE = pytest.fail.Exception
+
+
+def nx_defect(reason: str, raises: Any = AssertionError) -> pytest.MarkDecorator:
+    """A known NX-27017 0.8.1 defect: expected to fail on the embedded store only, strictly."""
+    return pytest.mark.xfail(
+        condition=EMBEDDED, reason=f"NX-27017 0.8.1: {reason}", strict=True, raises=raises
+    )
+
+
+async def ids(coll: AsyncCollection, query: dict[str, Any]) -> list[Any]:
+    """The sorted ``_id`` of the documents matching ``query``."""
+    return sorted([doc["_id"] async for doc in coll.find(query, {"_id": 1})])
+
+
+async def agg(coll: AsyncCollection, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    cursor = await coll.aggregate(pipeline)
+    return await cursor.to_list()
+
+
+def event(n: int) -> dict[str, Any]:
+    """A pending outbox event, shaped like the project's outbox entries."""
+    return {
+        "event_id": f"e{n}",
+        "topic": "t.v1",
+        "key": "k",
+        "value": f'{{"event_id": "e{n}", "amount": 16800}}',
+        "payload": {"n": n, "ok": True},
+        "created_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=n),
+    }
+
+
+def mark_sent(n: int, keep: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The relay's filter and update that mark outbox event ``e<n>`` sent (kept in outbox_sent)."""
+    eid = f"e{n}"
+    return {"outbox.event_id": eid}, {
+        "$pull": {"outbox": {"event_id": eid}},
+        "$push": {"outbox_sent": {"$each": [event(n)], "$slice": -keep}},
+        "$inc": {"outbox_pending": -1},
+    }
+
+
+# --- unique indexes -------------------------------------------------------------------------
+
+
+async def test_unique_index_rejects_duplicate(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.workers
+    await coll.create_index("nik", unique=True)
+    await coll.insert_one({"_id": 1, "nik": "1704010101900001"})
+    with pytest.raises(DuplicateKeyError):
+        await coll.insert_one({"_id": 2, "nik": "1704010101900001"})
+    await coll.insert_one({"_id": 3, "nik": "1704010101900002"})
+    assert await ids(coll, {}) == [1, 3]
+
+
+async def test_duplicate_id_raises(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": "a", "v": 1})
+    with pytest.raises(DuplicateKeyError):
+        await mongo_db.c.insert_one({"_id": "a", "v": 2})
+    assert await mongo_db.c.find_one({"_id": "a"}) == {"_id": "a", "v": 1}
+
+
+async def test_compound_unique_index(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.invoices
+    await coll.create_index([("programme_id", 1), ("period", 1)], unique=True)
+    await coll.insert_many(
+        [
+            {"_id": 1, "programme_id": "p1", "period": "2025-01"},
+            {"_id": 2, "programme_id": "p1", "period": "2025-02"},
+            {"_id": 3, "programme_id": "p2", "period": "2025-01"},
+        ]
+    )
+    with pytest.raises(DuplicateKeyError):
+        await coll.insert_one({"_id": 4, "programme_id": "p1", "period": "2025-01"})
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one({"_id": 2}, {"$set": {"period": "2025-01"}})
+    assert await coll.find_one({"_id": 2}) == {"_id": 2, "programme_id": "p1", "period": "2025-02"}
+
+
+async def test_insert_many_unordered_keeps_valid_and_reports_failed_indexes(
+    mongo_db: AsyncDatabase,
+) -> None:
+    coll = mongo_db.c
+    await coll.create_index([("a", 1), ("b", 1)], unique=True)
+    docs = [
+        {"_id": 0, "a": 1, "b": 1},
+        {"_id": 1, "a": 1, "b": 2},
+        {"_id": 2, "a": 1, "b": 1},  # duplicate of 0
+        {"_id": 3, "a": 2, "b": 1},
+        {"_id": 4, "a": 1, "b": 2},  # duplicate of 1
+        {"_id": 5, "a": 3, "b": 3},
+    ]
+    with pytest.raises(BulkWriteError) as caught:
+        await coll.insert_many(docs, ordered=False)
+    details = caught.value.details
+    assert [e["index"] for e in details["writeErrors"]] == [2, 4]
+    assert {e["code"] for e in details["writeErrors"]} == {11000}
+    assert details["nInserted"] == 4
+    assert await ids(coll, {}) == [0, 1, 3, 5]
+
+
+async def test_insert_many_ordered_stops_at_first_error(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.create_index("k", unique=True)
+    with pytest.raises(BulkWriteError) as caught:
+        await coll.insert_many([{"_id": 1, "k": 1}, {"_id": 2, "k": 1}, {"_id": 3, "k": 3}])
+    details = caught.value.details
+    assert [e["index"] for e in details["writeErrors"]] == [1]
+    assert details["nInserted"] == 1
+    assert await ids(coll, {}) == [1]
+
+
+async def test_unique_index_on_existing_duplicates_is_refused(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"k": 1}, {"k": 1}])
+    with pytest.raises(OperationFailure):
+        await mongo_db.c.create_index("k", unique=True)
+
+
+async def test_partial_and_sparse_unique_indexes_allow_many_missing(
+    mongo_db: AsyncDatabase,
+) -> None:
+    await mongo_db.p.create_index(
+        "k", unique=True, partialFilterExpression={"k": {"$exists": True}}
+    )
+    await mongo_db.s.create_index("k", unique=True, sparse=True)
+    for coll in (mongo_db.p, mongo_db.s):
+        await coll.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3, "k": "x"}])
+        with pytest.raises(DuplicateKeyError):
+            await coll.insert_one({"_id": 4, "k": "x"})
+        assert await coll.count_documents({}) == 3
+
+
+@nx_defect("a plain unique index lets many documents lack the field", raises=DID_NOT_RAISE)
+async def test_unique_index_treats_missing_field_as_null(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.create_index("k", unique=True)
+    await mongo_db.c.insert_one({"_id": 1})
+    with pytest.raises(DuplicateKeyError):
+        await mongo_db.c.insert_one({"_id": 2})
+
+
+async def test_ttl_index_is_recorded_and_droppable(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.create_index("sent_at", expireAfterSeconds=3600)
+    info = await mongo_db.c.index_information()
+    ttl = [spec for spec in info.values() if spec["key"] == [("sent_at", 1)]]
+    assert len(ttl) == 1
+    assert ttl[0]["expireAfterSeconds"] == 3600
+    name = next(n for n, spec in info.items() if spec["key"] == [("sent_at", 1)])
+    await mongo_db.c.drop_index(name)
+    assert list(await mongo_db.c.index_information()) == ["_id_"]
+
+
+@nx_defect(
+    "index_information() names indexes idx_<coll>_<fields>, not the name create_index returned",
+    raises=KeyError,
+)
+async def test_index_information_uses_created_names(mongo_db: AsyncDatabase) -> None:
+    name = await mongo_db.c.create_index([("a", 1), ("b", 1)], unique=True)
+    assert name == "a_1_b_1"
+    info = await mongo_db.c.index_information()
+    assert info[name]["unique"] is True
+
+
+# --- upserts --------------------------------------------------------------------------------
+
+
+async def test_upsert_with_set_on_insert_second_changes_nothing(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    first = await coll.update_one(
+        {"_id": "w1"}, {"$setOnInsert": {"name": "Ani", "n": 1}}, upsert=True
+    )
+    assert first.upserted_id == "w1"
+    assert first.matched_count == 0
+    second = await coll.update_one(
+        {"_id": "w1"}, {"$setOnInsert": {"name": "Budi", "n": 2}}, upsert=True
+    )
+    assert second.upserted_id is None
+    assert second.matched_count == 1
+    assert second.modified_count == 0
+    assert await coll.find_one({"_id": "w1"}) == {"_id": "w1", "name": "Ani", "n": 1}
+
+
+async def test_upsert_copies_equality_fields_of_the_filter(mongo_db: AsyncDatabase) -> None:
+    result = await mongo_db.c.update_one(
+        {"_id": 20, "kind": "k", "n": {"$gt": 1}}, {"$set": {"z": 1}}, upsert=True
+    )
+    assert result.upserted_id == 20
+    assert await mongo_db.c.find_one({"_id": 20}) == {"_id": 20, "kind": "k", "z": 1}
+
+
+async def test_upsert_without_id_generates_one(mongo_db: AsyncDatabase) -> None:
+    result = await mongo_db.c.update_one({"key": "abc"}, {"$set": {"z": 1}}, upsert=True)
+    doc = await mongo_db.c.find_one({"key": "abc"})
+    assert doc is not None
+    assert doc["_id"] == result.upserted_id
+    assert {k: v for k, v in doc.items() if k != "_id"} == {"key": "abc", "z": 1}
+
+
+async def test_bulk_write_upserts_report_counts(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": "x", "n": 0})
+    result = await coll.bulk_write(
+        [
+            UpdateOne({"_id": "x"}, {"$inc": {"n": 1}}, upsert=True),
+            UpdateOne({"_id": "y"}, {"$inc": {"n": 1}}, upsert=True),
+            UpdateOne({"_id": "z"}, {"$setOnInsert": {"n": 5}}, upsert=True),
+        ]
+    )
+    assert result.matched_count == 1
+    assert result.modified_count == 1
+    assert result.upserted_count == 2
+    assert result.upserted_ids == {1: "y", 2: "z"}
+    again = await coll.bulk_write(
+        [UpdateOne({"_id": "z"}, {"$setOnInsert": {"n": 7}}, upsert=True)]
+    )
+    assert (again.matched_count, again.modified_count, again.upserted_count) == (1, 0, 0)
+    assert [d async for d in coll.find().sort("_id")] == [
+        {"_id": "x", "n": 1},
+        {"_id": "y", "n": 1},
+        {"_id": "z", "n": 5},
+    ]
+
+
+async def test_find_one_and_update_upsert_returns_after(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    update = {"$inc": {"seq": 1}, "$set": {"kind": "counter"}}
+    after = ReturnDocument.AFTER
+    doc = await coll.find_one_and_update({"_id": 11}, update, upsert=True, return_document=after)
+    assert doc == {"_id": 11, "seq": 1, "kind": "counter"}
+    doc = await coll.find_one_and_update({"_id": 11}, update, upsert=True, return_document=after)
+    assert doc == {"_id": 11, "seq": 2, "kind": "counter"}
+    assert await coll.find_one({"_id": 11}) == doc
+
+
+@nx_defect("find_one_and_update(upsert=True) ignores $setOnInsert when it inserts")
+async def test_find_one_and_update_upsert_applies_set_on_insert(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    update = {"$inc": {"seq": 1}, "$setOnInsert": {"kind": "counter"}}
+    after = ReturnDocument.AFTER
+    doc = await coll.find_one_and_update({"_id": 11}, update, upsert=True, return_document=after)
+    assert doc == {"_id": 11, "seq": 1, "kind": "counter"}
+    assert await coll.find_one({"_id": 11}) == doc
+
+
+async def test_find_one_and_update_returns_before_by_default(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 9, "n": 1})
+    assert await coll.find_one_and_update({"_id": 9}, {"$inc": {"n": 1}}) == {"_id": 9, "n": 1}
+    assert await coll.find_one({"_id": 9}) == {"_id": 9, "n": 2}
+    assert await coll.find_one_and_update({"_id": 12}, {"$inc": {"n": 1}}, upsert=True) is None
+    assert await coll.find_one({"_id": 12}) == {"_id": 12, "n": 1}
+    assert await coll.find_one_and_update({"_id": "none"}, {"$inc": {"n": 1}}) is None
+
+
+async def test_find_one_and_delete(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"_id": 1, "q": "a"}, {"_id": 2, "q": "a"}])
+    doc = await mongo_db.c.find_one_and_delete({"q": "a"}, sort=[("_id", DESCENDING)])
+    assert doc == {"_id": 2, "q": "a"}
+    assert await ids(mongo_db.c, {}) == [1]
+
+
+async def test_replace_one_existing(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 4, "a": 1, "b": 2})
+    result = await mongo_db.c.replace_one({"_id": 4}, {"only": 1})
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert await mongo_db.c.find_one({"_id": 4}) == {"_id": 4, "only": 1}
+
+
+@nx_defect("replace_one(upsert=True) ignores the filter's _id and inserts an ObjectId")
+async def test_replace_one_upsert_keeps_filter_id(mongo_db: AsyncDatabase) -> None:
+    result = await mongo_db.c.replace_one({"_id": 13}, {"only": 13}, upsert=True)
+    assert result.upserted_id == 13
+    assert await mongo_db.c.find_one({"_id": 13}) == {"_id": 13, "only": 13}
+
+
+@nx_defect("find_one_and_replace turns an integer _id into a string")
+async def test_find_one_and_replace_keeps_id_type(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 12, "x": 1})
+    doc = await mongo_db.c.find_one_and_replace(
+        {"_id": 12}, {"y": 1}, return_document=ReturnDocument.AFTER
+    )
+    assert doc == {"_id": 12, "y": 1}
+    assert await mongo_db.c.find_one({"_id": 12}) == {"_id": 12, "y": 1}
+
+
+# --- update operators -----------------------------------------------------------------------
+
+
+async def test_set_inc_unset_rename(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "n": 1, "old": "v", "gone": 1})
+    result = await coll.update_one(
+        {"_id": 1},
+        {
+            "$set": {"status": "active", "off.p0": 5, "a.b.c": 1},
+            "$inc": {"n": 2, "totals.paid": 1000},
+            "$unset": {"gone": ""},
+            "$rename": {"old": "new"},
+        },
+    )
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert await coll.find_one({"_id": 1}) == {
+        "_id": 1,
+        "n": 3,
+        "new": "v",
+        "status": "active",
+        "off": {"p0": 5},
+        "a": {"b": {"c": 1}},
+        "totals": {"paid": 1000},
+    }
+
+
+async def test_inc_large_integers(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "rupiah": 2**40})
+    await mongo_db.c.update_one({"_id": 1}, {"$inc": {"rupiah": 2**40}})
+    assert await mongo_db.c.find_one({"_id": 1}) == {"_id": 1, "rupiah": 2**41}
+
+
+async def test_inc_on_non_numeric_is_rejected(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "g": "x"})
+    with pytest.raises(WriteError):
+        await mongo_db.c.update_one({"_id": 1}, {"$inc": {"g": 1}})
+    assert await mongo_db.c.find_one({"_id": 1}) == {"_id": 1, "g": "x"}
+
+
+async def test_set_on_insert_only_applies_on_insert(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    update = {"$setOnInsert": {"created": 1}, "$set": {"seen": "yes"}, "$inc": {"hits": 1}}
+    await coll.update_one({"_id": 1}, update, upsert=True)
+    await coll.update_one({"_id": 1}, {**update, "$setOnInsert": {"created": 2}}, upsert=True)
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "created": 1, "seen": "yes", "hits": 2}
+
+
+async def test_add_to_set_scalars_and_each(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "tags": ["a"]})
+    await coll.update_one({"_id": 1}, {"$addToSet": {"tags": "b"}})
+    again = await coll.update_one({"_id": 1}, {"$addToSet": {"tags": "b"}})
+    assert again.modified_count == 0
+    await coll.update_one({"_id": 1}, {"$addToSet": {"tags": {"$each": ["a", "c", "c"]}}})
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "tags": ["a", "b", "c"]}
+    await coll.update_one({"_id": 2}, {"$addToSet": {"tags": "x"}}, upsert=True)
+    assert await coll.find_one({"_id": 2}) == {"_id": 2, "tags": ["x"]}
+
+
+@nx_defect("$addToSet on a missing field of an existing document creates nothing")
+async def test_add_to_set_creates_missing_array(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1})
+    result = await mongo_db.c.update_one({"_id": 1}, {"$addToSet": {"tags": "x"}})
+    assert result.modified_count == 1
+    assert await mongo_db.c.find_one({"_id": 1}) == {"_id": 1, "tags": ["x"]}
+
+
+async def test_add_to_set_subdocument(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "applied": [{"event_id": "e0"}]})
+    first = await coll.update_one({"_id": 1}, {"$addToSet": {"applied": {"event_id": "e1"}}})
+    second = await coll.update_one({"_id": 1}, {"$addToSet": {"applied": {"event_id": "e1"}}})
+    assert (first.modified_count, second.modified_count) == (1, 0)
+    assert await coll.find_one({"_id": 1}) == {
+        "_id": 1,
+        "applied": [{"event_id": "e0"}, {"event_id": "e1"}],
+    }
+
+
+async def test_max_and_min_on_numbers_and_strings(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "hi": 5, "lo": 5, "period": "2025-02"})
+    await coll.update_one({"_id": 1}, {"$max": {"hi": 3, "period": "2025-01"}, "$min": {"lo": 7}})
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "hi": 5, "lo": 5, "period": "2025-02"}
+    await coll.update_one(
+        {"_id": 1}, {"$max": {"hi": 9, "period": "2025-03", "new": 1}, "$min": {"lo": 2}}
+    )
+    assert await coll.find_one({"_id": 1}) == {
+        "_id": 1,
+        "hi": 9,
+        "lo": 2,
+        "period": "2025-03",
+        "new": 1,
+    }
+
+
+@nx_defect("$max on a date never updates; $min stores a string instead of a date")
+async def test_max_and_min_on_dates(mongo_db: AsyncDatabase) -> None:
+    t0 = datetime(2025, 1, 2, tzinfo=UTC)
+    await mongo_db.c.insert_one({"_id": 1, "last": t0, "first": t0})
+    await mongo_db.c.update_one(
+        {"_id": 1},
+        {"$max": {"last": t0 + timedelta(days=9)}, "$min": {"first": t0 - timedelta(days=9)}},
+    )
+    assert await mongo_db.c.find_one({"_id": 1}) == {
+        "_id": 1,
+        "last": t0 + timedelta(days=9),
+        "first": t0 - timedelta(days=9),
+    }
+
+
+async def test_push_each_negative_slice_keeps_newest(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "recent": []})
+    await coll.update_one({"_id": 1}, {"$push": {"recent": {"$each": [1, 2, 3], "$slice": -2}}})
+    assert (await coll.find_one({"_id": 1}))["recent"] == [2, 3]
+    await coll.update_one({"_id": 1}, {"$push": {"recent": {"$each": [4], "$slice": -2}}})
+    assert (await coll.find_one({"_id": 1}))["recent"] == [3, 4]
+    await coll.update_one({"_id": 1}, {"$push": {"fresh": {"$each": ["a", "b"], "$slice": -5}}})
+    await coll.update_one({"_id": 1}, {"$push": {"fresh": {"$each": ["z"], "$position": 0}}})
+    assert (await coll.find_one({"_id": 1}))["fresh"] == ["z", "a", "b"]
+
+
+@nx_defect(
+    "$push of a subdocument (plain, $each, $slice, on an existing, empty or missing array) "
+    "stores every subdocument of the array as a JSON string"
+)
+async def test_push_subdocument_reads_back_as_subdocument(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "outbox": [event(1)]})
+    await coll.update_one({"_id": 1}, {"$push": {"outbox": event(2)}})
+    await coll.update_one(
+        {"_id": 1}, {"$push": {"log": {"$each": [{"k": 1}, {"k": 2}], "$slice": -1}}}
+    )
+    assert await coll.find_one({"_id": 1}) == {
+        "_id": 1,
+        "outbox": [event(1), event(2)],
+        "log": [{"k": 2}],
+    }
+
+
+async def test_push_subdocument_on_upsert_insert(mongo_db: AsyncDatabase) -> None:
+    """The insert path of an ``update_one`` upsert stores a pushed subdocument correctly."""
+    await mongo_db.c.update_one(
+        {"_id": 1}, {"$push": {"outbox": event(1)}, "$inc": {"outbox_pending": 1}}, upsert=True
+    )
+    assert await mongo_db.c.find_one({"_id": 1}) == {
+        "_id": 1,
+        "outbox": [event(1)],
+        "outbox_pending": 1,
+    }
+
+
+@nx_defect("$push with $sort does not sort (and subdocuments become JSON strings)")
+async def test_push_each_sort(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "a": [5]})
+    await mongo_db.c.update_one(
+        {"_id": 1}, {"$push": {"a": {"$each": [3, 9, 1], "$sort": -1, "$slice": 3}}}
+    )
+    assert (await mongo_db.c.find_one({"_id": 1}))["a"] == [9, 5, 3]
+
+
+async def test_pull_by_element_fields(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "outbox": [event(1), event(2), event(3), event(4)]})
+    result = await coll.update_one({"_id": 1}, {"$pull": {"outbox": {"event_id": "e2"}}})
+    assert result.modified_count == 1
+    assert (await coll.find_one({"_id": 1}))["outbox"] == [event(1), event(3), event(4)]
+    await coll.update_one({"_id": 1}, {"$pull": {"outbox": {"event_id": {"$in": ["e1", "e4"]}}}})
+    assert (await coll.find_one({"_id": 1}))["outbox"] == [event(3)]
+    await coll.update_one({"_id": 1}, {"$pull": {"outbox": {"payload.n": {"$gte": 3}}}})
+    assert (await coll.find_one({"_id": 1}))["outbox"] == []
+
+
+async def test_pull_scalars_pull_all_and_pop(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "a": [1, 2, 3, 2, 4], "b": ["x", "y", "z"]})
+    await coll.update_one({"_id": 1}, {"$pull": {"a": 2}, "$pullAll": {"b": ["x", "z"]}})
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "a": [1, 3, 4], "b": ["y"]}
+    await coll.update_one({"_id": 1}, {"$pop": {"a": 1}})
+    await coll.update_one({"_id": 1}, {"$pull": {"a": {"$gte": 3}}})
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "a": [1], "b": ["y"]}
+
+
+async def test_pull_push_inc_in_one_update(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "pending": [event(1), event(2)], "done": [], "count": 2})
+    result = await coll.update_one(
+        {"_id": 1},
+        {
+            "$pull": {"pending": {"event_id": "e1"}},
+            "$push": {"done": {"$each": [{"event_id": "e1"}], "$slice": -10}},
+            "$inc": {"count": -1},
+        },
+    )
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert await coll.find_one({"_id": 1}) == {
+        "_id": 1,
+        "pending": [event(2)],
+        "done": [{"event_id": "e1"}],
+        "count": 1,
+    }
+
+
+async def test_mul_and_current_date(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "n": 3})
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    await mongo_db.c.update_one({"_id": 1}, {"$mul": {"n": 2}, "$currentDate": {"ts": True}})
+    doc = await mongo_db.c.find_one({"_id": 1})
+    assert doc["n"] == 6
+    assert isinstance(doc["ts"], datetime)
+    assert before <= doc["ts"] <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+async def test_positional_operator_updates_matched_element(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_one({"_id": 1, "items": [{"k": "a", "v": 1}, {"k": "b", "v": 5}]})
+    result = await coll.update_one({"_id": 1, "items.k": "b"}, {"$set": {"items.$.v": 99}})
+    assert result.modified_count == 1
+    assert (await coll.find_one({"_id": 1}))["items"] == [{"k": "a", "v": 1}, {"k": "b", "v": 99}]
+
+
+@nx_defect("the all-positional $[] is not understood: it sets a field literally named items.$[].v")
+async def test_all_positional_operator(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "items": [{"v": 1}, {"v": 2}]})
+    await mongo_db.c.update_one({"_id": 1}, {"$inc": {"items.$[].v": 10}})
+    assert await mongo_db.c.find_one({"_id": 1}) == {"_id": 1, "items": [{"v": 11}, {"v": 12}]}
+
+
+@nx_defect("array_filters are ignored: the update matches but modifies nothing")
+async def test_array_filters(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "items": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]})
+    result = await mongo_db.c.update_one(
+        {"_id": 1}, {"$set": {"items.$[e].v": 0}}, array_filters=[{"e.k": "a"}]
+    )
+    assert result.modified_count == 1
+    assert (await mongo_db.c.find_one({"_id": 1}))["items"] == [
+        {"k": "a", "v": 0},
+        {"k": "b", "v": 2},
+    ]
+
+
+@nx_defect("$set of _id is accepted and changes the document's _id", raises=DID_NOT_RAISE)
+async def test_id_is_immutable(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 9, "n": 1})
+    with pytest.raises(WriteError):
+        await mongo_db.c.update_one({"_id": 9}, {"$set": {"_id": 5}})
+    assert await ids(mongo_db.c, {}) == [9]
+
+
+@nx_defect("$set and $inc of the same path in one update are accepted", raises=DID_NOT_RAISE)
+async def test_conflicting_update_operators_are_rejected(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "a": 0})
+    with pytest.raises(WriteError):
+        await mongo_db.c.update_one({"_id": 1}, {"$set": {"a": 1}, "$inc": {"a": 1}})
+
+
+async def test_update_many_and_delete_many(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_many([{"_id": i, "g": "y" if i % 2 else "x"} for i in range(6)])
+    result = await coll.update_many({"g": "y"}, {"$set": {"flag": True}})
+    assert (result.matched_count, result.modified_count) == (3, 3)
+    assert await ids(coll, {"flag": True}) == [1, 3, 5]
+    deleted = await coll.delete_many({"g": "x"})
+    assert deleted.deleted_count == 3
+    assert await ids(coll, {}) == [1, 3, 5]
+    assert (await coll.delete_one({"_id": 3})).deleted_count == 1
+    assert (await coll.delete_one({"_id": 3})).deleted_count == 0
+
+
+@nx_defect("Decimal128 values cannot be stored (not JSON serializable)", raises=WriteError)
+async def test_decimal128_round_trips(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "rate": Decimal128("0.0024")})
+    assert await mongo_db.c.find_one({"_id": 1}) == {"_id": 1, "rate": Decimal128("0.0024")}
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def arrays(mongo_db: AsyncDatabase) -> AsyncCollection:
+    coll = mongo_db.arrays
+    await coll.insert_many(
+        [
+            {"_id": 1, "arr": ["a", "b"], "nums": [1, 9], "items": [{"k": "a", "v": 1}]},
+            {"_id": 2, "arr": [], "nums": [2, 3], "items": [{"k": "a", "v": 7}]},
+            {"_id": 3, "arr": ["b"], "nums": [], "items": [{"k": "b", "v": 9}, {"k": "c", "v": 2}]},
+        ]
+    )
+    return coll
+
+
+async def test_in_and_nin_on_array_fields(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr": "a"}) == [1]
+    assert await ids(arrays, {"arr": {"$in": ["a", "z"]}}) == [1]
+    assert await ids(arrays, {"arr": {"$in": ["b"]}}) == [1, 3]
+    assert await ids(arrays, {"arr": {"$nin": ["a"]}}) == [2, 3]
+    assert await ids(arrays, {"arr": {"$nin": ["a", "b"]}}) == [2]
+    assert await ids(arrays, {"_id": {"$in": [1, 3, 7]}}) == [1, 3]
+
+
+async def test_all_size_and_elem_match(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr": {"$all": ["a", "b"]}}) == [1]
+    assert await ids(arrays, {"arr": {"$size": 0}}) == [2]
+    assert await ids(arrays, {"arr": {"$size": 1}}) == [3]
+    assert await ids(arrays, {"items": {"$elemMatch": {"k": "a", "v": {"$gt": 3}}}}) == [2]
+    assert await ids(arrays, {"items": {"$elemMatch": {"v": {"$gt": 8}}}}) == [3]
+
+
+async def test_equality_on_array_element_field(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"items.k": "a"}) == [1, 2]
+    assert await ids(arrays, {"items.k": "c"}) == [3]
+    assert await ids(arrays, {"items.v": 9}) == [3]
+    # different elements may satisfy the two conditions, as on MongoDB
+    assert await ids(arrays, {"items.k": "b", "items.v": 2}) == [3]
+
+
+@nx_defect("$ne on an array matches even when the array contains the value")
+async def test_ne_on_array_field(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr": {"$ne": "a"}}) == [2, 3]
+
+
+@nx_defect("{'arr': {'$ne': []}} also matches documents whose array is empty")
+async def test_ne_empty_array(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr": {"$ne": []}}) == [1, 3]
+
+
+@nx_defect("equality with an empty array fails: 'type list is not supported'", OperationFailure)
+async def test_equality_with_empty_array(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr": []}) == [2]
+
+
+@nx_defect("array-index paths such as outbox.0 match nothing")
+async def test_array_index_path_exists(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr.0": {"$exists": True}}) == [1, 3]
+
+
+@nx_defect("equality on an array-index path fails: 'malformed JSON'", raises=OperationFailure)
+async def test_array_index_path_equality(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"arr.1": "b"}) == [1]
+
+
+@nx_defect("$gt/$lt on an array of numbers compare the whole array, not its elements")
+async def test_range_on_array_of_numbers(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"nums": {"$gt": 5}}) == [1]
+    assert await ids(arrays, {"nums": {"$lt": 2}}) == [1]
+
+
+@nx_defect("$gt on a field of array elements ({'items.v': {'$gt': 5}}) matches nothing")
+async def test_range_on_array_element_field(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"items.v": {"$gt": 5}}) == [2, 3]
+
+
+@nx_defect("$in on a field of array elements ({'items.v': {'$in': [...]}}) matches nothing")
+async def test_in_on_array_element_field(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"items.v": {"$in": [9, 100]}}) == [3]
+
+
+@nx_defect("$nin/$ne on a field of array elements match every document")
+async def test_nin_on_array_element_field(arrays: AsyncCollection) -> None:
+    assert await ids(arrays, {"items.k": {"$nin": ["a"]}}) == [3]
+    assert await ids(arrays, {"items.k": {"$ne": "a"}}) == [3]
+
+
+@nx_defect("$not is not implemented", raises=OperationFailure)
+async def test_not_operator(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"_id": i, "n": i} for i in range(1, 5)])
+    assert await ids(mongo_db.c, {"n": {"$not": {"$gt": 2}}}) == [1, 2]
+
+
+@nx_defect(
+    "equality with a whole subdocument fails: 'not a valid query operation'", OperationFailure
+)
+async def test_equality_with_subdocument(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"_id": 1, "s": {"x": 1, "y": 2}}, {"_id": 2, "s": {"x": 1}}])
+    assert await ids(mongo_db.c, {"s": {"x": 1, "y": 2}}) == [1]
+
+
+async def test_regex_prefix(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.regions
+    codes = ["17.04", "17.04.01", "17.04.02.2001", "17.05.01", "1704.01", "11.17.04", "17x04"]
+    await coll.insert_many([{"_id": i, "code": c} for i, c in enumerate(codes)])
+    assert await ids(coll, {"code": {"$regex": "^17\\.04"}}) == [0, 1, 2]
+    assert await ids(coll, {"code": {"$regex": "^17\\.04\\."}}) == [1, 2]
+    assert await ids(coll, {"code": {"$regex": "^17\\.0[45]$|^17\\.05\\.01$"}}) == [0, 3]
+
+
+async def test_comparison_exists_and_logical_operators(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_many(
+        [
+            {"_id": 1, "n": 0},
+            {"_id": 2, "n": 3, "off": {}},
+            {"_id": 3, "n": 7, "off": {"p0": None}},
+            {"_id": 4, "n": 10, "off": {"p0": 4}},
+        ]
+    )
+    assert await ids(coll, {"n": {"$gt": 0}}) == [2, 3, 4]
+    assert await ids(coll, {"n": {"$gte": 3, "$lt": 10}}) == [2, 3]
+    assert await ids(coll, {"n": {"$lte": 0}}) == [1]
+    assert await ids(coll, {"off": {"$exists": True}}) == [2, 3, 4]
+    assert await ids(coll, {"off": {"$exists": False}}) == [1]
+    assert await ids(coll, {"off.p0": {"$exists": True}, "n": {"$ne": 7}}) == [4]
+    assert await ids(coll, {"off.p0": {"$exists": False}, "n": {"$ne": 7}}) == [1, 2]
+    assert await ids(coll, {"off.p0": None}) == [1, 2, 3]
+    assert await ids(coll, {"off.p0": {"$lt": 5}}) == [4]
+    assert await ids(coll, {"$or": [{"n": 0}, {"off.p0": 4}]}) == [1, 4]
+    assert await ids(coll, {"$and": [{"n": {"$gt": 0}}, {"n": {"$lt": 10}}]}) == [2, 3]
+    assert await ids(coll, {"$nor": [{"n": 0}, {"n": 10}]}) == [2, 3]
+    assert await ids(coll, {"n": {"$ne": 3}}) == [1, 3, 4]
+
+
+@nx_defect("$exists treats a field holding null as missing")
+async def test_exists_on_null_field(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"_id": 1, "v": None, "o": {"p": None}}, {"_id": 2}])
+    assert await ids(mongo_db.c, {"v": {"$exists": True}}) == [1]
+    assert await ids(mongo_db.c, {"o.p": {"$exists": True}}) == [1]
+    assert await ids(mongo_db.c, {"o.p": {"$exists": False}}) == [2]
+
+
+async def test_dates_compare_and_sort(mongo_db: AsyncDatabase) -> None:
+    t0 = datetime(2025, 1, 2, 3, 4, 5, 123000, tzinfo=UTC)
+    coll = mongo_db.c
+    await coll.insert_many(
+        [
+            {"_id": 1, "t": t0},
+            {"_id": 2, "t": t0 + timedelta(days=1)},
+            {"_id": 3, "t": t0 - timedelta(days=400)},
+        ]
+    )
+    assert await coll.find_one({"_id": 1}) == {"_id": 1, "t": t0}
+    assert await ids(coll, {"t": {"$gt": t0}}) == [2]
+    assert await ids(coll, {"t": {"$lte": t0}}) == [1, 3]
+    assert [d["_id"] async for d in coll.find().sort("t", DESCENDING)] == [2, 1, 3]
+
+
+async def test_sort_skip_limit(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_many(
+        [{"_id": i, "g": "x" if i < 4 else "y", "n": i % 3} for i in range(1, 8)]
+    )
+    found = coll.find({}, {"_id": 1}).sort("_id", DESCENDING).skip(2).limit(3)
+    assert [d["_id"] async for d in found] == [5, 4, 3]
+    two_keys = coll.find({}, {"_id": 1}).sort([("g", DESCENDING), ("n", 1), ("_id", -1)])
+    assert [d["_id"] async for d in two_keys] == [6, 7, 4, 5, 3, 1, 2]
+    assert await coll.count_documents({"g": "x"}) == 3
+    assert await coll.count_documents({}) == 7
+    assert await coll.estimated_document_count() == 7
+
+
+async def test_sort_puts_missing_and_null_first(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_many([{"_id": 1, "v": 2}, {"_id": 2}, {"_id": 3, "v": 1}])
+    assert [d["_id"] async for d in coll.find().sort("v", 1)] == [2, 3, 1]
+    assert [d["_id"] async for d in coll.find().sort("v", -1)] == [1, 3, 2]
+
+
+async def test_distinct(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.c
+    await coll.insert_many(
+        [
+            {"_id": 1, "benefit": "JKK", "n": 1, "tags": ["a", "b"]},
+            {"_id": 2, "benefit": "JKM", "n": 2, "tags": ["b"]},
+            {"_id": 3, "benefit": "JKK", "n": 2, "tags": []},
+        ]
+    )
+    assert sorted(await coll.distinct("benefit")) == ["JKK", "JKM"]
+    assert sorted(await coll.distinct("benefit", {"_id": {"$gt": 1}})) == ["JKK", "JKM"]
+    assert sorted(await coll.distinct("n")) == [1, 2]
+    assert sorted(await coll.distinct("tags")) == ["a", "b"]
+    assert await coll.distinct("nothing") == []
+
+
+@nx_defect("distinct() turns numeric-looking strings into numbers ('17.04' -> 17.04) and True to 1")
+async def test_distinct_keeps_string_and_bool_types(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many(
+        [{"_id": 1, "region": "17.04", "flag": True}, {"_id": 2, "region": "17", "flag": True}]
+    )
+    assert sorted(await mongo_db.c.distinct("region")) == ["17", "17.04"]
+    assert await mongo_db.c.distinct("flag") == [True]
+
+
+@nx_defect("distinct('_id') fails: 'JSON path error near _id'", raises=OperationFailure)
+async def test_distinct_id(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_many([{"_id": 1}, {"_id": 2}])
+    assert sorted(await mongo_db.c.distinct("_id")) == [1, 2]
+
+
+async def test_find_projection(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "n": 1, "nik": "secret", "s": {"x": 1, "y": 2}})
+    assert await mongo_db.c.find_one({"_id": 1}, {"n": 1}) == {"_id": 1, "n": 1}
+    assert await mongo_db.c.find_one({"_id": 1}, {"n": 1, "_id": 0}) == {"n": 1}
+    assert await mongo_db.c.find_one({"_id": 1}, {"nik": 0, "s": 0}) == {"_id": 1, "n": 1}
+
+
+@nx_defect("a projection on a nested path returns a flat 'sub.x' key")
+async def test_find_projection_nested_path(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.c.insert_one({"_id": 1, "s": {"x": 1, "y": 2}})
+    assert await mongo_db.c.find_one({"_id": 1}, {"s.x": 1}) == {"_id": 1, "s": {"x": 1}}
+
+
+async def test_missing_collection_reads_empty(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.never_written
+    assert await coll.count_documents({}) == 0
+    assert await coll.find_one({}) is None
+    assert await coll.distinct("a") == []
+    assert await agg(coll, [{"$match": {}}]) == []
+    assert (await coll.update_one({"_id": 1}, {"$set": {"a": 1}})).matched_count == 0
+    assert (await coll.delete_many({})).deleted_count == 0
+
+
+# --- the outbox pattern ---------------------------------------------------------------------
+
+
+async def test_outbox_relay_query_and_idempotent_mark(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.claims
+    await coll.insert_many(
+        [
+            {"_id": "c1", "outbox": [event(1), event(2), event(3)], "outbox_pending": 3},
+            {"_id": "c2", "outbox": [], "outbox_pending": 0},
+        ]
+    )
+    assert await ids(coll, {"outbox_pending": {"$gt": 0}}) == ["c1"]
+
+    extra, update = mark_sent(1)
+    result = await coll.update_one({"_id": "c1", **extra}, update)
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert await coll.find_one({"_id": "c1"}) == {
+        "_id": "c1",
+        "outbox": [event(2), event(3)],
+        "outbox_pending": 2,
+        "outbox_sent": [event(1)],
+    }
+    again = await coll.update_one({"_id": "c1", **extra}, update)
+    assert (again.matched_count, again.modified_count) == (0, 0)
+    assert (await coll.find_one({"_id": "c1"}))["outbox_pending"] == 2
+
+    # the relay marks a batch in one ordered bulk write
+    marks = [mark_sent(n, keep=2) for n in (2, 3)]
+    bulk = await coll.bulk_write([UpdateOne({"_id": "c1", **f}, u) for f, u in marks])
+    assert (bulk.matched_count, bulk.modified_count) == (2, 2)
+    assert await coll.find_one({"_id": "c1"}) == {
+        "_id": "c1",
+        "outbox": [],
+        "outbox_pending": 0,
+        "outbox_sent": [event(2), event(3)],
+    }
+    assert await ids(coll, {"outbox_pending": {"$gt": 0}}) == []
+
+
+@nx_defect(
+    "after a $push of a pending event the outbox holds JSON strings, and the relay's "
+    "$pull {'event_id': eid} then removes every pending event (events lost)"
+)
+async def test_outbox_event_pushed_between_read_and_mark_survives(
+    mongo_db: AsyncDatabase,
+) -> None:
+    coll = mongo_db.claims
+    await coll.insert_one({"_id": "c1", "outbox": [event(1), event(2)], "outbox_pending": 2})
+    read = await coll.find_one({"outbox_pending": {"$gt": 0}})
+    assert read is not None
+    assert [e["event_id"] for e in read["outbox"]] == ["e1", "e2"]
+    # a state change lands between the relay's read and its mark
+    await coll.update_one(
+        {"_id": "c1"}, {"$push": {"outbox": event(3)}, "$inc": {"outbox_pending": 1}}
+    )
+    extra, update = mark_sent(1)
+    assert (await coll.update_one({"_id": "c1", **extra}, update)).modified_count == 1
+    doc = await coll.find_one({"_id": "c1"})
+    assert doc["outbox"] == [event(2), event(3)]
+    assert doc["outbox_pending"] == 2
+    for n in (2, 3):
+        extra, update = mark_sent(n)
+        assert (await coll.update_one({"_id": "c1", **extra}, update)).modified_count == 1
+    doc = await coll.find_one({"_id": "c1"})
+    assert (doc["outbox"], doc["outbox_pending"]) == ([], 0)
+
+
+async def test_outbox_as_map_keyed_by_event_id(mongo_db: AsyncDatabase) -> None:
+    """Pending events kept as a subdocument keyed by event id, added with ``$set``, marked sent
+    with ``$unset``: correct on both stores, including an event added between read and mark."""
+    coll = mongo_db.claims
+    await coll.insert_one({"_id": "c1", "outbox": {"e1": event(1)}, "outbox_pending": 1})
+    read = await coll.find_one({"outbox_pending": {"$gt": 0}})
+    assert list(read["outbox"]) == ["e1"]
+    await coll.update_one(
+        {"_id": "c1"}, {"$set": {"outbox.e2": event(2)}, "$inc": {"outbox_pending": 1}}
+    )
+    mark = {
+        "$unset": {"outbox.e1": ""},
+        "$set": {"outbox_sent.e1": {"sent": True}},
+        "$inc": {"outbox_pending": -1},
+    }
+    guard = {"_id": "c1", "outbox.e1": {"$exists": True}}
+    assert (await coll.update_one(guard, mark)).modified_count == 1
+    assert (await coll.update_one(guard, mark)).matched_count == 0
+    assert await coll.find_one({"_id": "c1"}) == {
+        "_id": "c1",
+        "outbox": {"e2": event(2)},
+        "outbox_pending": 1,
+        "outbox_sent": {"e1": {"sent": True}},
+    }
+
+
+# --- consumer idempotency guards ------------------------------------------------------------
+
+
+async def test_deterministic_ids_bulk_upsert_applied_twice(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.coverage
+    ops = [
+        UpdateOne(
+            {"_id": f"inv-{i}:w-{j}"},
+            {"$setOnInsert": {"invoice": f"inv-{i}", "worker": f"w-{j}", "amount": 16800}},
+            upsert=True,
+        )
+        for i in range(3)
+        for j in range(4)
+    ]
+    first = await coll.bulk_write(ops, ordered=False)
+    assert first.upserted_count == 12
+    state = [d async for d in coll.find().sort("_id")]
+    second = await coll.bulk_write(ops, ordered=False)
+    assert (second.upserted_count, second.matched_count, second.modified_count) == (0, 12, 0)
+    assert [d async for d in coll.find().sort("_id")] == state
+    assert len(state) == 12
+
+
+def offset_guard(key: str, offset: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    query = {"_id": key, "$or": [{"off.p0": {"$lt": offset}}, {"off.p0": {"$exists": False}}]}
+    return query, {"$set": {"off.p0": offset}, "$inc": {"applied": 1}}
+
+
+async def test_offset_guard(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.projection
+    query, update = offset_guard("k", 5)
+    first = await coll.update_one(query, update, upsert=True)
+    assert first.upserted_id == "k"
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one(query, update, upsert=True)
+    older_q, older_u = offset_guard("k", 4)
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one(older_q, older_u, upsert=True)
+    assert await coll.find_one({"_id": "k"}) == {"_id": "k", "off": {"p0": 5}, "applied": 1}
+    newer_q, newer_u = offset_guard("k", 6)
+    assert (await coll.update_one(newer_q, newer_u, upsert=True)).modified_count == 1
+    assert await coll.find_one({"_id": "k"}) == {"_id": "k", "off": {"p0": 6}, "applied": 2}
+
+
+async def test_offset_guard_in_unordered_bulk(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.projection
+    await coll.insert_one({"_id": "k", "off": {"p0": 6}, "applied": 1})
+    stale_q, stale_u = offset_guard("k", 6)
+    fresh_q, fresh_u = offset_guard("k2", 3)
+    with pytest.raises(BulkWriteError) as caught:
+        await coll.bulk_write(
+            [UpdateOne(stale_q, stale_u, upsert=True), UpdateOne(fresh_q, fresh_u, upsert=True)],
+            ordered=False,
+        )
+    details = caught.value.details
+    assert [(e["index"], e["code"]) for e in details["writeErrors"]] == [(0, 11000)]
+    assert details["nUpserted"] == 1
+    assert await coll.find_one({"_id": "k"}) == {"_id": "k", "off": {"p0": 6}, "applied": 1}
+    assert await coll.find_one({"_id": "k2"}) == {"_id": "k2", "off": {"p0": 3}, "applied": 1}
+
+
+async def test_event_id_guard_with_nin_counts_once(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.totals
+    await coll.insert_one({"_id": "17.04", "applied": [], "paid": 0, "claims": 0})
+
+    async def apply(eid: str, amount: int) -> int:
+        result = await coll.update_one(
+            {"_id": "17.04", "applied": {"$nin": [eid]}},
+            {
+                "$push": {"applied": {"$each": [eid], "$slice": -100}},
+                "$inc": {"paid": amount, "claims": 1},
+            },
+        )
+        return result.modified_count
+
+    assert [await apply("e1", 500), await apply("e1", 500), await apply("e2", 250)] == [1, 0, 1]
+    assert await apply("e2", 250) == 0
+    assert await coll.find_one({"_id": "17.04"}) == {
+        "_id": "17.04",
+        "applied": ["e1", "e2"],
+        "paid": 750,
+        "claims": 2,
+    }
+
+
+@nx_defect("an event-id guard written with $ne applies a redelivered event again")
+async def test_event_id_guard_with_ne_counts_once(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.totals
+    await coll.insert_one({"_id": "k", "applied": [], "claims": 0})
+    for _ in range(2):
+        await coll.update_one(
+            {"_id": "k", "applied": {"$ne": "e1"}},
+            {"$push": {"applied": "e1"}, "$inc": {"claims": 1}},
+        )
+    assert await coll.find_one({"_id": "k"}) == {"_id": "k", "applied": ["e1"], "claims": 1}
+
+
+# --- concurrent writers ---------------------------------------------------------------------
+
+
+async def test_concurrent_inc_loses_nothing(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.counters
+    await coll.insert_one({"_id": "n", "v": 0})
+
+    async def writer() -> None:
+        for _ in range(50):
+            await coll.update_one({"_id": "n"}, {"$inc": {"v": 1}})
+
+    await asyncio.gather(*(writer() for _ in range(8)))
+    assert await coll.find_one({"_id": "n"}) == {"_id": "n", "v": 400}
+
+
+async def test_concurrent_upserts_create_one_document(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.workers
+    keys = [f"w{k}" for k in range(10)]
+
+    async def writer(me: int, key: str) -> bool:
+        """Upsert, retrying a DuplicateKeyError as a driver user would; True if it inserted."""
+        for _ in range(5):
+            try:
+                result = await coll.update_one(
+                    {"_id": key}, {"$setOnInsert": {"owner": me}, "$inc": {"seen": 1}}, upsert=True
+                )
+            except DuplicateKeyError:
+                continue
+            return result.upserted_id is not None
+        raise AssertionError(f"{key}: DuplicateKeyError five times in a row")
+
+    for key in keys:
+        inserted = await asyncio.gather(*(writer(me, key) for me in range(8)))
+        assert inserted.count(True) == 1
+        doc = await coll.find_one({"_id": key})
+        assert doc == {"_id": key, "owner": inserted.index(True), "seen": 8}
+    assert await coll.count_documents({}) == len(keys)
+
+
+# --- aggregations ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def payments(mongo_db: AsyncDatabase) -> AsyncCollection:
+    coll = mongo_db.payments
+    rows = [
+        ("17.04", "JKK", 100, "paid"),
+        ("17.04", "JKM", 50, "paid"),
+        ("17.04", "JKK", 25, "paid"),
+        ("17.05", "JKK", 70, "paid"),
+        ("17.05", "JKM", 30, "void"),
+        ("17.06", "JKM", 5, "paid"),
+    ]
+    await coll.insert_many(
+        [
+            {"_id": i, "region": r, "benefit": b, "amount": a, "status": s}
+            for i, (r, b, a, s) in enumerate(rows)
+        ]
+    )
+    return coll
+
+
+async def test_group_on_single_field(payments: AsyncCollection) -> None:
+    pipeline = [
+        {"$match": {"status": "paid"}},
+        {"$group": {"_id": "$region", "count": {"$sum": 1}, "total": {"$sum": "$amount"}}},
+        {"$sort": {"total": -1}},
+    ]
+    assert await agg(payments, pipeline) == [
+        {"_id": "17.04", "count": 3, "total": 175},
+        {"_id": "17.05", "count": 1, "total": 70},
+        {"_id": "17.06", "count": 1, "total": 5},
+    ]
+    by_id = [{"$group": {"_id": "$benefit", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]
+    assert await agg(payments, by_id) == [{"_id": "JKK", "n": 3}, {"_id": "JKM", "n": 3}]
+
+
+async def test_group_all_with_accumulators(payments: AsyncCollection) -> None:
+    pipeline = [
+        {"$group": {"_id": None, "s": {"$sum": "$amount"}, "mx": {"$max": "$amount"}}},
+    ]
+    assert await agg(payments, pipeline) == [{"_id": None, "s": 280, "mx": 100}]
+    avg = await agg(payments, [{"$group": {"_id": None, "a": {"$avg": "$amount"}}}])
+    assert avg[0]["a"] == pytest.approx(280 / 6)
+
+
+@nx_defect("$group with a compound _id puts every document in one row")
+async def test_group_on_compound_id(payments: AsyncCollection) -> None:
+    pipeline = [
+        {"$group": {"_id": {"r": "$region", "b": "$benefit"}, "n": {"$sum": 1}}},
+        {"$sort": {"_id.r": 1, "_id.b": 1}},
+    ]
+    assert await agg(payments, pipeline) == [
+        {"_id": {"r": "17.04", "b": "JKK"}, "n": 2},
+        {"_id": {"r": "17.04", "b": "JKM"}, "n": 1},
+        {"_id": {"r": "17.05", "b": "JKK"}, "n": 1},
+        {"_id": {"r": "17.05", "b": "JKM"}, "n": 1},
+        {"_id": {"r": "17.06", "b": "JKM"}, "n": 1},
+    ]
+
+
+async def test_count_project_unwind_sort_skip_limit_stages(payments: AsyncCollection) -> None:
+    assert await agg(payments, [{"$match": {"region": "17.04"}}, {"$count": "k"}]) == [{"k": 3}]
+    assert await agg(payments, [{"$match": {"_id": 0}}, {"$project": {"amount": 1, "_id": 0}}]) == [
+        {"amount": 100}
+    ]
+    assert await agg(payments, [{"$match": {"_id": 0}}, {"$project": {"region": 1, "_id": 0}}]) == [
+        {"region": "17.04"}
+    ]
+    paged = [{"$sort": {"amount": -1}}, {"$skip": 1}, {"$limit": 2}]
+    assert [d["_id"] for d in await agg(payments, paged)] == [3, 1]
+    two_keys = [{"$sort": {"benefit": 1, "amount": -1}}, {"$project": {"amount": 1, "_id": 0}}]
+    assert [d["amount"] for d in await agg(payments, two_keys)] == [100, 70, 25, 50, 30, 5]
+    await payments.insert_one({"_id": 99, "tags": ["a", "b", "a"]})
+    unwound = [
+        {"$match": {"_id": 99}},
+        {"$unwind": "$tags"},
+        {"$group": {"_id": "$tags", "c": {"$sum": 1}}},
+        {"$sort": {"_id": 1}},
+    ]
+    assert await agg(payments, unwound) == [{"_id": "a", "c": 2}, {"_id": "b", "c": 1}]
+
+
+@nx_defect("$project inclusion turns an integer _id into a string")
+async def test_project_keeps_id_type(payments: AsyncCollection) -> None:
+    projected = await agg(payments, [{"$match": {"_id": 0}}, {"$project": {"amount": 1}}])
+    assert projected == [{"_id": 0, "amount": 100}]
+
+
+@nx_defect("$project {'_id': 1} alone returns the whole document")
+async def test_project_id_only(payments: AsyncCollection) -> None:
+    assert await agg(payments, [{"$match": {"_id": 0}}, {"$project": {"_id": 1}}]) == [{"_id": 0}]
+
+
+@nx_defect("$facet adds an '_id': 0 field to its output document")
+async def test_facet(payments: AsyncCollection) -> None:
+    pipeline = [
+        {
+            "$facet": {
+                "paid": [{"$match": {"status": "paid"}}, {"$count": "k"}],
+                "all": [{"$count": "k"}],
+            }
+        }
+    ]
+    assert await agg(payments, pipeline) == [{"paid": [{"k": 5}], "all": [{"k": 6}]}]
+
+
+# --- collections, server, transactions ------------------------------------------------------
+
+
+@nx_defect("rename() answers ok but renames nothing")
+async def test_rename_collection(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.old.insert_one({"_id": 1})
+    await mongo_db.old.rename("new")
+    assert await mongo_db.new.count_documents({}) == 1
+    assert await mongo_db.old.count_documents({}) == 0
+
+
+async def test_list_and_drop_collections(mongo_db: AsyncDatabase) -> None:
+    await mongo_db.bulk_write_target.bulk_write([InsertOne({"_id": 1}), InsertOne({"_id": 2})])
+    await mongo_db.other.insert_one({"_id": 1})
+    assert sorted(await mongo_db.list_collection_names()) == ["bulk_write_target", "other"]
+    await mongo_db.other.drop()
+    assert await mongo_db.list_collection_names() == ["bulk_write_target"]
+
+
+@nx_defect("server_info() (the buildinfo command) answers without a version")
+async def test_server_info_reports_version(mongo_db: AsyncDatabase) -> None:
+    info = await mongo_db.client.server_info()
+    assert isinstance(info.get("version"), str)
+
+
+@nx_defect(
+    "transactions are SQLite savepoints on a shared connection: other clients read "
+    "uncommitted writes (the project uses no multi-document transactions)"
+)
+async def test_transaction_isolation(mongo_db: AsyncDatabase) -> None:
+    hello = await mongo_db.client.admin.command("hello")
+    if not EMBEDDED and "setName" not in hello and hello.get("msg") != "isdbgrid":
+        pytest.skip("transactions need a replica set or mongos")
+    coll = mongo_db.tx
+    await coll.insert_one({"_id": 0})
+    async with mongo_db.client.start_session() as session:
+        await session.start_transaction()
+        try:
+            await coll.insert_one({"_id": 1}, session=session)
+            visible_outside = await coll.count_documents({})
+        finally:
+            await session.abort_transaction()
+    assert visible_outside == 1
+    assert await ids(coll, {}) == [0]
