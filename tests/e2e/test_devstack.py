@@ -30,34 +30,6 @@ READY_LINE = "stack ready in"
 READY_TIMEOUT = 90.0
 
 
-STANDIN = """
-import json, os, signal, socket, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-def up(hostport):
-    host, port = hostport.rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), 0.5).close()
-        return True
-    except OSError:
-        return False
-
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        ok = up(os.environ["KAFKA_BOOTSTRAP_SERVERS"]) and up(os.environ["MONGODB_URL"][10:])
-        code = {"/health": 200, "/ready": 200 if ok else 503}.get(self.path, 404)
-        self.send_response(code)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-
-srv = ThreadingHTTPServer((os.environ["HTTP_HOST"], int(os.environ["HTTP_PORT"])), H)
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-print(json.dumps({"service": sys.argv[1], "msg": "listening"}), file=sys.stderr, flush=True)
-srv.serve_forever()
-"""
-
-
 def distinct_free_ports(n: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < n:
@@ -151,12 +123,6 @@ def stack_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, int]]]
     env["BPU_DATA_DIR"] = str(tmp_path / "data")
     env["BPU_READY_TIMEOUT"] = str(READY_TIMEOUT - 10)
     env["LOG_LEVEL"] = "INFO"
-    # TEMPORARY until the four services exist: a stand-in that serves /health and /ready.
-    root = Path(__file__).resolve().parents[2]
-    if not all((root / f"services/{n}/src/bpu_{n}/app.py").exists() for n in SERVICES):
-        standin = tmp_path / "standin.py"
-        standin.write_text(STANDIN)
-        env["BPU_SERVICE_COMMAND"] = f"{sys.executable} {standin} {{name}}"
     yield env, ports
 
 
