@@ -60,6 +60,7 @@ class Runtime:
             retained=settings.outbox_retained_events,
             interval=settings.outbox_relay_interval_seconds,
             topic_prefix=settings.kafka_topic_prefix,
+            reset_check_interval=settings.outbox_reset_check_seconds,
         )
         self.consumers: list[BatchConsumer] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
@@ -71,7 +72,7 @@ class Runtime:
     @property
     def group_id(self) -> str:
         """The service's consumer group: one for all its topics."""
-        return self.settings.service_name
+        return self.settings.kafka_topic_prefix + self.settings.service_name
 
     def consume(self, event_type: type[E], apply: Apply[E]) -> BatchConsumer:
         """Apply ``event_type``'s events with ``apply`` (idempotent; one bulk write ideally)."""

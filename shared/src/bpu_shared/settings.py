@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     outbox_retained_events: int = Field(
         20, ge=0, description="Sent events kept per document, to publish again after a broker reset"
     )
+    outbox_reset_check_seconds: float = Field(
+        5.0, gt=0, description="How often the relay checks whether the broker lost its events"
+    )
     consumer_max_records: int = Field(500, ge=1)
     consumer_retry_attempts: int = Field(5, ge=1)
     consumer_retry_backoff_seconds: float = Field(0.2, gt=0)

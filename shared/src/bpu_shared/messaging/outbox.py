@@ -5,27 +5,39 @@ A document that produces events carries ``outbox`` (pending entries, oldest firs
 "array is not empty") and ``outbox_sent`` (the newest sent entries, kept so they can be published
 again after the broker loses its data). Writing the change and its events is one single-document
 write, so neither can exist without the other.
+
+Each entry is stored as one JSON string, not a subdocument: the embedded store turns
+subdocuments ``$push``-ed onto an existing array into strings of its own (see the store
+conformance suite), while strings push, match and pull alike on both stores.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from bpu_shared.events import Event
 
 
-def outbox_entry(event: Event) -> dict[str, Any]:
-    """What the relay needs to publish the event, exactly as it will go on the wire."""
-    return {
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
-        "topic": event.TOPIC,
-        "key": event.key,
-        "value": event.to_wire().decode(),
-        "correlation_id": event.correlation_id,
-        "created_at": datetime.now(UTC),
-    }
+def outbox_entry(event: Event) -> str:
+    """What the relay needs to publish the event, the value exactly as it goes on the wire."""
+    return json.dumps(
+        {
+            "event_id": str(event.event_id),
+            "event_type": event.event_type,
+            "topic": event.TOPIC,
+            "key": event.key,
+            "value": event.to_wire().decode(),
+            "correlation_id": event.correlation_id,
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+        separators=(",", ":"),
+    )
+
+
+def read_entry(entry: str) -> dict[str, Any]:
+    return json.loads(entry)
 
 
 def with_outbox(document: dict[str, Any], *events: Event) -> dict[str, Any]:

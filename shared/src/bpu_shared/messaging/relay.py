@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REPUBLISHED
 from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
@@ -88,28 +89,30 @@ class OutboxRelay:
             return 0
         # Calls are made in document order, so one aggregate's events keep their order; the
         # broker's acknowledgements are awaited together.
-        pending: list[tuple[Any, dict[str, Any], asyncio.Future[Any]]] = []
+        pending: list[tuple[Any, str, str, asyncio.Future[Any]]] = []
         for doc in docs:
             for entry in doc.get("outbox", []):
-                future = await self._send(entry)
-                pending.append((doc["_id"], entry, future))
-        metadata = await asyncio.gather(*(f for _, _, f in pending))
+                parsed = read_entry(entry)
+                future = await self._send(parsed)
+                pending.append((doc["_id"], entry, parsed["topic"], future))
+        metadata = await asyncio.gather(*(f for *_, f in pending))
+        # The filter matches only while the entry is still pending: marking twice changes nothing.
         marks = [
             UpdateOne(
-                {"_id": doc_id, "outbox.event_id": entry["event_id"]},
+                {"_id": doc_id, "outbox": entry},
                 {
-                    "$pull": {"outbox": {"event_id": entry["event_id"]}},
+                    "$pull": {"outbox": entry},
                     "$push": {"outbox_sent": {"$each": [entry], "$slice": -self.retained}},
                     "$inc": {"outbox_pending": -1},
                 },
             )
-            for doc_id, entry, _ in pending
+            for doc_id, entry, _, _ in pending
         ]
         if marks:
             await coll.bulk_write(marks, ordered=True)
         await self._record_high_water(metadata)
-        for _, entry, _ in pending:
-            EVENTS_PUBLISHED.labels(entry["topic"]).inc()
+        for _, _, topic, _ in pending:
+            EVENTS_PUBLISHED.labels(topic).inc()
         OUTBOX_BACKLOG.labels(name).set(
             await coll.count_documents({"outbox_pending": {"$gt": 0}})
         )
@@ -164,7 +167,7 @@ class OutboxRelay:
             futures = []
             for doc in docs:
                 for entry in doc.get("outbox_sent") or []:
-                    futures.append(await self._send(entry))
+                    futures.append(await self._send(read_entry(entry)))
             metadata = await asyncio.gather(*futures)
             await self._record_high_water(metadata)
             total += len(futures)
