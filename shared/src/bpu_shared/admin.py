@@ -57,6 +57,7 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = ""
     kafka_enable_idempotence: bool = False
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
@@ -89,14 +90,15 @@ class KafkaSettings(BaseSettings):
 
 
 def plan_topics(
-    replication_factor: int = 1, topics: Mapping[str, int] | None = None
+    replication_factor: int = 1, topics: Mapping[str, int] | None = None, prefix: str = ""
 ) -> list[NewTopic]:
-    """The topics to create: by default every topic of the catalogue, DLQs included."""
+    """The topics to create: by default every topic of the catalogue, DLQs included, each
+    named with ``prefix`` (``KAFKA_TOPIC_PREFIX``) before it, as the services name them."""
     if replication_factor < 1:
         raise AdminError(f"--replication-factor must be at least 1, not {replication_factor}")
     catalogue = all_topics() if topics is None else topics
     return [
-        NewTopic(name=name, num_partitions=partitions, replication_factor=replication_factor)
+        NewTopic(prefix + name, num_partitions=partitions, replication_factor=replication_factor)
         for name, partitions in catalogue.items()
     ]
 
@@ -332,7 +334,7 @@ async def list_dead_letters(
     """Lines describing the dead letters of ``topic``, oldest first, then a summary."""
     require_dlq_name(topic)
     async with _admin_client(settings) as admin:
-        await _require_topics(admin, [topic])
+        await _require_topics(admin, [topic], prefix=settings.kafka_topic_prefix)
     async with _consumer(settings) as consumer:
         ranges = await topic_ranges(consumer, topic)
         total = sum(r.end - r.start for r in ranges)
@@ -413,7 +415,7 @@ async def replay_dead_letters(
     """
     require_dlq_name(topic)
     async with _admin_client(settings) as admin:
-        await _require_topics(admin, [topic])
+        await _require_topics(admin, [topic], prefix=settings.kafka_topic_prefix)
         async with _consumer(settings) as consumer:
             records = await select_dead_letters(consumer, topic, positions)
             with_partition = len(consumer.partitions_for_topic(topic) or ()) > 1
@@ -485,15 +487,17 @@ def _original_partition(record: ConsumerRecord, partitions: int) -> int | None:
 
 
 async def _require_topics(
-    admin: AIOKafkaAdminClient, topics: Sequence[str], what: str = "topic"
+    admin: AIOKafkaAdminClient, topics: Sequence[str], what: str = "topic", prefix: str = ""
 ) -> None:
     # Listing every topic, not asking for these by name: a metadata request that names a
     # missing topic creates it on brokers that auto-create topics.
     existing = set(await admin.list_topics())
     missing = [t for t in topics if t not in existing]
     if missing:
-        names = ", ".join(missing)
-        raise AdminError(f"{what} {names} does not exist on the broker")
+        message = f"{what} {', '.join(missing)} does not exist on the broker"
+        if prefix and all(prefix + t in existing for t in missing):
+            message += f" (KAFKA_TOPIC_PREFIX is {prefix!r}: did you mean {prefix}{missing[0]}?)"
+        raise AdminError(message)
 
 
 def _unreachable(settings: KafkaSettings, error: BaseException) -> AdminError:
@@ -577,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
         "create-topics",
         help="create every topic of the event catalogue with its partition count",
         description="Create every topic the platform uses (dead-letter topics included) with "
-        "its partition count. Topics that exist already are left as they are.",
+        "its partition count, each name preceded by KAFKA_TOPIC_PREFIX if set. Topics that "
+        "exist already are left as they are.",
     )
     create.add_argument(
         "--replication-factor",
@@ -592,7 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = dlq_commands.add_parser(
         "list", help="print the dead letters of a .dlq topic, oldest first (reads only)"
     )
-    listing.add_argument("topic", help="a dead-letter topic, <topic>.dlq")
+    listing.add_argument(
+        "topic", help="a dead-letter topic, <topic>.dlq, named as on the broker (with any prefix)"
+    )
     listing.add_argument(
         "--limit", type=int, default=100, help="print at most this many (default 100)"
     )
@@ -603,7 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Publish dead letters back to their original topic with their original "
         "key, value and headers. They stay in the dead-letter topic.",
     )
-    replay.add_argument("topic", help="a dead-letter topic, <topic>.dlq")
+    replay.add_argument(
+        "topic", help="a dead-letter topic, <topic>.dlq, named as on the broker (with any prefix)"
+    )
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--offset",
@@ -645,7 +654,7 @@ async def run(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run_create_topics(settings: KafkaSettings, replication_factor: int) -> int:
-    plan = plan_topics(replication_factor)
+    plan = plan_topics(replication_factor, prefix=settings.kafka_topic_prefix)
     outcomes = await create_topics(settings, plan)
     for outcome in outcomes:
         _say(outcome.line())
