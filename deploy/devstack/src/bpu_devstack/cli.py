@@ -83,6 +83,33 @@ class DevSettings(BaseSettings):
         return int(getattr(self, f"{name}_port"))
 
 
+class SafeStream:
+    """Standard output that goes on when its reader goes away (a closed pipe or terminal), so
+    that the stack still stops in order; what is lost is only the copy on screen."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except OSError:
+                self.broken = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 class Shutdown(Exception):
     """Raised in the main thread by the first SIGINT or SIGTERM."""
 
@@ -432,7 +459,8 @@ def service_env(settings: DevSettings, name: str, key: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def stop_signals(state: StopState) -> Iterator[None]:
-    """The first SIGINT/SIGTERM raises Shutdown; one during the stop makes it SIGKILL at once."""
+    """The first SIGINT, SIGTERM or SIGHUP raises Shutdown; another one during the stop makes
+    it SIGKILL what is left at once."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if state.stopping:
@@ -441,7 +469,8 @@ def stop_signals(state: StopState) -> Iterator[None]:
         state.stopping = True
         raise Shutdown(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
@@ -578,7 +607,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(highlight=False, emoji=False, soft_wrap=True)
+    stdout = SafeStream(sys.stdout)
+    console = Console(file=stdout, highlight=False, emoji=False, soft_wrap=True)
     try:
         settings = DevSettings()
     except ValidationError as exc:
@@ -591,7 +621,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["ready_timeout"] = args.ready_timeout
     if overrides:
         settings = settings.model_copy(update=overrides)
-    return up(settings, console)
+    code = up(settings, console)
+    if stdout.broken:  # nothing more can be written there, not even at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return code
 
 
 if __name__ == "__main__":

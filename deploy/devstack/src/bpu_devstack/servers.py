@@ -104,6 +104,7 @@ class ChildServer:
         try:
             self.proc = subprocess.Popen(
                 self.command(),
+                stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
