@@ -2,8 +2,9 @@
 
 The runner is started as a subprocess on a temporary data folder and free ports, exactly as a
 developer starts it, and the test checks what a developer relies on: every service answers,
-SIGTERM stops everything and exits 0, a restart keeps the admin key and the stored data, and a
-runner killed with ``kill -9`` leaves no server holding a port.
+SIGTERM stops everything and exits 0, a restart keeps the admin key and the stored data, a
+runner killed with ``kill -9`` leaves no server holding a port, and a service that dies takes
+the stack down with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 class Runner:
@@ -202,8 +210,13 @@ def test_up_stop_restart_and_kill_9(
         check_up(ports)
         with MongoClient(f"mongodb://127.0.0.1:{ports['mongodb']}") as mongo:
             assert mongo.e2e_devstack.marks.find_one({"_id": "survives-restarts"}) is not None
-        third.proc.send_signal(signal.SIGTERM)
-        assert third.proc.wait(30) == 0, third.output()
+
+        # 6. A service that dies stops the whole stack, with a non-zero exit.
+        [claims] = [p for p in third.children() if "bpu-claims" in cmdline(p)]
+        os.kill(claims, signal.SIGKILL)
+        assert third.proc.wait(30) == 1, third.output()
+        third.reader.join(5)
+        assert "claims exited unexpectedly" in third.output(), third.output()
         assert open_ports(ports) == []
         print(
             f"ready after {first_ready:.1f}s, restart {restart_ready:.1f}s, "

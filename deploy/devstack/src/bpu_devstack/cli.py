@@ -223,7 +223,7 @@ class Stack:
             child = self._adopt(server.name, server.proc, server.port)  # so that stop() stops it
             if not isinstance(exc, RuntimeError | TimeoutError):
                 raise
-            self.pump(0.2)
+            self.drain(child)
             raise StackError(f"{server.name} did not start: {exc}\n{self.tail_of(child)}") from exc
         assert server.proc is not None
         self._adopt(server.name, server.proc, server.port)
@@ -242,16 +242,20 @@ class Stack:
         )
         return self._adopt(name, proc, self.settings.service_port(name))
 
-    def find(self, name: str) -> Child | None:
-        return next((c for c in self.children if c.name == name), None)
+    def drain(self, child: Child, timeout: float = 1.0) -> None:
+        """Print what an exited child still had in its pipe (its last words)."""
+        deadline = time.monotonic() + timeout
+        fd = child.proc.stdout
+        while fd is not None and fd in self.selector.get_map() and time.monotonic() < deadline:
+            self.pump(0.05)
 
     def check_alive(self, phase: str) -> None:
         for child in self.children:
             code = child.proc.poll()
             if code is not None:
-                self.pump(0.2)  # its last words
+                self.drain(child)
                 raise StackError(
-                    f"{child.name} exited {describe_exit(code)} {phase}\n{self.tail_of(child)}"
+                    f"{child.name} exited {phase} ({describe_exit(code)})\n{self.tail_of(child)}"
                 )
 
     def probe(self, child: Child) -> None:
@@ -349,10 +353,10 @@ def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
-            return f"on signal {signal.Signals(-code).name}"
+            return f"signal {signal.Signals(-code).name}"
         except ValueError:
-            return f"on signal {-code}"
-    return f"with code {code}"
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def shorten(text: str, width: int) -> str:
@@ -499,7 +503,8 @@ def up(settings: DevSettings, console: Console) -> int:
                 console.print(Text.assemble(("bpu-dev: error: ", "bold red"), str(exc)))
                 if stack.children:
                     stack.say("stopping the stack")
-                stack.stop()
+                    stack.stop()
+                    stack.say("stopped", "red")
                 return 1
             finally:
                 stack.state.stopping = True
