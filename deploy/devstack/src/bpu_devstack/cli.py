@@ -72,7 +72,7 @@ class DevSettings(BaseSettings):
     billing_port: int = Field(8002, ge=1, le=65535)
     claims_port: int = Field(8003, ge=1, le=65535)
     reporting_port: int = Field(8004, ge=1, le=65535)
-    admin_api_key: SecretStr | None = Field(None, min_length=16)
+    admin_api_key: SecretStr | None = None
     ready_timeout: float = Field(90.0, gt=0, validation_alias="BPU_READY_TIMEOUT")
     stop_timeout: float = Field(10.0, gt=0, validation_alias="BPU_STOP_TIMEOUT")
     # The command line of each service; ``{name}`` is replaced by the service's name. A bare
@@ -370,7 +370,10 @@ def shorten(text: str, width: int) -> str:
 def admin_key(settings: DevSettings, data_dir: Path) -> tuple[str, str]:
     """The admin key and where it comes from: the env var, else a file kept in the data dir."""
     if settings.admin_api_key is not None:
-        return settings.admin_api_key.get_secret_value(), "from ADMIN_API_KEY"
+        key = settings.admin_api_key.get_secret_value()
+        if len(key) < 16:
+            raise StackError("ADMIN_API_KEY is too short: it needs at least 16 characters")
+        return key, "from ADMIN_API_KEY"
     path = data_dir / ADMIN_KEY_FILE
     if path.exists():
         key = path.read_text().strip()
