@@ -22,11 +22,9 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
-from aiokafka.helpers import create_ssl_context
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bpu_shared.events import DLQ_SUFFIX, all_topics
+from bpu_shared.settings import KafkaSettings
 
 #: Headers the messaging kit adds to a dead letter (values are UTF-8 strings).
 ORIGINAL_TOPIC = "x-dlq-original-topic"
@@ -49,41 +47,6 @@ TOPIC_ALREADY_EXISTS = 36
 
 class AdminError(Exception):
     """A failure the operator can act on; printed without a traceback, exit code 1."""
-
-
-class KafkaSettings(BaseSettings):
-    """The broker connection, from the same env vars (and defaults) as ``ServiceSettings``."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
-
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_topic_prefix: str = ""
-    kafka_enable_idempotence: bool = False
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-
-    def client_options(self) -> dict[str, Any]:
-        """Keyword arguments shared by aiokafka's admin client, consumer and producer."""
-        options: dict[str, Any] = {
-            "bootstrap_servers": self.kafka_bootstrap_servers,
-            "security_protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_security_protocol.startswith("SASL_"):
-            if not self.kafka_sasl_username or self.kafka_sasl_password is None:
-                raise AdminError(
-                    f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                    "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
-                )
-            options.update(
-                sasl_mechanism=self.kafka_sasl_mechanism,
-                sasl_plain_username=self.kafka_sasl_username,
-                sasl_plain_password=self.kafka_sasl_password.get_secret_value(),
-            )
-        if self.kafka_security_protocol == "SASL_SSL":
-            options["ssl_context"] = create_ssl_context()
-        return options
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -645,7 +608,7 @@ async def run(argv: Sequence[str] | None = None) -> int:
         async for line in replay_dead_letters(settings, args.topic, positions):
             _say(line)
         return 0
-    except AdminError as error:
+    except (AdminError, ValueError) as error:
         print(f"bpu-admin: error: {error}", file=sys.stderr)
         return 1
     except KafkaError as error:

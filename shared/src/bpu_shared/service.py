@@ -30,7 +30,8 @@ from bpu_shared.auth import KEYS_COLLECTION, Authenticator, admin_router
 from bpu_shared.errors import Problem
 from bpu_shared.events import ApiKeyIssued, ApiKeyRevoked
 from bpu_shared.logging import configure_logging, correlation_id
-from bpu_shared.messaging.broker import kafka_client_kwargs, make_broker
+from bpu_shared.admin import create_topics, plan_topics
+from bpu_shared.messaging.broker import make_broker
 from bpu_shared.messaging.consumer import Apply, BatchConsumer, DeadLetters, E, subscribe
 from bpu_shared.messaging.relay import OutboxRelay
 from bpu_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -56,7 +57,8 @@ class Runtime:
             self.db,
             [KEYS_COLLECTION, *outbox_collections],
             self.broker,
-            kafka_kwargs=kafka_client_kwargs(settings),
+            kafka_kwargs=settings.client_options(),
+            before_republish=self.ensure_topics,
             retained=settings.outbox_retained_events,
             interval=settings.outbox_relay_interval_seconds,
             topic_prefix=settings.kafka_topic_prefix,
@@ -94,6 +96,7 @@ class Runtime:
         await self._wait_for_store()
         for step in self._startup:
             await step()
+        await self.ensure_topics()
         subscribe(
             self.broker,
             self.consumers,
@@ -104,6 +107,16 @@ class Runtime:
         await self.broker.start()
         self.relay.start()
 
+    async def ensure_topics(self) -> None:
+        """Create the catalogue's missing topics with their partitions: a broker that creates
+        topics on first use would give them its default partition count instead."""
+        if not self.settings.kafka_create_topics:
+            return
+        outcomes = await create_topics(self.settings, plan_topics(prefix=self.settings.kafka_topic_prefix))
+        failed = [o.line() for o in outcomes if o.status == "failed"]
+        if failed:
+            raise RuntimeError("could not create topics: " + "; ".join(failed))
+
     async def _wait_for_store(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -113,7 +126,7 @@ class Runtime:
             except store.TRANSIENT_STORE_ERRORS:
                 if time.monotonic() > deadline:
                     raise
-                log.warning("waiting for the store at %s", self.settings.mongodb_url)
+                log.warning("waiting for the store (MONGODB_URL)")
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:

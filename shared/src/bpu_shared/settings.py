@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ServiceSettings(BaseSettings):
-    """Common settings; each service subclasses it to set its name and port.
-
-    Every field maps to the upper-case env var of the same name (``KAFKA_BOOTSTRAP_SERVERS``,
-    ``MONGODB_URL``, ``ADMIN_API_KEY``, ...).
-    """
+class KafkaSettings(BaseSettings):
+    """The broker connection: the services and the operator CLI read the same env vars."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    service_name: str = "service"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = Field(
         "", description="Put before every topic name: one cluster can serve several environments"
@@ -29,6 +25,42 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's admin client, consumer and producer."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username or self.kafka_sasl_password is None:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                    "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+                )
+            options.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password.get_secret_value(),
+            )
+        if self.kafka_security_protocol == "SASL_SSL":
+            options["ssl_context"] = create_ssl_context()
+        return options
+
+
+class ServiceSettings(KafkaSettings):
+    """Common settings; each service subclasses it to set its name and port.
+
+    Every field maps to the upper-case env var of the same name (``KAFKA_BOOTSTRAP_SERVERS``,
+    ``MONGODB_URL``, ``ADMIN_API_KEY``, ...).
+    """
+
+    service_name: str = "service"
+    kafka_create_topics: bool = Field(
+        True,
+        description="Create missing topics at start and after the broker lost them; off where "
+        "only the operators' init job may create topics",
+    )
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str | None = Field(None, description="Defaults to the service name")
     admin_api_key: SecretStr = Field(min_length=16)

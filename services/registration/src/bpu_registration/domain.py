@@ -172,7 +172,8 @@ class Programme:
             raise InvalidInput(
                 "region_code", f"{region} is outside the sponsor's region {sponsor.region_code}"
             )
-        missing = MANDATORY_BENEFITS - set(benefits)
+        chosen = tuple(dict.fromkeys(BenefitProgramme(b) for b in benefits))
+        missing = MANDATORY_BENEFITS - set(chosen)
         if missing:
             raise InvalidInput(
                 "benefits", f"JKK and JKM are mandatory; missing {', '.join(sorted(missing))}"
@@ -195,7 +196,7 @@ class Programme:
             budget_year,
             budget_rupiah,
             quota,
-            tuple(dict.fromkeys(benefits)),
+            chosen,
             start,
             end,
             min_age,

@@ -35,17 +35,3 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         logger=None,
     )
 
-
-def kafka_client_kwargs(settings: ServiceSettings) -> dict[str, object]:
-    """Connection arguments for a plain aiokafka client (admin work FastStream does not cover)."""
-    kwargs: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
-        kwargs["sasl_plain_password"] = (
-            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
-        )
-    return kwargs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,6 +53,7 @@ class OutboxRelay:
         batch_size: int = 500,
         reset_check_interval: float = 5.0,
         topic_prefix: str = "",
+        before_republish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.collections = list(collections)
@@ -63,6 +64,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.reset_check_interval = reset_check_interval
         self.topic_prefix = topic_prefix
+        self.before_republish = before_republish
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -129,14 +131,24 @@ class OutboxRelay:
         )
 
     async def _record_high_water(self, metadata: Sequence[Any]) -> None:
+        """Keep the highest offset acknowledged per partition. An acknowledged offset at or below
+        one recorded before means the broker lost what it had: mark a republish as due."""
         highest: dict[str, int] = {}
         for md in metadata:
             field = _hw_field(md.topic, md.partition)
             highest[field] = max(highest.get(field, -1), md.offset)
-        if highest:
-            await self.db[STATE_COLLECTION].update_one(
-                {"_id": "relay"}, {"$max": highest}, upsert=True
-            )
+        if not highest:
+            return
+        state = self.db[STATE_COLLECTION]
+        before = (await state.find_one({"_id": "relay"}, {"hw": 1})) or {}
+        recorded = before.get("hw") or {}
+        lost = any(
+            offset <= recorded.get(field.removeprefix("hw."), -1) for field, offset in highest.items()
+        )
+        update: dict[str, Any] = {"$max": highest}
+        if lost:
+            update["$set"] = {"republish": True}
+        await state.update_one({"_id": "relay"}, update, upsert=True)
 
     # -- broker reset --------------------------------------------------------------------------
 
@@ -150,17 +162,35 @@ class OutboxRelay:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.kafka_kwargs)
         await consumer.start()
         try:
+            # A restarted embedded broker accepts records for partitions of topics it no longer
+            # lists, so a missing topic counts as lost even when its ends look right.
+            if {tp.topic for tp in recorded} - await consumer.topics():
+                return True
             ends = await consumer.end_offsets(list(recorded))
         finally:
             await consumer.stop()
         return any(ends.get(tp, 0) <= offset for tp, offset in recorded.items())
 
+    async def _republish_due(self, check_broker: bool) -> bool:
+        """Loss is remembered in the store until the republish completes, since publishing new
+        events to the new broker moves its ends past the offsets recorded for the old one."""
+        state = await self.db[STATE_COLLECTION].find_one({"_id": "relay"}, {"republish": 1})
+        if state and state.get("republish"):
+            return True
+        if check_broker and await self.broker_lost_events():
+            await self.db[STATE_COLLECTION].update_one(
+                {"_id": "relay"}, {"$set": {"republish": True}}, upsert=True
+            )
+            return True
+        return False
+
     async def republish_retained(self) -> int:
-        """Publish every retained sent event again, oldest document first."""
-        await self.db[STATE_COLLECTION].update_one(
-            {"_id": "relay"}, {"$set": {"hw": {}}}, upsert=True
-        )
+        """Publish every retained sent event again. The offsets recorded for the lost broker are
+        dropped only once all are published: a failure half-way is retried from the start."""
+        if self.before_republish is not None:
+            await self.before_republish()
         total = 0
+        all_metadata: list[Any] = []
         for name in self.collections:
             # Every document is read: the embedded store cannot match "array not empty".
             docs = await self.db[name].find({}, {"outbox_sent": 1}).to_list()
@@ -168,9 +198,12 @@ class OutboxRelay:
             for doc in docs:
                 for entry in doc.get("outbox_sent") or []:
                     futures.append(await self._send(read_entry(entry)))
-            metadata = await asyncio.gather(*futures)
-            await self._record_high_water(metadata)
+            all_metadata += await asyncio.gather(*futures)
             total += len(futures)
+        await self.db[STATE_COLLECTION].update_one(
+            {"_id": "relay"}, {"$set": {"hw": {}, "republish": False}}, upsert=True
+        )
+        await self._record_high_water(all_metadata)
         OUTBOX_REPUBLISHED.inc(total)
         return total
 
@@ -185,11 +218,12 @@ class OutboxRelay:
         next_reset_check = loop.time()
         while True:
             try:
-                if loop.time() >= next_reset_check:
+                check_broker = loop.time() >= next_reset_check
+                if check_broker:
                     next_reset_check = loop.time() + self.reset_check_interval
-                    if await self.broker_lost_events():
-                        count = await self.republish_retained()
-                        log.warning("broker lost its events; published %d retained events again", count)
+                if await self._republish_due(check_broker):
+                    count = await self.republish_retained()
+                    log.warning("broker lost its events; published %d retained events again", count)
                 await self.publish_pending()
             except asyncio.CancelledError:
                 raise
