@@ -48,9 +48,10 @@ def _containers() -> Iterator[Infra]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.mongodb import MongoDbContainer
 
-    with KafkaContainer("apache/kafka:3.9.1").with_kraft() as kafka, MongoDbContainer(
-        "mongo:8.0.4"
-    ) as mongo:
+    with (
+        KafkaContainer("apache/kafka:3.9.1").with_kraft() as kafka,
+        MongoDbContainer("mongo:8.0.4") as mongo,
+    ):
         yield Infra("containers", kafka.get_bootstrap_server(), mongo.get_connection_url())
 
 

@@ -89,7 +89,9 @@ def village_in(district: str) -> str:
 _serial = iter(range(1, 10_000))
 
 
-def nik(district: str = "170401", day: int = 1, month: int = 7, year: int = 90, woman: bool = True) -> str:
+def nik(
+    district: str = "170401", day: int = 1, month: int = 7, year: int = 90, woman: bool = True
+) -> str:
     """A valid NIK, a new serial each call."""
     dd = day + 40 if woman else day
     return f"{district}{dd:02d}{month:02d}{year:02d}{next(_serial):04d}"

@@ -67,6 +67,7 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, timeout: float =
     await consumer.start()
     records: list = []
     try:
+
         async def fetch() -> int:
             for recs in (await consumer.getmany(timeout_ms=300)).values():
                 records.extend(recs)
@@ -83,9 +84,13 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, timeout: float =
 async def test_consumer_killed_after_its_write_and_before_its_commit_counts_once(infra):
     prefix = new_prefix()
     reporting_settings = settings_for(ReportingSettings, infra, prefix)
-    async with running(build_registration, settings_for(RegistrationSettings, infra, prefix)) as reg:
+    async with running(
+        build_registration, settings_for(RegistrationSettings, infra, prefix)
+    ) as reg:
         await enrol(reg, "17.04", village_in("17.04.02"))
-        [record] = await read_topic(infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC, 1)
+        [record] = await read_topic(
+            infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC, 1
+        )
 
         # What a consumer had done when it was killed: the write, and no offset commit.
         from pymongo import AsyncMongoClient
@@ -93,7 +98,9 @@ async def test_consumer_killed_after_its_write_and_before_its_commit_counts_once
         client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_url, tz_aware=True)
         try:
             db = client[reporting_settings.database_name]
-            await ReportingStore(db).apply_workers_registered([WorkerRegistered.from_wire(record.value)])
+            await ReportingStore(db).apply_workers_registered(
+                [WorkerRegistered.from_wire(record.value)]
+            )
             assert await db["covered_workers"].count_documents({}) == 1
         finally:
             await client.close()
@@ -120,22 +127,32 @@ async def test_relay_killed_after_publishing_and_before_marking_counts_once(infr
         store = RegistrationStore(client[reg_settings.database_name])
         await store.add_worker(worker, event)
         # The relay published the pending entry and died before marking it sent.
-        [entry] = [read_entry(e) for e in (await store.workers.find_one({"_id": worker.worker_id}))["outbox"]]
-        await producer.send_and_wait(prefix + entry["topic"], entry["value"].encode(), key=entry["key"].encode())
+        [entry] = [
+            read_entry(e)
+            for e in (await store.workers.find_one({"_id": worker.worker_id}))["outbox"]
+        ]
+        await producer.send_and_wait(
+            prefix + entry["topic"], entry["value"].encode(), key=entry["key"].encode()
+        )
     finally:
         await producer.stop()
         await client.close()
 
-    async with running(build_registration, reg_settings) as reg, running(
-        build_reporting, settings_for(ReportingSettings, infra, prefix)
-    ) as rep:
+    async with (
+        running(build_registration, reg_settings) as reg,
+        running(build_reporting, settings_for(ReportingSettings, infra, prefix)) as rep,
+    ):
         # The restarted relay publishes the still-pending entry again.
         await eventually(
             lambda: reg.store.workers.find_one({"_id": worker.worker_id}),
             lambda d: d["outbox_pending"] == 0,
         )
-        records = await read_topic(infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC, 2)
-        assert [WorkerRegistered.from_wire(r.value).event_id for r in records] == [event.event_id] * 2
+        records = await read_topic(
+            infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC, 2
+        )
+        assert [WorkerRegistered.from_wire(r.value).event_id for r in records] == [
+            event.event_id
+        ] * 2
         await wait_committed(infra, rep, prefix + WorkerRegistered.TOPIC)
         assert (await coverage(rep, "17.04"))["registered_workers"] == 1
 
@@ -146,11 +163,14 @@ async def test_events_survive_a_broker_restart_exactly_once(infra, tmp_path: Pat
     prefix = new_prefix()
     overrides = {"kafka_bootstrap_servers": kafka.bootstrap_servers}
     try:
-        async with running(
-            build_registration, settings_for(RegistrationSettings, infra, prefix, **overrides)
-        ) as reg, running(
-            build_reporting, settings_for(ReportingSettings, infra, prefix, **overrides)
-        ) as rep:
+        async with (
+            running(
+                build_registration, settings_for(RegistrationSettings, infra, prefix, **overrides)
+            ) as reg,
+            running(
+                build_reporting, settings_for(ReportingSettings, infra, prefix, **overrides)
+            ) as rep,
+        ):
             [first] = await enrol(reg, "17.04", village_in("17.04.04"))
             await eventually(lambda: coverage(rep, "17.04"), lambda b: b["registered_workers"] == 1)
 
@@ -158,7 +178,7 @@ async def test_events_survive_a_broker_restart_exactly_once(infra, tmp_path: Pat
             [second] = await enrol(reg, "17.04", village_in("17.04.05"))  # written while down
             kafka.start()
 
-            body, seconds = await eventually(
+            _, seconds = await eventually(
                 lambda: coverage(rep, "17.04"), lambda b: b["registered_workers"] == 2, timeout=60
             )
             print(f"converged {seconds:.1f}s after the broker came back")
@@ -179,7 +199,9 @@ async def wait_committed_on(bootstrap: str, service) -> None:
     class _Infra:
         kafka_bootstrap_servers = bootstrap
 
-    await wait_committed(_Infra, service, service.runtime.settings.kafka_topic_prefix + WorkerRegistered.TOPIC)
+    await wait_committed(
+        _Infra, service, service.runtime.settings.kafka_topic_prefix + WorkerRegistered.TOPIC
+    )
 
 
 async def test_store_unreachable_for_seconds_loses_no_event(infra):
@@ -189,11 +211,12 @@ async def test_store_unreachable_for_seconds_loses_no_event(infra):
     await proxy.start()
     try:
         cut_url = f"mongodb://127.0.0.1:{proxy.port}"
-        async with running(
-            build_registration, settings_for(RegistrationSettings, infra, prefix)
-        ) as reg, running(
-            build_reporting, settings_for(ReportingSettings, infra, prefix, mongodb_url=cut_url)
-        ) as rep:
+        async with (
+            running(build_registration, settings_for(RegistrationSettings, infra, prefix)) as reg,
+            running(
+                build_reporting, settings_for(ReportingSettings, infra, prefix, mongodb_url=cut_url)
+            ) as rep,
+        ):
             await enrol(reg, "17.04", village_in("17.04.06"))
             await eventually(lambda: coverage(rep, "17.04"), lambda b: b["registered_workers"] == 1)
 
@@ -206,7 +229,9 @@ async def test_store_unreachable_for_seconds_loses_no_event(infra):
                 lambda: rep.store.workers.count_documents({}), lambda n: n == 4, timeout=30
             )
             assert (await coverage(rep, "17.04"))["registered_workers"] == 4
-        dead = await dead_letter_count(infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC)
+        dead = await dead_letter_count(
+            infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC
+        )
         assert dead == 0
     finally:
         await proxy.stop()

@@ -27,7 +27,9 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 async def registration(infra, prefix) -> AsyncIterator[Running]:
-    async with running(build_registration, settings_for(RegistrationSettings, infra, prefix)) as svc:
+    async with running(
+        build_registration, settings_for(RegistrationSettings, infra, prefix)
+    ) as svc:
         yield svc
 
 
@@ -163,7 +165,7 @@ async def test_keys_roles_and_their_propagation(registration, reporting):
     assert cannot_post.status_code == 403
 
     # The key was issued on registration; reporting learns it from the ApiKeyIssued event.
-    response, seconds = await eventually(
+    _, seconds = await eventually(
         lambda: reporting.client.get("/coverage", params={"region": "17"}, headers=dashboard),
         lambda r: r.status_code == 200,
         timeout=10,
@@ -171,7 +173,8 @@ async def test_keys_roles_and_their_propagation(registration, reporting):
     print(f"key known to reporting after {seconds:.2f}s")
 
     sponsor_key = await registration.client.post(
-        "/admin/api-keys", json={"role": "sponsor", "region_scope": "17.04", "label": "Kaur officer"}
+        "/admin/api-keys",
+        json={"role": "sponsor", "region_scope": "17.04", "label": "Kaur officer"},
     )
     scoped = {"Authorization": f"Bearer {sponsor_key.json()['key']}"}
     outside = await registration.client.post(
@@ -212,7 +215,7 @@ async def test_same_event_delivered_twice_counts_once(infra, prefix, registratio
             )
         # A new worker after the duplicates, on any partition: once it is counted, and the
         # group has committed past the duplicates, they have been consumed.
-        [later] = await enrol(registration, "64.01", village_in("64.01.02"))
+        await enrol(registration, "64.01", village_in("64.01.02"))
     finally:
         await producer.stop()
     await eventually(lambda: coverage(reporting, "64.01"), lambda b: b["registered_workers"] == 2)
@@ -251,7 +254,9 @@ async def test_malformed_events_go_to_the_dead_letter_topic_and_the_next_is_appl
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, b"{not json", key=b"bad-1", headers=[("origin", b"test")])
+        await producer.send_and_wait(
+            topic, b"{not json", key=b"bad-1", headers=[("origin", b"test")]
+        )
         await producer.send_and_wait(topic, b'{"event_type": "WorkerRegistered"}', key=b"bad-2")
     finally:
         await producer.stop()
@@ -259,11 +264,14 @@ async def test_malformed_events_go_to_the_dead_letter_topic_and_the_next_is_appl
     await eventually(lambda: coverage(reporting, "64.02"), lambda b: b["registered_workers"] == 1)
 
     dlq = AIOKafkaConsumer(
-        dlq_topic(topic), bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest"
+        dlq_topic(topic),
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
     )
     await dlq.start()
     try:
         records = []
+
         async def fetch() -> int:
             batch = await dlq.getmany(timeout_ms=500)
             for recs in batch.values():

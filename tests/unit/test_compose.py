@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from bpu_shared import admin
 from bpu_shared.events import all_topics
 from bpu_shared.settings import KafkaSettings, ServiceSettings

@@ -61,7 +61,9 @@ class Principal:
 
     def require_region(self, region_code: str) -> None:
         if not self.can_access(region_code):
-            raise Forbidden(f"a sponsor key scoped to {self.region_scope} cannot act on {region_code}")
+            raise Forbidden(
+                f"a sponsor key scoped to {self.region_scope} cannot act on {region_code}"
+            )
 
 
 class Unauthorized(Problem):
@@ -228,13 +230,25 @@ def admin_router(service: str) -> APIRouter:
         except DuplicateKeyError:  # 64 random bits colliding: ask again
             raise Problem(detail="key id collision; try again", status=503) from None
         runtime.relay.wake()
-        return IssuedKey(key_id=key_id, key=key, role=body.role, region_scope=body.region_scope, label=body.label)
+        return IssuedKey(
+            key_id=key_id, key=key, role=body.role, region_scope=body.region_scope, label=body.label
+        )
 
     @router.get("", response_model=list[KeyInfo])
     async def list_keys(request: Request, _: Principal = admin_only) -> list[KeyInfo]:
         keys = request.app.state.runtime.authenticator.keys
         docs = await keys.find({}, {**OUTBOX_FIELDS, "key_hash": 0}).sort("issued_at", 1).to_list()
-        return [KeyInfo(key_id=d["_id"], **{k: d.get(k) for k in ("role", "region_scope", "label", "issued_at", "revoked_at")}) for d in docs if d.get("role")]
+        return [
+            KeyInfo(
+                key_id=d["_id"],
+                **{
+                    k: d.get(k)
+                    for k in ("role", "region_scope", "label", "issued_at", "revoked_at")
+                },
+            )
+            for d in docs
+            if d.get("role")
+        ]
 
     @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def revoke_key(key_id: str, request: Request, _: Principal = admin_only) -> None:

@@ -7,10 +7,10 @@ from prometheus_client import Counter, Gauge, Histogram
 HTTP_REQUESTS = Counter(
     "bpu_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
 )
-HTTP_LATENCY = Histogram(
-    "bpu_http_request_seconds", "HTTP request duration", ["method", "route"]
+HTTP_LATENCY = Histogram("bpu_http_request_seconds", "HTTP request duration", ["method", "route"])
+EVENTS_PUBLISHED = Counter(
+    "bpu_events_published_total", "Events published by the outbox relay", ["topic"]
 )
-EVENTS_PUBLISHED = Counter("bpu_events_published_total", "Events published by the outbox relay", ["topic"])
 EVENTS_CONSUMED = Counter(
     "bpu_events_consumed_total", "Events applied by consumers", ["topic", "group"]
 )

@@ -26,11 +26,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bpu_shared import store
+from bpu_shared.admin import create_topics, plan_topics
 from bpu_shared.auth import KEYS_COLLECTION, Authenticator, admin_router
 from bpu_shared.errors import Problem
 from bpu_shared.events import ApiKeyIssued, ApiKeyRevoked
 from bpu_shared.logging import configure_logging, correlation_id
-from bpu_shared.admin import create_topics, plan_topics
 from bpu_shared.messaging.broker import make_broker
 from bpu_shared.messaging.consumer import Apply, BatchConsumer, DeadLetters, E, subscribe
 from bpu_shared.messaging.relay import OutboxRelay
@@ -112,7 +112,9 @@ class Runtime:
         topics on first use would give them its default partition count instead."""
         if not self.settings.kafka_create_topics:
             return
-        outcomes = await create_topics(self.settings, plan_topics(prefix=self.settings.kafka_topic_prefix))
+        outcomes = await create_topics(
+            self.settings, plan_topics(prefix=self.settings.kafka_topic_prefix)
+        )
         failed = [o.line() for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError("could not create topics: " + "; ".join(failed))
@@ -147,7 +149,9 @@ class Runtime:
 
 def _problem(request: Request, problem: Problem) -> JSONResponse:
     return JSONResponse(
-        problem.to_dict(instance=request.url.path), status_code=problem.status, media_type=PROBLEM_JSON
+        problem.to_dict(instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
     )
 
 
@@ -179,7 +183,9 @@ def create_app(
     app.state.runtime = runtime
 
     @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         request.state.correlation_id = cid
         token = correlation_id.set(cid)
@@ -217,7 +223,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(request, Problem(detail=str(exc.detail), status=exc.status_code, title="Error"))
+        return _problem(
+            request, Problem(detail=str(exc.detail), status=exc.status_code, title="Error")
+        )
 
     @app.get("/health", tags=["operations"], summary="The process is up")
     async def health() -> dict[str, str]:

@@ -167,6 +167,9 @@ class Stack:
         child.log_file.write(raw + b"\n")
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
         child.tail.append(line)
+        if child.name == "mongodb" and " - INFO - " in line:
+            # The store logs every command it serves at INFO: kept in its log file, not shown.
+            return
         self.console.print(
             Text.assemble((f"{child.name:<{NAME_WIDTH}}", child.style), (" | ", "dim"), line),
             soft_wrap=True,

@@ -44,5 +44,7 @@ async def rates(
         jkk_percent_of_income=rate.jkk_basis_points / 100,
         jkm_flat=rate.jkm_flat,
         jht_percent_of_income=rate.jht_basis_points / 100,
-        monthly_at_lowest_income=rate.monthly(rate.lowest_declared_income, frozenset(BenefitProgramme)),
+        monthly_at_lowest_income=rate.monthly(
+            rate.lowest_declared_income, frozenset(BenefitProgramme)
+        ),
     )

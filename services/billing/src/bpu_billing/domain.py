@@ -23,7 +23,9 @@ class ContributionRate:
     lowest_declared_income: int
     source: str
 
-    def monthly(self, declared_income: int, benefits: frozenset[BenefitProgramme]) -> dict[BenefitProgramme, int]:
+    def monthly(
+        self, declared_income: int, benefits: frozenset[BenefitProgramme]
+    ) -> dict[BenefitProgramme, int]:
         """Each benefit's contribution for one worker-month."""
         income = max(declared_income, self.lowest_declared_income)
         amounts = {

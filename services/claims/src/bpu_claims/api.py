@@ -26,4 +26,7 @@ async def benefits(
         table = benefits_on(day)
     except LookupError as exc:
         raise InvalidInput("on", str(exc)) from None
-    return {**asdict(table), "jkm_death_after_early_months": table.jkm_death(table.jkm_early_death_months)}
+    return {
+        **asdict(table),
+        "jkm_death_after_early_months": table.jkm_death(table.jkm_early_death_months),
+    }

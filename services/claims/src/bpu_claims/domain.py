@@ -35,7 +35,9 @@ class BenefitTable:
 
     def jkk_death(self, declared_income: int) -> int:
         """The JKK death benefit before the scholarship."""
-        return self.jkk_death_income_multiple * declared_income + self.jkk_funeral + self.jkk_periodic
+        return (
+            self.jkk_death_income_multiple * declared_income + self.jkk_funeral + self.jkk_periodic
+        )
 
 
 DEFAULT_BENEFITS: tuple[BenefitTable, ...] = (

@@ -65,9 +65,13 @@ class SponsorOut(BaseModel):
 
 
 @router.post("/sponsors", status_code=status.HTTP_201_CREATED, response_model=SponsorOut)
-async def register_sponsor(body: NewSponsor, request: Request, store: Store, _: Staff) -> SponsorOut:
+async def register_sponsor(
+    body: NewSponsor, request: Request, store: Store, _: Staff
+) -> SponsorOut:
     sponsor = Sponsor.register(body.name, body.kind, body.region_code)
-    await store.add_sponsor(sponsor, events.sponsor_registered(sponsor, request.state.correlation_id))
+    await store.add_sponsor(
+        sponsor, events.sponsor_registered(sponsor, request.state.correlation_id)
+    )
     _runtime(request).relay.wake()
     return SponsorOut.of(sponsor)
 
@@ -169,7 +173,9 @@ async def open_programme(
         min_age=body.min_age,
         max_age=body.max_age,
     )
-    await store.add_programme(programme, events.programme_opened(programme, request.state.correlation_id))
+    await store.add_programme(
+        programme, events.programme_opened(programme, request.state.correlation_id)
+    )
     _runtime(request).relay.wake()
     return ProgrammeOut.of(programme, 0)
 
@@ -262,9 +268,14 @@ async def register_worker(
         today=date.today(),
     )
     if not await store.reserve_seat(programme.programme_id):
-        raise Conflict(f"programme {programme.programme_id} has filled its quota of {programme.quota}", field="programme_id")
+        raise Conflict(
+            f"programme {programme.programme_id} has filled its quota of {programme.quota}",
+            field="programme_id",
+        )
     try:
-        await store.add_worker(worker, events.worker_registered(worker, request.state.correlation_id))
+        await store.add_worker(
+            worker, events.worker_registered(worker, request.state.correlation_id)
+        )
     except BaseException:
         await store.release_seat(programme.programme_id)
         raise

@@ -231,7 +231,8 @@ def parse_identity(nik: str, field_name: str = "nik") -> Identity:
     info = parse_nik(nik, lookup_wilayah=wilayah_name)
     if not info.valid or info.nik is None or info.birth_date is None:
         detail = "; ".join(
-            f"{_NIK_MESSAGES.get(issue.code, issue.code)} ({issue.message})" for issue in info.errors
+            f"{_NIK_MESSAGES.get(issue.code, issue.code)} ({issue.message})"
+            for issue in info.errors
         )
         raise InvalidInput(field_name, f"not a valid NIK: {detail or 'rejected'}")
     return Identity(
@@ -304,8 +305,10 @@ class Worker:
                 "declared_monthly_income",
                 f"the lowest declared income is Rp{min_declared_income:,}".replace(",", "."),
             )
-        start = Month.parse(cover_start) if cover_start else max(
-            Month.of(today), programme.start_month, key=lambda m: (m.year, m.month)
+        start = (
+            Month.parse(cover_start)
+            if cover_start
+            else max(Month.of(today), programme.start_month, key=lambda m: (m.year, m.month))
         )
         if not programme.covers(start):
             raise InvalidInput(

@@ -57,12 +57,24 @@ class RegistrationStore:
         if doc is None:
             return None
         return Sponsor(
-            doc["_id"], doc["name"], SponsorKind(doc["kind"]), doc["region_code"], doc["region_name"]
+            doc["_id"],
+            doc["name"],
+            SponsorKind(doc["kind"]),
+            doc["region_code"],
+            doc["region_name"],
         )
 
-    async def list_sponsors(self, region_prefix: str | None, limit: int, skip: int) -> list[Sponsor]:
+    async def list_sponsors(
+        self, region_prefix: str | None, limit: int, skip: int
+    ) -> list[Sponsor]:
         query = _prefix_query("region_code", region_prefix)
-        docs = await self.sponsors.find(query, OUTBOX_FIELDS).sort("_id", 1).skip(skip).limit(limit).to_list()
+        docs = (
+            await self.sponsors.find(query, OUTBOX_FIELDS)
+            .sort("_id", 1)
+            .skip(skip)
+            .limit(limit)
+            .to_list()
+        )
         return [
             Sponsor(d["_id"], d["name"], SponsorKind(d["kind"]), d["region_code"], d["region_name"])
             for d in docs
@@ -108,7 +120,9 @@ class RegistrationStore:
         return doc is not None
 
     async def release_seat(self, programme_id: str) -> None:
-        await self.programmes.update_one({"_id": programme_id}, {"$inc": {"enrolled": -1, "seats_left": 1}})
+        await self.programmes.update_one(
+            {"_id": programme_id}, {"$inc": {"enrolled": -1, "seats_left": 1}}
+        )
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -133,7 +147,9 @@ class RegistrationStore:
         try:
             await self.workers.insert_one(with_outbox(doc, event))
         except DuplicateKeyError:
-            existing = await self.workers.find_one({"nik": worker.identity.nik}, {"programme_id": 1})
+            existing = await self.workers.find_one(
+                {"nik": worker.identity.nik}, {"programme_id": 1}
+            )
             programme = existing["programme_id"] if existing else "another programme"
             raise Conflict(
                 f"this NIK is already enrolled (programme {programme}); one NIK is funded by "

@@ -59,6 +59,9 @@ async def coverage(
         claims_paid=claims,
         benefits_paid_rupiah=paid,
         breakdown_level=view.breakdown_level,
-        breakdown=[RegionCount(region=c, name=n, registered_workers=k) for c, n, k in breakdown(view, counts)],
+        breakdown=[
+            RegionCount(region=c, name=n, registered_workers=k)
+            for c, n, k in breakdown(view, counts)
+        ],
         as_of=datetime.now(UTC),
     )

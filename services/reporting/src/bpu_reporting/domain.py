@@ -57,5 +57,9 @@ def breakdown(view: RegionView, counts: dict[str, int]) -> list[tuple[str, str, 
     code the projection holds that the region list does not (older codes)."""
     children = view.children()
     rows = [(code, name, counts.get(code, 0)) for code, name in sorted(children.items())]
-    rows += [(code, "(not in the region list)", n) for code, n in sorted(counts.items()) if code not in children]
+    rows += [
+        (code, "(not in the region list)", n)
+        for code, n in sorted(counts.items())
+        if code not in children
+    ]
     return rows

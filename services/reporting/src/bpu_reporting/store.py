@@ -94,9 +94,14 @@ class ReportingStore:
             await self.claims.aggregate(
                 [
                     {"$match": match},
-                    {"$group": {"_id": None, "n": {"$sum": 1}, "total": {"$sum": "$amount_rupiah"}}},
+                    {
+                        "$group": {
+                            "_id": None,
+                            "n": {"$sum": 1},
+                            "total": {"$sum": "$amount_rupiah"},
+                        }
+                    },
                 ]
             )
         ).to_list()
         return (rows[0]["n"], rows[0]["total"]) if rows else (0, 0)
-

@@ -1,6 +1,11 @@
 """Event contracts: the envelope, every event, and the catalogue of topics."""
 
-from bpu_shared.events.auth import ApiKeyIssued, ApiKeyIssuedPayload, ApiKeyRevoked, ApiKeyRevokedPayload
+from bpu_shared.events.auth import (
+    ApiKeyIssued,
+    ApiKeyIssuedPayload,
+    ApiKeyRevoked,
+    ApiKeyRevokedPayload,
+)
 from bpu_shared.events.billing import ContributionInvoiced, ContributionInvoicedPayload
 from bpu_shared.events.claims import ClaimPaid, ClaimPaidPayload
 from bpu_shared.events.envelope import Event, Month, Payload, RegionCode, Rupiah

@@ -41,11 +41,17 @@ class Event(BaseModel, Generic[P]):
 
     event_id: UUID = Field(default_factory=uuid4, description="Unique id; consumers dedupe on it")
     event_type: str = Field(description="The event's name, equal to the class name")
-    schema_version: int = Field(1, ge=1, description="Minor schema version within the topic's major")
+    schema_version: int = Field(
+        1, ge=1, description="Minor schema version within the topic's major"
+    )
     occurred_at: AwareDatetime = Field(description="When the change happened")
     producer: str = Field(description="The service that produced the event")
-    correlation_id: str | None = Field(None, description="Id shared by everything one request caused")
-    causation_id: str | None = Field(None, description="Id of the event or request that caused this")
+    correlation_id: str | None = Field(
+        None, description="Id shared by everything one request caused"
+    )
+    causation_id: str | None = Field(
+        None, description="Id of the event or request that caused this"
+    )
     payload: P
 
     @classmethod

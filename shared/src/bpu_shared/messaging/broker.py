@@ -34,4 +34,3 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         security=security(settings),
         logger=None,
     )
-

@@ -83,9 +83,11 @@ class OutboxRelay:
 
     async def _publish_batch(self, name: str) -> int:
         coll = self.db[name]
-        docs = await coll.find(
-            {"outbox_pending": {"$gt": 0}}, {"outbox": 1}
-        ).limit(self.batch_size).to_list()
+        docs = (
+            await coll.find({"outbox_pending": {"$gt": 0}}, {"outbox": 1})
+            .limit(self.batch_size)
+            .to_list()
+        )
         if not docs:
             OUTBOX_BACKLOG.labels(name).set(0)
             return 0
@@ -115,9 +117,7 @@ class OutboxRelay:
         await self._record_high_water(metadata)
         for _, _, topic, _ in pending:
             EVENTS_PUBLISHED.labels(topic).inc()
-        OUTBOX_BACKLOG.labels(name).set(
-            await coll.count_documents({"outbox_pending": {"$gt": 0}})
-        )
+        OUTBOX_BACKLOG.labels(name).set(await coll.count_documents({"outbox_pending": {"$gt": 0}}))
         return len(docs)
 
     async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
@@ -143,7 +143,8 @@ class OutboxRelay:
         before = (await state.find_one({"_id": "relay"}, {"hw": 1})) or {}
         recorded = before.get("hw") or {}
         lost = any(
-            offset <= recorded.get(field.removeprefix("hw."), -1) for field, offset in highest.items()
+            offset <= recorded.get(field.removeprefix("hw."), -1)
+            for field, offset in highest.items()
         )
         update: dict[str, Any] = {"$max": highest}
         if lost:
