@@ -14,6 +14,7 @@ server accepts what MongoDB rejects, so ``pytest.raises`` fails).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -916,6 +917,72 @@ async def test_outbox_as_map_keyed_by_event_id(mongo_db: AsyncDatabase) -> None:
         "outbox_pending": 1,
         "outbox_sent": {"e1": {"sent": True}},
     }
+
+
+async def test_outbox_as_json_strings_the_way_the_project_stores_it(
+    mongo_db: AsyncDatabase,
+) -> None:
+    """The project's outbox: entries are JSON strings, pushed onto an existing array, matched and
+    pulled by value, moved to a sliced ``outbox_sent`` — including an entry added between the
+    relay's read and its mark, and a second mark that must change nothing."""
+    coll = mongo_db.workers
+    entry = [
+        json.dumps({"event_id": f"e{n}", "value": json.dumps({"n": n, "q": 'a"b'})})
+        for n in range(4)
+    ]
+    await coll.insert_one(
+        {"_id": "w1", "outbox": [entry[0]], "outbox_pending": 1, "outbox_sent": []}
+    )
+    await coll.update_one(
+        {"_id": "w1"}, {"$push": {"outbox": {"$each": [entry[1]]}}, "$inc": {"outbox_pending": 1}}
+    )
+    read = await coll.find_one({"outbox_pending": {"$gt": 0}})
+    assert read is not None and read["outbox"] == entry[:2]
+    await coll.update_one(
+        {"_id": "w1"}, {"$push": {"outbox": {"$each": entry[2:]}}, "$inc": {"outbox_pending": 2}}
+    )
+
+    def mark(e: str) -> UpdateOne:
+        return UpdateOne(
+            {"_id": "w1", "outbox": e},
+            {
+                "$pull": {"outbox": e},
+                "$push": {"outbox_sent": {"$each": [e], "$slice": -2}},
+                "$inc": {"outbox_pending": -1},
+            },
+        )
+
+    result = await coll.bulk_write([mark(e) for e in read["outbox"]], ordered=True)
+    assert result.modified_count == 2
+    again = await coll.bulk_write([mark(e) for e in read["outbox"]], ordered=True)
+    assert again.matched_count == 0
+    doc = await coll.find_one({"_id": "w1"})
+    assert doc == {"_id": "w1", "outbox": entry[2:], "outbox_pending": 2, "outbox_sent": entry[:2]}
+    await coll.bulk_write([mark(e) for e in entry[2:]], ordered=True)
+    doc = await coll.find_one({"_id": "w1"})
+    assert doc == {"_id": "w1", "outbox": [], "outbox_pending": 0, "outbox_sent": entry[2:]}
+    assert [json.loads(e)["event_id"] for e in doc["outbox_sent"]] == ["e2", "e3"]
+
+
+async def test_guarded_counter_cannot_go_below_zero_under_concurrency(
+    mongo_db: AsyncDatabase,
+) -> None:
+    """The programme quota: ``seats_left`` taken with a ``$gt: 0`` guard by 20 concurrent
+    writers for 8 seats gives exactly 8 seats."""
+    coll = mongo_db.programmes
+    await coll.insert_one({"_id": "p1", "seats_left": 8, "enrolled": 0})
+
+    async def take() -> bool:
+        doc = await coll.find_one_and_update(
+            {"_id": "p1", "seats_left": {"$gt": 0}},
+            {"$inc": {"seats_left": -1, "enrolled": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc is not None
+
+    taken = await asyncio.gather(*(take() for _ in range(20)))
+    assert sum(taken) == 8
+    assert await coll.find_one({"_id": "p1"}) == {"_id": "p1", "seats_left": 0, "enrolled": 8}
 
 
 # --- consumer idempotency guards ------------------------------------------------------------
