@@ -288,3 +288,22 @@ async def test_malformed_events_go_to_the_dead_letter_topic_and_the_next_is_appl
     assert b"invalid event" in by_key[b"bad-2"]["x-dlq-error"]
     assert b"payload" in by_key[b"bad-2"]["x-dlq-error"]  # names the missing field
     assert by_key[b"bad-2"]["x-dlq-consumer-group"] == reporting.runtime.group_id.encode()
+
+
+async def test_health_ready_and_metrics(registration, reporting):
+    for svc in (registration, reporting):
+        assert (await svc.client.get("/health", headers={"Authorization": ""})).json()[
+            "status"
+        ] == "ok"
+        ready = await svc.client.get("/ready", headers={"Authorization": ""})
+        assert ready.status_code == 200
+        assert ready.json() | {"store": "ok", "broker": "ok"} == ready.json()
+    await enrol(registration, "17.01", village_in("17.01.01"))
+    await eventually(lambda: coverage(reporting, "17.01"), lambda b: b["registered_workers"] == 1)
+    text = (await reporting.client.get("/metrics")).text
+    group = reporting.runtime.group_id
+    consumed = f'bpu_events_consumed_total{{group="{group}",topic="{WorkerRegistered.TOPIC}"}}'
+    assert consumed in text
+    assert f'bpu_consumer_lag{{group="{group}",topic="{WorkerRegistered.TOPIC}"}}' in text
+    published = (await registration.client.get("/metrics")).text
+    assert f'bpu_events_published_total{{topic="{WorkerRegistered.TOPIC}"}}' in published

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from bpu_shared.events import Event, dlq_topic
 from bpu_shared.logging import correlation_id
-from bpu_shared.metrics import CONSUMER_RETRIES, DEAD_LETTERS, EVENTS_CONSUMED
+from bpu_shared.metrics import CONSUMER_LAG, CONSUMER_RETRIES, DEAD_LETTERS, EVENTS_CONSUMED
 from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,14 @@ Apply = Callable[[Sequence[E]], Awaitable[None]]
 class DeadLetters:
     """Publishes a record that can never succeed to ``<topic>.dlq``, with why and from where."""
 
-    def __init__(self, broker: KafkaBroker, group_id: str) -> None:
+    def __init__(self, broker: KafkaBroker, group_id: str, topic_prefix: str = "") -> None:
         self.broker = broker
         self.group_id = group_id
+        self.topic_prefix = topic_prefix
+
+    def topic_label(self, topic: str) -> str:
+        """Metrics name topics as the catalogue does, without the environment's prefix."""
+        return topic.removeprefix(self.topic_prefix)
 
     async def send(self, record: ConsumerRecord, error: str) -> None:
         headers = {
@@ -61,7 +66,7 @@ class DeadLetters:
         await self.broker.publish(
             record.value or b"", dlq_topic(record.topic), key=record.key, headers=headers
         )
-        DEAD_LETTERS.labels(record.topic, self.group_id).inc()
+        DEAD_LETTERS.labels(self.topic_label(record.topic), self.group_id).inc()
         log.error(
             "event sent to dead-letter topic",
             extra={
@@ -157,6 +162,30 @@ class BatchConsumer:
         return False
 
 
+def _record_lag(
+    message: KafkaMessage,
+    records: Sequence[ConsumerRecord],
+    group_id: str,
+    catalogue_topic: dict[str, str],
+) -> None:
+    """Records left behind the partition ends once this batch is applied, per topic."""
+    consumer = getattr(message, "consumer", None)
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    lag: dict[str, int] = {}
+    for (topic, partition), offset in last.items():
+        end = highwater(TopicPartition(topic, partition))
+        if end is not None:
+            name = catalogue_topic.get(topic, topic)
+            lag[name] = lag.get(name, 0) + max(end - offset - 1, 0)
+    for topic, behind in lag.items():
+        CONSUMER_LAG.labels(topic, group_id).set(behind)
+
+
 def subscribe(
     broker: KafkaBroker,
     consumers: Sequence[BatchConsumer],
@@ -182,6 +211,7 @@ def subscribe(
             batches.setdefault(record.topic, []).append(record)
         for topic, batch in batches.items():
             await by_topic[topic].handle(batch)
+        _record_lag(message, records, group_id, {t: c.topic for t, c in by_topic.items()})
 
     handler.__name__ = f"on_{group_id.replace('.', '_').replace('-', '_')}_events"
     broker.subscriber(
