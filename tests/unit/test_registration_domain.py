@@ -1,0 +1,657 @@
+"""Registration rules: NIK parsing, sponsors, programmes and enrolment, with no I/O."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bpu_registration.domain import (
+    Month,
+    Occupation,
+    Programme,
+    Sponsor,
+    Worker,
+    age_on,
+    mask_nik,
+    parse_identity,
+)
+from bpu_shared.errors import InvalidInput
+from bpu_shared.events import BenefitProgramme, SponsorKind
+
+JKK, JKM, JHT = BenefitProgramme.JKK, BenefitProgramme.JKM, BenefitProgramme.JHT
+
+#: A woman from Kinal (Kaur), born 1 July 1990: day 01 + 40 = 41.
+WOMAN_NIK = "1704014107900001"
+#: A man from Kinal, born 17 August 1985.
+MAN_NIK = "1704011708850123"
+
+KAUR_VILLAGE = "17.04.01.2001"  # Gedung Wani, Kinal, Kabupaten Kaur
+PASER_VILLAGE = "64.01.01.2009"  # Samurangau, Kabupaten Paser
+PPU_VILLAGE = "64.09.01.1001"  # Tanjung Tengah, Kabupaten Penajam Paser Utara
+
+
+def invalid(exc: pytest.ExceptionInfo[InvalidInput]) -> tuple[str | None, str]:
+    return exc.value.field, exc.value.detail
+
+
+# -- parse_identity ----------------------------------------------------------------------------
+
+
+def test_parse_identity_reads_a_womans_nik() -> None:
+    identity = parse_identity(WOMAN_NIK)
+    assert identity.nik == WOMAN_NIK
+    assert identity.birth_date == date(1990, 7, 1)
+    assert identity.gender == "P"
+    assert identity.issued_in == "17.04.01"
+
+
+def test_parse_identity_reads_a_mans_nik() -> None:
+    identity = parse_identity(MAN_NIK)
+    assert identity.birth_date == date(1985, 8, 17)
+    assert identity.gender == "L"
+    assert identity.issued_in == "17.04.01"
+
+
+def test_parse_identity_day_71_is_a_woman_born_on_the_31st() -> None:
+    identity = parse_identity("6401017112800002")
+    assert identity.birth_date == date(1980, 12, 31)
+    assert identity.gender == "P"
+    assert identity.issued_in == "64.01.01"
+
+
+@pytest.mark.parametrize(
+    ("nik", "expected"),
+    [
+        ("170401410790000", "must be 16 digits"),
+        ("17040141079000011", "must be 16 digits"),
+        ("17040141079O0001", "must be 16 digits"),
+        ("", "must be 16 digits"),
+        ("9904014107900001", "digits 1–2 are not a known province code"),
+        ("1004014107900001", "digits 1–2 are not a known province code"),
+        ("1704013213900001", "digits 7–12 are not a valid birth date"),
+        ("1704010002900001", "digits 7–12 are not a valid birth date"),
+        ("1704013502900001", "digits 7–12 are not a valid birth date"),  # 35: neither sex
+        ("1704017002900001", "digits 7–12 are not a valid birth date"),  # 30 Feb, woman
+        ("1704012902010001", "digits 7–12 are not a valid birth date"),  # 29 Feb 2001
+        ("1704014107900000", "the serial (digits 13–16) cannot be 0000"),
+    ],
+)
+def test_parse_identity_names_what_is_wrong(nik: str, expected: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse_identity(nik)
+    field, detail = invalid(exc)
+    assert field == "nik"
+    assert detail.startswith("not a valid NIK: ")
+    assert expected in detail
+
+
+def test_parse_identity_reports_every_problem_at_once() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse_identity("9904013213900000")
+    detail = exc.value.detail
+    assert "not a known province code" in detail
+    assert "not a valid birth date" in detail
+    assert "cannot be 0000" in detail
+
+
+def test_parse_identity_uses_the_field_name_given() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse_identity("123", field_name="row 12: nik")
+    assert exc.value.field == "row 12: nik"
+
+
+def test_parse_identity_accepts_a_29_february_in_a_leap_year() -> None:
+    identity = parse_identity("1704016902880001")
+    assert identity.birth_date == date(1988, 2, 29)
+    assert identity.gender == "P"
+
+
+# parse_nik infers the century from two digits: YY up to this year's YY is 20YY, above it 19YY.
+# So the birth dates a NIK can express are the hundred years ending with this year.
+_THIS_YEAR = date.today().year
+_EARLIEST = date(_THIS_YEAR - 99, 1, 1)
+
+
+@given(
+    birth=st.dates(min_value=_EARLIEST, max_value=date.today()),
+    gender=st.sampled_from(["L", "P"]),
+    serial=st.integers(min_value=1, max_value=9999),
+)
+def test_a_nik_built_from_a_birth_date_and_gender_parses_back(
+    birth: date, gender: str, serial: int
+) -> None:
+    day = birth.day + (40 if gender == "P" else 0)
+    nik = f"170401{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
+    identity = parse_identity(nik)
+    assert identity.birth_date == birth
+    assert identity.gender == gender
+    assert identity.issued_in == "17.04.01"
+    assert identity.nik == nik
+
+
+# -- Month, age_on, mask_nik -------------------------------------------------------------------
+
+
+def test_month_parses_prints_and_orders() -> None:
+    october = Month.parse("2022-10")
+    assert october == Month(2022, 10)
+    assert str(october) == "2022-10"
+    assert str(Month(2023, 1)) == "2023-01"
+    assert october.first_day() == date(2022, 10, 1)
+    assert Month.of(date(2022, 10, 31)) == october
+    assert Month(2022, 12) < Month(2023, 1)
+    assert not Month(2023, 1) < Month(2022, 12)
+    assert Month(2022, 10) <= Month(2022, 10)
+    assert not Month(2022, 10) < Month(2022, 10)
+    assert Month(2022, 9) < Month(2022, 10)
+    assert max(Month(2022, 10), Month(2022, 12), Month(2022, 11)) == Month(2022, 12)
+
+
+@pytest.mark.parametrize(
+    ("birth", "day", "age"),
+    [
+        (date(1990, 7, 1), date(2022, 6, 30), 31),
+        (date(1990, 7, 1), date(2022, 7, 1), 32),
+        (date(1990, 7, 1), date(2022, 12, 31), 32),
+        (date(2007, 10, 2), date(2022, 10, 1), 14),
+        (date(2007, 10, 1), date(2022, 10, 1), 15),
+        (date(1988, 2, 29), date(2023, 2, 28), 34),
+        (date(1988, 2, 29), date(2023, 3, 1), 35),
+        (date(1988, 2, 29), date(2024, 2, 29), 36),
+        (date(2000, 1, 1), date(2000, 1, 1), 0),
+    ],
+)
+def test_age_on_counts_whole_years_up_to_the_birthday(birth: date, day: date, age: int) -> None:
+    assert age_on(birth, day) == age
+
+
+def test_mask_nik_keeps_the_first_and_last_four_digits() -> None:
+    assert mask_nik(WOMAN_NIK) == "1704********0001"
+    assert mask_nik(MAN_NIK) == "1704********0123"
+
+
+# -- Sponsor.register --------------------------------------------------------------------------
+
+
+def test_register_a_regency() -> None:
+    kaur = Sponsor.register("Pemkab Kaur", SponsorKind.REGENCY, "17.04")
+    assert kaur.kind is SponsorKind.REGENCY
+    assert kaur.region_code == "17.04"
+    assert kaur.region_name == "Kabupaten Kaur, Bengkulu"
+    assert kaur.name == "Pemkab Kaur"
+    assert kaur.sponsor_id.startswith("SP-")
+
+
+def test_register_a_city_a_province_a_village_and_a_donor() -> None:
+    assert Sponsor.register("Pemkot", SponsorKind.CITY, "17.71").region_name == (
+        "Kota Bengkulu, Bengkulu"
+    )
+    assert Sponsor.register("Pemprov", SponsorKind.PROVINCE, "17").region_name == "Bengkulu"
+    village = Sponsor.register("APBDes Gedung Wani", SponsorKind.VILLAGE, KAUR_VILLAGE)
+    assert village.region_name == "Gedung Wani, Kinal, Kabupaten Kaur, Bengkulu"
+    donor = Sponsor.register("CSR", SponsorKind.DONOR, "17.04.01")
+    assert donor.region_code == "17.04.01"
+
+
+def test_sponsor_ids_are_random() -> None:
+    a = Sponsor.register("A", SponsorKind.REGENCY, "17.04")
+    b = Sponsor.register("A", SponsorKind.REGENCY, "17.04")
+    assert a.sponsor_id != b.sponsor_id
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "field", "message"),
+    [
+        (
+            SponsorKind.REGENCY,
+            "17",
+            "region_code",
+            "'17' is a province; a regency or city code is needed",
+        ),
+        (
+            SponsorKind.REGENCY,
+            "17.04.01",
+            "region_code",
+            "'17.04.01' is a district; a regency or city code is needed",
+        ),
+        (
+            SponsorKind.CITY,
+            "17",
+            "region_code",
+            "'17' is a province; a regency or city code is needed",
+        ),
+        (
+            SponsorKind.PROVINCE,
+            "17.04",
+            "region_code",
+            "'17.04' is a regency or city; a province code is needed",
+        ),
+        (
+            SponsorKind.VILLAGE,
+            "17.04.01",
+            "region_code",
+            "'17.04.01' is a district; a village code is needed",
+        ),
+        (SponsorKind.REGENCY, "17.71", "kind", "17.71 is a city, not a regency"),
+        (SponsorKind.CITY, "17.04", "kind", "17.04 is a regency, not a city"),
+        (
+            SponsorKind.REGENCY,
+            "17.99",
+            "region_code",
+            "region code '17.99' is not in the Kemendagri region list",
+        ),
+        (
+            SponsorKind.PROVINCE,
+            "99",
+            "region_code",
+            "region code '99' is not in the Kemendagri region list",
+        ),
+        (
+            SponsorKind.DONOR,
+            "17.04.99",
+            "region_code",
+            "region code '17.04.99' is not in the Kemendagri region list",
+        ),
+    ],
+)
+def test_register_refuses_a_code_of_the_wrong_level_or_unknown(
+    kind: SponsorKind, code: str, field: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        Sponsor.register("X", kind, code)
+    assert invalid(exc) == (field, message)
+
+
+# -- Programme.open ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paser() -> Sponsor:
+    return Sponsor.register("Pemkab Paser", SponsorKind.REGENCY, "64.01")
+
+
+@pytest.fixture(scope="module")
+def ppu() -> Sponsor:
+    return Sponsor.register("Pemkab Penajam Paser Utara", SponsorKind.REGENCY, "64.09")
+
+
+@pytest.fixture(scope="module")
+def bengkulu() -> Sponsor:
+    return Sponsor.register("Pemprov Bengkulu", SponsorKind.PROVINCE, "17")
+
+
+def open_programme(sponsor: Sponsor, **overrides: object) -> Programme:
+    args: dict[str, object] = {
+        "name": "Perlindungan pekerja rentan 2022",
+        "region_code": None,
+        "budget_year": 2022,
+        "budget_rupiah": 1_626_307_200,
+        "quota": 32_268,
+        "benefits": [JKK, JKM],
+        "start_month": "2022-10",
+        "end_month": "2022-12",
+        "min_age": 15,
+        "max_age": 64,
+    }
+    args.update(overrides)
+    return Programme.open(sponsor, **args)  # type: ignore[arg-type]
+
+
+def test_paser_2022_october_to_december_is_valid(paser: Sponsor) -> None:
+    programme = open_programme(paser)
+    assert programme.sponsor_id == paser.sponsor_id
+    assert programme.region_code == "64.01"
+    assert programme.budget_year == 2022
+    assert programme.budget_rupiah == 1_626_307_200
+    assert programme.quota == 32_268
+    assert programme.benefits == (JKK, JKM)
+    assert programme.start_month == Month(2022, 10)
+    assert programme.end_month == Month(2022, 12)
+    assert (programme.min_age, programme.max_age) == (15, 64)
+    assert programme.programme_id.startswith("PG-")
+    assert programme.covers(Month(2022, 10))
+    assert programme.covers(Month(2022, 12))
+    assert not programme.covers(Month(2022, 9))
+    assert not programme.covers(Month(2023, 1))
+
+
+def test_open_keeps_optional_jht_and_drops_repeats(paser: Sponsor) -> None:
+    programme = open_programme(paser, benefits=["JKM", "JKK", "JHT", "JKK"])
+    assert programme.benefits == (JKM, JKK, JHT)
+
+
+def test_open_a_single_month_programme(paser: Sponsor) -> None:
+    programme = open_programme(paser, start_month="2022-12", end_month="2022-12")
+    assert programme.covers(Month(2022, 12))
+
+
+@pytest.mark.parametrize(
+    ("benefits", "message"),
+    [
+        ([JKK], "JKK and JKM are mandatory; missing JKM"),
+        ([JKM, JHT], "JKK and JKM are mandatory; missing JKK"),
+        ([], "JKK and JKM are mandatory; missing JKK, JKM"),
+        ([JHT], "JKK and JKM are mandatory; missing JKK, JKM"),
+    ],
+)
+def test_open_requires_jkk_and_jkm(
+    paser: Sponsor, benefits: list[BenefitProgramme], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, benefits=benefits)
+    assert invalid(exc) == ("benefits", message)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("2021-10", "2022-12", "start_month"),
+        ("2022-10", "2023-01", "end_month"),
+        ("2023-01", "2023-03", "start_month"),
+    ],
+)
+def test_open_keeps_the_months_inside_the_budget_year(
+    paser: Sponsor, start: str, end: str, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, start_month=start, end_month=end)
+    assert invalid(exc) == (field, "months must fall in the budget year 2022")
+
+
+def test_open_refuses_an_end_before_the_start(paser: Sponsor) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, start_month="2022-12", end_month="2022-10")
+    assert invalid(exc) == ("end_month", "2022-10 is before start_month 2022-12")
+
+
+@pytest.mark.parametrize(("min_age", "max_age"), [(65, 64), (0, 64), (-1, 10)])
+def test_open_refuses_an_empty_age_range(paser: Sponsor, min_age: int, max_age: int) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, min_age=min_age, max_age=max_age)
+    assert invalid(exc) == ("max_age", f"age range {min_age}–{max_age} is empty")
+
+
+def test_open_allows_a_narrower_region(paser: Sponsor, bengkulu: Sponsor) -> None:
+    assert open_programme(paser, region_code="64.01.01").region_code == "64.01.01"
+    assert open_programme(bengkulu, region_code="17.04").region_code == "17.04"
+    assert open_programme(bengkulu, region_code=KAUR_VILLAGE).region_code == KAUR_VILLAGE
+
+
+@pytest.mark.parametrize("region", ["64.09", "64", "17.04.01", "64.09.01"])
+def test_open_refuses_a_region_outside_the_sponsors(paser: Sponsor, region: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, region_code=region)
+    assert invalid(exc) == ("region_code", f"{region} is outside the sponsor's region 64.01")
+
+
+def test_open_refuses_an_unknown_region(paser: Sponsor) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_programme(paser, region_code="64.01.99")
+    assert invalid(exc) == (
+        "region_code",
+        "region code '64.01.99' is not in the Kemendagri region list",
+    )
+
+
+# -- Worker.enrol ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paser_2022(paser: Sponsor) -> Programme:
+    return open_programme(paser, min_age=15, max_age=64)
+
+
+@pytest.fixture(scope="module")
+def ppu_2022(ppu: Sponsor) -> Programme:
+    return open_programme(ppu, name="PPU 2022", min_age=18, max_age=65)
+
+
+@pytest.fixture(scope="module")
+def bengkulu_extreme_poverty(bengkulu: Sponsor) -> Programme:
+    return open_programme(
+        bengkulu,
+        name="Kemiskinan ekstrem 2022",
+        budget_rupiah=16_212_268_800,
+        quota=80_418,
+        start_month="2022-01",
+        min_age=35,
+        max_age=64,
+    )
+
+
+def man_born(birth: date, district: str = "640101", serial: int = 1) -> str:
+    return f"{district}{birth.day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
+
+
+def enrol(programme: Programme, **overrides: object) -> Worker:
+    args: dict[str, object] = {
+        "nik": WOMAN_NIK,
+        "name": "Siti Aminah",
+        "phone": "081234567890",
+        "occupation": Occupation.FARMER,
+        "village_code": PASER_VILLAGE,
+        "declared_monthly_income": 1_000_000,
+        "min_declared_income": 1_000_000,
+        "cover_start": None,
+        "today": date(2022, 9, 20),
+    }
+    args.update(overrides)
+    return Worker.enrol(programme, **args)  # type: ignore[arg-type]
+
+
+def test_enrol_a_worker(paser_2022: Programme) -> None:
+    worker = enrol(paser_2022)
+    assert worker.identity == parse_identity(WOMAN_NIK)
+    assert worker.village_code == PASER_VILLAGE
+    assert worker.district_code == "64.01.01"
+    assert worker.regency_code == "64.01"
+    assert worker.province_code == "64"
+    assert worker.programme_id == paser_2022.programme_id
+    assert worker.sponsor_id == paser_2022.sponsor_id
+    assert worker.benefits == (JKK, JKM)
+    assert worker.declared_monthly_income == 1_000_000
+    assert worker.cover_start == Month(2022, 10)
+    assert worker.worker_id.startswith("WK-")
+    assert worker.registered_at.tzinfo is not None
+
+
+def test_the_nik_prefix_does_not_have_to_match_the_domicile(paser_2022: Programme) -> None:
+    # Issued in Kaur (17.04.01), living in Paser now: the NIK never changes when a person moves.
+    worker = enrol(paser_2022, nik=WOMAN_NIK, village_code=PASER_VILLAGE)
+    assert worker.identity.issued_in == "17.04.01"
+    assert worker.regency_code == "64.01"
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2022, 1, 3), Month(2022, 10)),  # before the programme: its first month
+        (date(2022, 10, 1), Month(2022, 10)),
+        (date(2022, 11, 30), Month(2022, 11)),  # during it: this month
+        (date(2022, 12, 31), Month(2022, 12)),
+    ],
+)
+def test_default_cover_start_is_the_later_of_this_month_and_the_programme_start(
+    paser_2022: Programme, today: date, expected: Month
+) -> None:
+    assert enrol(paser_2022, today=today).cover_start == expected
+
+
+def test_default_cover_start_after_the_programme_ended_is_refused(paser_2022: Programme) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, today=date(2023, 1, 2))
+    assert invalid(exc) == (
+        "cover_start",
+        "2023-01 is outside the programme's months 2022-10–2022-12",
+    )
+
+
+def test_an_explicit_cover_start_inside_the_programme_is_kept(paser_2022: Programme) -> None:
+    assert enrol(paser_2022, cover_start="2022-12").cover_start == Month(2022, 12)
+
+
+@pytest.mark.parametrize("cover_start", ["2022-09", "2023-01", "2021-11"])
+def test_a_cover_start_outside_the_programme_is_refused(
+    paser_2022: Programme, cover_start: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, cover_start=cover_start)
+    assert invalid(exc) == (
+        "cover_start",
+        f"{cover_start} is outside the programme's months 2022-10–2022-12",
+    )
+
+
+@pytest.mark.parametrize(
+    ("village", "message"),
+    [
+        (PPU_VILLAGE, f"{PPU_VILLAGE} is outside the programme's region 64.01"),
+        (KAUR_VILLAGE, f"{KAUR_VILLAGE} is outside the programme's region 64.01"),
+        ("64.01.01", "'64.01.01' is a district; a village code is needed"),
+        ("64.01", "'64.01' is a regency or city; a village code is needed"),
+        ("64.01.01.2999", "region code '64.01.01.2999' is not in the Kemendagri region list"),
+    ],
+)
+def test_domicile_must_be_a_village_inside_the_programmes_region(
+    paser_2022: Programme, village: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, village_code=village)
+    assert invalid(exc) == ("domicile_code", message)
+
+
+def test_domicile_inside_a_narrower_programme_region(paser: Sponsor) -> None:
+    district_programme = open_programme(paser, region_code="64.01.02")
+    with pytest.raises(InvalidInput) as exc:
+        enrol(district_programme, village_code=PASER_VILLAGE)
+    assert invalid(exc) == (
+        "domicile_code",
+        f"{PASER_VILLAGE} is outside the programme's region 64.01.02",
+    )
+
+
+def test_income_below_the_lowest_is_refused(paser_2022: Programme) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, declared_monthly_income=999_999)
+    assert invalid(exc) == ("declared_monthly_income", "the lowest declared income is Rp1.000.000")
+
+
+def test_income_at_and_above_the_lowest_is_accepted(paser_2022: Programme) -> None:
+    assert enrol(paser_2022, declared_monthly_income=1_000_000).declared_monthly_income == 1_000_000
+    assert enrol(paser_2022, declared_monthly_income=2_500_000).declared_monthly_income == 2_500_000
+
+
+def test_an_invalid_nik_is_refused_on_enrolment(paser_2022: Programme) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, nik="1704014107900000")
+    assert exc.value.field == "nik"
+    assert "cannot be 0000" in exc.value.detail
+
+
+# A man born 30 September 2006 is 16 on 1 October 2022, when the 2022 programmes start.
+SIXTEEN_ON_COVER_START = man_born(date(2006, 9, 30))
+
+
+def test_a_worker_of_16_passes_paser_15_to_64(paser_2022: Programme) -> None:
+    worker = enrol(paser_2022, nik=SIXTEEN_ON_COVER_START)
+    assert worker.identity.birth_date == date(2006, 9, 30)
+    assert age_on(worker.identity.birth_date, worker.cover_start.first_day()) == 16
+
+
+def test_a_worker_of_16_fails_penajam_paser_utara_18_to_65(ppu_2022: Programme) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        enrol(ppu_2022, nik=SIXTEEN_ON_COVER_START, village_code=PPU_VILLAGE)
+    assert invalid(exc) == (
+        "nik",
+        "the worker is 16 on 2022-10-01; the programme takes ages 18–65",
+    )
+
+
+@pytest.mark.parametrize(
+    ("birth", "accepted"),
+    [
+        (date(2007, 10, 1), True),  # 15 on 1 Oct 2022
+        (date(2007, 10, 2), False),  # 14 on 1 Oct 2022, 15 the day after
+        (date(1957, 10, 2), True),  # 64
+        (date(1957, 10, 1), False),  # 65 on the day cover starts
+    ],
+)
+def test_paser_age_limits_at_the_first_day_of_cover(
+    paser_2022: Programme, birth: date, accepted: bool
+) -> None:
+    nik = man_born(birth)
+    if accepted:
+        assert enrol(paser_2022, nik=nik).identity.birth_date == birth
+    else:
+        with pytest.raises(InvalidInput) as exc:
+            enrol(paser_2022, nik=nik)
+        assert exc.value.field == "nik"
+        assert exc.value.detail.endswith("the programme takes ages 15–64")
+
+
+@pytest.mark.parametrize(
+    ("birth", "accepted"),
+    [
+        (date(2004, 10, 1), True),  # 18
+        (date(2004, 10, 2), False),  # 17
+        (date(1956, 10, 2), True),  # 65
+        (date(1956, 10, 1), False),  # 66
+    ],
+)
+def test_penajam_paser_utara_age_limits(ppu_2022: Programme, birth: date, accepted: bool) -> None:
+    nik = man_born(birth)
+    if accepted:
+        assert enrol(ppu_2022, nik=nik, village_code=PPU_VILLAGE).identity.birth_date == birth
+    else:
+        with pytest.raises(InvalidInput) as exc:
+            enrol(ppu_2022, nik=nik, village_code=PPU_VILLAGE)
+        assert exc.value.field == "nik"
+        assert exc.value.detail.endswith("the programme takes ages 18–65")
+
+
+@pytest.mark.parametrize(
+    ("birth", "accepted"),
+    [
+        (date(1987, 3, 1), True),  # 35 on 1 Mar 2022
+        (date(1987, 3, 2), False),  # 34
+        (date(1957, 3, 2), True),  # 64
+        (date(1957, 3, 1), False),  # 65
+        (date(1990, 7, 1), False),  # 31
+    ],
+)
+def test_bengkulu_extreme_poverty_age_limits(
+    bengkulu_extreme_poverty: Programme, birth: date, accepted: bool
+) -> None:
+    nik = man_born(birth, district="170401")
+    kwargs = {"nik": nik, "village_code": KAUR_VILLAGE, "cover_start": "2022-03"}
+    if accepted:
+        worker = enrol(bengkulu_extreme_poverty, **kwargs)
+        assert worker.regency_code == "17.04"
+    else:
+        with pytest.raises(InvalidInput) as exc:
+            enrol(bengkulu_extreme_poverty, **kwargs)
+        assert exc.value.field == "nik"
+        assert exc.value.detail.endswith("the programme takes ages 35–64")
+
+
+def test_age_is_taken_at_the_chosen_cover_start_not_today(paser_2022: Programme) -> None:
+    # 14 in October, 15 from 1 November: cover from November is allowed, from October is not.
+    nik = man_born(date(2007, 11, 1))
+    assert enrol(paser_2022, nik=nik, cover_start="2022-11").cover_start == Month(2022, 11)
+    with pytest.raises(InvalidInput) as exc:
+        enrol(paser_2022, nik=nik, cover_start="2022-10", today=date(2022, 11, 15))
+    assert invalid(exc) == ("nik", "the worker is 14 on 2022-10-01; the programme takes ages 15–64")
+
+
+def test_age_uses_the_default_cover_start(paser_2022: Programme) -> None:
+    nik = man_born(date(2007, 11, 1))
+    # Enrolling in September: cover defaults to October, when the worker is still 14.
+    with pytest.raises(InvalidInput):
+        enrol(paser_2022, nik=nik, today=date(2022, 9, 1))
+    # Enrolling in November: cover defaults to November, when the worker is 15.
+    assert enrol(paser_2022, nik=nik, today=date(2022, 11, 1) + timedelta(days=3)).cover_start == (
+        Month(2022, 11)
+    )

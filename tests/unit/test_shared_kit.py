@@ -1,0 +1,333 @@
+"""The shared kit: NIK masking in logs, roles and API keys, and problem-details errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
+
+from bpu_shared.auth import (
+    IssueKey,
+    Principal,
+    Role,
+    Unauthorized,
+    _key_id,
+    hash_key,
+    new_key,
+)
+from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
+from bpu_shared.logging import JsonFormatter, MaskingFormatter, correlation_id, mask_niks
+
+NIK = "1704014107900001"
+MASKED = "1704********0001"
+
+# -- mask_niks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (NIK, MASKED),
+        (f"nik={NIK}", f"nik={MASKED}"),
+        (f"{NIK},{NIK}", f"{MASKED},{MASKED}"),
+        (f"a{NIK}b", f"a{MASKED}b"),
+        (f'{{"nik": "{NIK}"}}', f'{{"nik": "{MASKED}"}}'),
+        ("6401013009060001 and 1704011708850123", "6401********0001 and 1704********0123"),
+        ("170401410790000", "170401410790000"),  # 15 digits
+        ("17040141079000012", "17040141079000012"),  # 17 digits
+        ("12345678901234567890", "12345678901234567890"),
+        ("no digits here", "no digits here"),
+        ("", ""),
+    ],
+)
+def test_mask_niks(text: str, expected: str) -> None:
+    assert mask_niks(text) == expected
+
+
+# -- JsonFormatter -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_lines() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("registration"))
+    logger = logging.getLogger("test_shared_kit.json")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield logger, stream
+    finally:
+        logger.handlers[:] = []
+
+
+def only_line(stream: io.StringIO) -> dict[str, object]:
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    return json.loads(lines[0])
+
+
+def test_a_log_line_is_one_json_object(log_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = log_lines
+    logger.warning("enrolled %d workers", 3)
+    entry = only_line(stream)
+    assert entry["service"] == "registration"
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "test_shared_kit.json"
+    assert entry["msg"] == "enrolled 3 workers"
+    assert "correlation_id" not in entry
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(entry["ts"]))
+
+
+def test_the_correlation_id_is_carried(log_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = log_lines
+    token = correlation_id.set("req-42")
+    try:
+        logger.info("hello")
+    finally:
+        correlation_id.reset(token)
+    assert only_line(stream)["correlation_id"] == "req-42"
+
+
+def test_niks_are_masked_in_the_message(log_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = log_lines
+    logger.info("worker %s enrolled", NIK)
+    text = stream.getvalue()
+    assert NIK not in text
+    assert only_line(stream)["msg"] == f"worker {MASKED} enrolled"
+
+
+def test_niks_are_masked_in_extra_fields(log_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = log_lines
+    logger.info("rejected", extra={"nik": NIK, "row": {"nik": NIK, "line": 12}, "count": 3})
+    assert NIK not in stream.getvalue()
+    entry = only_line(stream)
+    assert entry["nik"] == MASKED
+    assert entry["row"] == {"nik": MASKED, "line": 12}
+    assert entry["count"] == 3
+
+
+@pytest.mark.xfail(
+    reason="JsonFormatter masks the serialised line, so a 16-digit integer in an extra field "
+    "(extra={'nik': 1704014107900001}) becomes the bare token 1704********0001 and the line "
+    "is no longer valid JSON; it should be masked (as a string) and the line stay parseable",
+    strict=True,
+)
+def test_a_nik_logged_as_an_integer_is_masked_and_the_line_stays_json(
+    log_lines: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = log_lines
+    logger.info("rejected", extra={"nik": int(NIK)})
+    assert NIK not in stream.getvalue()
+    assert only_line(stream)["nik"] == MASKED
+
+
+def test_niks_are_masked_in_exception_text(log_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = log_lines
+    try:
+        raise ValueError(f"duplicate NIK {NIK}")
+    except ValueError:
+        logger.exception("enrolment failed")
+    assert NIK not in stream.getvalue()
+    entry = only_line(stream)
+    assert entry["level"] == "ERROR"
+    assert entry["msg"] == "enrolment failed"
+    exc = str(entry["exc"])
+    assert exc.startswith("Traceback (most recent call last):")
+    assert exc.endswith(f"ValueError: duplicate NIK {MASKED}")
+
+
+def test_the_plain_text_formatter_masks_too() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "nik %s", (NIK,), None)
+    formatter = MaskingFormatter("%(levelname)s %(message)s")
+    assert formatter.format(record) == f"INFO nik {MASKED}"
+    token = correlation_id.set("req-7")
+    try:
+        assert formatter.format(record) == f"INFO nik {MASKED} [cid=req-7]"
+    finally:
+        correlation_id.reset(token)
+
+
+# -- Principal ---------------------------------------------------------------------------------
+
+KAUR_OFFICER = Principal("k1", Role.SPONSOR, "17.04")
+
+
+@pytest.mark.parametrize(
+    ("region", "allowed"),
+    [
+        ("17.04", True),
+        ("17.04.01", True),
+        ("17.04.01.2001", True),
+        ("17.08", False),
+        ("17", False),
+        ("17.041", False),
+        ("17.0", False),
+        ("", False),
+        ("64.01", False),
+    ],
+)
+def test_a_sponsor_sees_its_region_and_below(region: str, allowed: bool) -> None:
+    assert KAUR_OFFICER.can_access(region) is allowed
+
+
+def test_require_region_forbids_outside_the_scope() -> None:
+    KAUR_OFFICER.require_region("17.04.01")
+    with pytest.raises(Forbidden) as exc:
+        KAUR_OFFICER.require_region("17.08")
+    assert exc.value.status == 403
+    assert exc.value.detail == "a sponsor key scoped to 17.04 cannot act on 17.08"
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.OPERATOR, Role.DASHBOARD])
+@pytest.mark.parametrize("region", ["17", "17.04", "17.08", "64.01.01.2009", ""])
+def test_other_roles_see_every_region(role: Role, region: str) -> None:
+    assert Principal("k", role).can_access(region) is True
+
+
+def test_a_sponsor_without_a_scope_sees_nothing() -> None:
+    unscoped = Principal("k", Role.SPONSOR)
+    assert unscoped.can_access("17") is False
+    assert unscoped.can_access("17.04") is False
+
+
+# -- IssueKey, hash_key, new_key ---------------------------------------------------------------
+
+
+def test_issue_a_sponsor_key_with_a_scope() -> None:
+    body = IssueKey(role=Role.SPONSOR, region_scope="17.04", label="Kaur officer")
+    assert (body.role, body.region_scope, body.label) == (Role.SPONSOR, "17.04", "Kaur officer")
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.DASHBOARD])
+def test_issue_other_keys_without_a_scope(role: Role) -> None:
+    assert IssueKey(role=role, label="office").region_scope is None
+
+
+def validation_messages(exc: pytest.ExceptionInfo[ValidationError]) -> list[tuple[tuple, str]]:
+    return [(tuple(e["loc"]), e["msg"]) for e in exc.value.errors()]
+
+
+def test_a_sponsor_key_needs_a_scope() -> None:
+    with pytest.raises(ValidationError) as exc:
+        IssueKey(role=Role.SPONSOR, label="Kaur officer")
+    assert validation_messages(exc) == [
+        ((), "Value error, region_scope is required for a sponsor key")
+    ]
+
+
+def test_an_admin_key_cannot_be_issued() -> None:
+    with pytest.raises(ValidationError) as exc:
+        IssueKey(role=Role.ADMIN, label="root")
+    assert validation_messages(exc) == [
+        ((), "Value error, admin keys are not issued; the admin key comes from ADMIN_API_KEY")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"role": "sponsor", "region_scope": "17.4", "label": "x"}, ("region_scope",)),
+        ({"role": "sponsor", "region_scope": "17.04", "label": ""}, ("label",)),
+        ({"role": "sponsor", "region_scope": "17.04", "label": "x" * 201}, ("label",)),
+        ({"role": "root", "label": "x"}, ("role",)),
+    ],
+)
+def test_issue_key_fields_are_validated(body: dict[str, str], loc: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as exc:
+        IssueKey.model_validate(body)
+    assert [tuple(e["loc"]) for e in exc.value.errors()] == [loc]
+
+
+def test_hash_key_is_sha256_hex() -> None:
+    assert hash_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert hash_key("abd") != hash_key("abc")
+
+
+def test_new_key_format() -> None:
+    key_id, key = new_key()
+    assert re.fullmatch(r"[0-9a-f]{16}", key_id)
+    assert re.fullmatch(rf"bpu_{key_id}_[A-Za-z0-9_-]{{43}}", key)
+    assert _key_id(key) == key_id
+    assert re.fullmatch(r"[0-9a-f]{64}", hash_key(key))
+
+
+def test_new_keys_differ() -> None:
+    assert new_key() != new_key()
+
+
+@pytest.mark.parametrize("key", ["", "bpu", "bpu_abc", "xyz_abc_def", "Bearer bpu"])
+def test_a_key_of_another_shape_has_no_id(key: str) -> None:
+    assert _key_id(key) is None
+
+
+# -- problem details ---------------------------------------------------------------------------
+
+
+def test_invalid_input_names_the_field() -> None:
+    error = InvalidInput("nik", "must be 16 digits")
+    assert str(error) == "nik: must be 16 digits"
+    assert error.to_dict() == {
+        "type": "about:blank",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": "must be 16 digits",
+        "errors": [{"field": "nik", "message": "must be 16 digits"}],
+    }
+
+
+def test_the_instance_is_included_when_given() -> None:
+    body = InvalidInput("row 12: nik", "must be 16 digits").to_dict("/workers/import")
+    assert body["instance"] == "/workers/import"
+    assert body["errors"] == [{"field": "row 12: nik", "message": "must be 16 digits"}]
+
+
+def test_not_found_in_a_path_is_404_and_in_a_body_422() -> None:
+    in_path = NotFound("programme", "PG-1")
+    assert in_path.to_dict() == {
+        "type": "about:blank",
+        "title": "Not found",
+        "status": 404,
+        "detail": "programme 'PG-1' does not exist",
+    }
+    in_body = NotFound("programme", "PG-1", field="programme_id")
+    assert in_body.status == 422
+    assert in_body.to_dict()["errors"] == [
+        {"field": "programme_id", "message": "programme 'PG-1' does not exist"}
+    ]
+
+
+def test_conflict_forbidden_and_unauthorized() -> None:
+    assert Conflict("already enrolled", field="nik").to_dict() == {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "already enrolled",
+        "errors": [{"field": "nik", "message": "already enrolled"}],
+    }
+    assert Forbidden("no").to_dict() == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "no",
+    }
+    assert str(Forbidden("no")) == "no"
+    assert Unauthorized("the API key is not valid").to_dict()["status"] == 401
+
+
+def test_extra_members_are_added_to_the_body() -> None:
+    problem = Problem("quota reached", status=409, title="Conflict", extra={"quota": 7_130})
+    assert problem.to_dict() == {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "quota reached",
+        "quota": 7_130,
+    }
+    assert Problem("x").to_dict()["status"] == 400
