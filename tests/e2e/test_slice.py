@@ -190,6 +190,15 @@ async def test_keys_roles_and_their_propagation(registration, reporting):
     )
     other = await reporting.client.get("/coverage", params={"region": "64.01"}, headers=scoped)
     assert other.status_code == 403
+    own = await reporting.client.get("/coverage", headers=scoped)
+    assert own.status_code == 200 and own.json()["region"] == "17.04"
+    listed = await registration.client.get("/sponsors", params={"region": "64"}, headers=scoped)
+    assert listed.status_code == 403
+    kaur = {"name": "Pemkab Kaur", "kind": "regency", "region_code": "17.04"}
+    assert (await registration.client.post("/sponsors", json=kaur)).status_code == 201
+    mine = await registration.client.get("/sponsors", headers=scoped)
+    assert mine.status_code == 200
+    assert {s["region_code"] for s in mine.json()} == {"17.04"}
 
     revoked = await registration.client.delete(f"/admin/api-keys/{issued.json()['key_id']}")
     assert revoked.status_code == 204

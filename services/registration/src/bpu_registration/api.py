@@ -85,7 +85,8 @@ async def list_sponsors(
     skip: Annotated[int, Query(ge=0)] = 0,
 ) -> list[SponsorOut]:
     if principal.role is Role.SPONSOR:
-        region = region if region and principal.can_access(region) else principal.region_scope
+        region = region or principal.region_scope
+        principal.require_region(region or "")
     return [SponsorOut.of(s) for s in await store.list_sponsors(region, limit, skip)]
 
 

@@ -47,6 +47,7 @@ async def coverage(
 ) -> Coverage:
     store: ReportingStore = request.app.state.store
     if principal.role is Role.SPONSOR:
+        region = region or principal.region_scope  # a sponsor's dashboard starts at its region
         principal.require_region(region or "")
     view = region_view(region)
     total, counts = await store.worker_counts(view)
