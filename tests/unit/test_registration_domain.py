@@ -655,3 +655,16 @@ def test_age_uses_the_default_cover_start(paser_2022: Programme) -> None:
     assert enrol(paser_2022, nik=nik, today=date(2022, 11, 1) + timedelta(days=3)).cover_start == (
         Month(2022, 11)
     )
+
+
+@pytest.mark.parametrize("text", ["2022-13", "2022-00", "2022-10-01", "22-10", "2022/10"])
+def test_month_parse_refuses_what_is_not_a_month(text):
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        Month.parse(text)
+
+
+def test_a_region_code_without_dots_is_refused_with_the_dotted_form():
+    with pytest.raises(InvalidInput) as caught:
+        Sponsor.register("Pemkab Kaur", SponsorKind.REGENCY, "1704")
+    assert caught.value.field == "region_code"
+    assert "'17.04'" in caught.value.detail

@@ -177,6 +177,10 @@ class IssueKey(BaseModel):
             raise ValueError("admin keys are not issued; the admin key comes from ADMIN_API_KEY")
         if self.role is Role.SPONSOR and not self.region_scope:
             raise ValueError("region_scope is required for a sponsor key")
+        if self.role is not Role.SPONSOR and self.region_scope:
+            raise ValueError(
+                f"region_scope limits sponsor keys only; a {self.role.value} key sees every region"
+            )
         return self
 
 

@@ -15,13 +15,31 @@ from lokal import partial_mask
 #: by the consumers.
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
-# Sixteen digits standing alone: a NIK, or something that must be treated as one.
-_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# Sixteen digits standing alone, also written in groups (17.04.01 410790 0001): a NIK, or
+# something that must be treated as one.
+_NIK = re.compile(r"(?<![\d.])\d{2}(?:[ .-]?\d{2}){2}[ .-]?\d{6}[ .-]?\d{4}(?![\d])")
 
 
 def mask_niks(text: str) -> str:
-    """``1704014107900001`` becomes ``1704********0001``."""
+    """``1704014107900001`` (or ``17.04.01.410790.0001``) becomes ``1704********0001``."""
     return _NIK.sub(lambda m: partial_mask("NIK", m.group(0)), text)
+
+
+def _masked(value: object) -> object:
+    """The value ready for JSON with NIKs masked: strings masked, a 16-digit number turned into
+    its masked string, containers walked, anything else by its ``str``."""
+    if isinstance(value, str):
+        return mask_niks(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        text = mask_niks(str(value))
+        return value if text == str(value) else text
+    if isinstance(value, dict):
+        return {str(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(v) for v in value]
+    return mask_niks(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,7 +68,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return mask_niks(json.dumps(entry, default=str, ensure_ascii=False))
+        return json.dumps(_masked(entry), ensure_ascii=False)
 
 
 class MaskingFormatter(logging.Formatter):

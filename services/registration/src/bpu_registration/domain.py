@@ -5,6 +5,7 @@ Peserta BPU = non-wage worker; pemberi iuran = sponsor; NIK = the 16-digit natio
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -51,8 +52,10 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
-        year, month = text.split("-")
-        return cls(int(year), int(month))
+        match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a month: write YYYY-MM")
+        return cls(int(match[1]), int(match[2]))
 
     @classmethod
     def of(cls, day: date) -> Month:
@@ -86,6 +89,8 @@ def check_region(code: str, field_name: str, level: int | None = None) -> str:
     region = get_wilayah(code)
     if region is None:
         raise InvalidInput(field_name, f"region code {code!r} is not in the Kemendagri region list")
+    if region.code != code:
+        raise InvalidInput(field_name, f"write the region code as {region.code!r}")
     if level is not None and region.level != level:
         raise InvalidInput(
             field_name,

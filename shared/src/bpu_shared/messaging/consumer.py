@@ -120,6 +120,7 @@ class BatchConsumer:
                 await self.dead_letters.send(record, f"invalid event: {_describe(exc)}")
         if not events:
             return
+        applied = len(events)
         if not await self._apply_with_retries(events):
             # The batch as a whole keeps failing: find the events that cannot succeed.
             for event, record in zip(events, sources, strict=True):
@@ -128,8 +129,9 @@ class BatchConsumer:
                 except TRANSIENT_STORE_ERRORS:
                     raise
                 except Exception as exc:
+                    applied -= 1
                     await self.dead_letters.send(record, _describe(exc))
-        EVENTS_CONSUMED.labels(self.topic, self.dead_letters.group_id).inc(len(events))
+        EVENTS_CONSUMED.labels(self.topic, self.dead_letters.group_id).inc(applied)
 
     async def _apply_one(self, event: Any) -> None:
         token = correlation_id.set(event.correlation_id)
