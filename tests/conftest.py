@@ -45,13 +45,13 @@ def _embedded(tmp: Path) -> Iterator[Infra]:
 
 
 def _containers() -> Iterator[Infra]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.mongodb import MongoDbContainer
+    # testcontainers' KafkaContainer drives Confluent's image (Apache Kafka 3.9 in cp-kafka
+    # 7.9); its start script is written for that image, not for apache/kafka.
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.mongodb import MongoDbContainer
 
-    with (
-        KafkaContainer("apache/kafka:3.9.1").with_kraft() as kafka,
-        MongoDbContainer("mongo:8.0.4") as mongo,
-    ):
+    kafka = KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft()
+    with kafka, MongoDbContainer("mongo:8.0.4") as mongo:
         yield Infra("containers", kafka.get_bootstrap_server(), mongo.get_connection_url())
 
 
