@@ -20,8 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bpu_devstack.servers import free_port, port_open
 from pymongo import MongoClient
+
+from bpu_devstack.servers import free_port, port_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

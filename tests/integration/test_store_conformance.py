@@ -1273,3 +1273,38 @@ async def test_transaction_isolation(mongo_db: AsyncDatabase) -> None:
             await session.abort_transaction()
     assert visible_outside == 1
     assert await ids(coll, {}) == [0]
+
+
+@nx_defect("an upsert that inserts with $max on a dotted path stores a flat key 'hw.p0'")
+async def test_upsert_insert_with_max_on_a_dotted_path_nests(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.state
+    await coll.update_one({"_id": "s"}, {"$max": {"hw.p0": 5}}, upsert=True)
+    assert await coll.find_one({"_id": "s"}) == {"_id": "s", "hw": {"p0": 5}}
+
+
+@nx_defect("a boolean $set together with a subdocument reads back as 0/1")
+async def test_boolean_set_beside_a_subdocument_reads_back_as_boolean(
+    mongo_db: AsyncDatabase,
+) -> None:
+    coll = mongo_db.state
+    await coll.insert_one({"_id": "s", "due": True})
+    await coll.update_one({"_id": "s"}, {"$set": {"hw": {}, "due": False}})
+    assert (await coll.find_one({"_id": "s"}))["due"] is False
+
+
+async def test_relay_state_as_one_flat_document_per_partition(mongo_db: AsyncDatabase) -> None:
+    """How the relay keeps its high-water marks: top-level fields only, correct on both."""
+    coll = mongo_db.state
+    ops = [
+        UpdateOne(
+            {"_id": f"hw|t|{p}"}, {"$max": {"offset": o}, "$set": {"kind": "hw"}}, upsert=True
+        )
+        for p, o in ((0, 5), (1, 7), (0, 3))
+    ]
+    await coll.bulk_write(ops, ordered=False)
+    docs = await coll.find({"kind": "hw"}).sort("_id", 1).to_list()
+    assert docs == [
+        {"_id": "hw|t|0", "offset": 5, "kind": "hw"},
+        {"_id": "hw|t|1", "offset": 7, "kind": "hw"},
+    ]
+    assert (await coll.delete_many({"kind": "hw"})).deleted_count == 2

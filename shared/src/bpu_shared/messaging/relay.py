@@ -27,15 +27,19 @@ log = logging.getLogger(__name__)
 STATE_COLLECTION = "outbox_relay_state"
 
 
-def _hw_field(topic: str, partition: int) -> str:
-    # Topic names contain dots, which a field path would read as nesting.
-    return f"hw.{topic.replace('.', '~')}~~{partition}"
+def _hw_id(topic: str, partition: int) -> str:
+    # One small document per partition, with top-level fields only: the embedded store mishandles
+    # updates of nested paths inside a subdocument.
+    return f"hw|{topic}|{partition}"
 
 
-def _parse_hw_field(name: str) -> TopicPartition:
-    """The inverse of ``_hw_field`` for a key inside ``hw``."""
-    topic, _, partition = name.rpartition("~~")
-    return TopicPartition(topic.replace("~", "."), int(partition))
+def _tp_of(hw_id: str) -> TopicPartition:
+    _, topic, partition = hw_id.rsplit("|", 2)
+    return TopicPartition(topic, int(partition))
+
+
+HIGH_WATER = {"kind": "high-water"}
+REPUBLISH_ID = "republish"
 
 
 class OutboxRelay:
@@ -135,29 +139,42 @@ class OutboxRelay:
         one recorded before means the broker lost what it had: mark a republish as due."""
         highest: dict[str, int] = {}
         for md in metadata:
-            field = _hw_field(md.topic, md.partition)
-            highest[field] = max(highest.get(field, -1), md.offset)
+            key = _hw_id(md.topic, md.partition)
+            highest[key] = max(highest.get(key, -1), md.offset)
         if not highest:
             return
         state = self.db[STATE_COLLECTION]
-        before = (await state.find_one({"_id": "relay"}, {"hw": 1})) or {}
-        recorded = before.get("hw") or {}
-        lost = any(
-            offset <= recorded.get(field.removeprefix("hw."), -1)
-            for field, offset in highest.items()
+        recorded = {
+            doc["_id"]: doc["offset"]
+            async for doc in state.find({"_id": {"$in": list(highest)}}, {"offset": 1})
+        }
+        if any(offset <= recorded.get(key, -1) for key, offset in highest.items()):
+            await self._mark_republish(True)
+        await state.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": key}, {"$max": {"offset": offset}, "$set": HIGH_WATER}, upsert=True
+                )
+                for key, offset in highest.items()
+            ],
+            ordered=False,
         )
-        update: dict[str, Any] = {"$max": highest}
-        if lost:
-            update["$set"] = {"republish": True}
-        await state.update_one({"_id": "relay"}, update, upsert=True)
+
+    async def _mark_republish(self, due: bool) -> None:
+        await self.db[STATE_COLLECTION].update_one(
+            {"_id": REPUBLISH_ID}, {"$set": {"due": due}}, upsert=True
+        )
 
     # -- broker reset --------------------------------------------------------------------------
 
     async def broker_lost_events(self) -> bool:
-        """True when a partition we published to now ends before the last offset we got back:
-        the broker lost its data (the embedded broker restarted, or a topic was recreated)."""
-        state = await self.db[STATE_COLLECTION].find_one({"_id": "relay"})
-        recorded = {_parse_hw_field(k): v for k, v in ((state or {}).get("hw") or {}).items()}
+        """True when a partition we published to now ends before the last offset we got back,
+        or its topic is gone: the broker lost its data (the embedded broker restarted, or a
+        topic was recreated)."""
+        recorded = {
+            _tp_of(doc["_id"]): doc["offset"]
+            async for doc in self.db[STATE_COLLECTION].find(HIGH_WATER, {"offset": 1})
+        }
         if not recorded:
             return False
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self.kafka_kwargs)
@@ -168,20 +185,28 @@ class OutboxRelay:
             if {tp.topic for tp in recorded} - await consumer.topics():
                 return True
             ends = await consumer.end_offsets(list(recorded))
+            suspects = [tp for tp, offset in recorded.items() if ends.get(tp, 0) <= offset]
+            if not suspects:
+                return False
+            # The embedded broker answers "latest offset" with the last batch's base offset plus
+            # one, so a partition written in batches looks shorter than it is; the high watermark
+            # of a fetch at the recorded offset is right on both brokers.
+            consumer.assign(suspects)
+            for tp in suspects:
+                consumer.seek(tp, recorded[tp])
+            await consumer.getmany(*suspects, timeout_ms=2000, max_records=len(suspects))
+            return any((consumer.highwater(tp) or 0) <= recorded[tp] for tp in suspects)
         finally:
             await consumer.stop()
-        return any(ends.get(tp, 0) <= offset for tp, offset in recorded.items())
 
     async def _republish_due(self, check_broker: bool) -> bool:
         """Loss is remembered in the store until the republish completes, since publishing new
         events to the new broker moves its ends past the offsets recorded for the old one."""
-        state = await self.db[STATE_COLLECTION].find_one({"_id": "relay"}, {"republish": 1})
-        if state and state.get("republish"):
+        flag = await self.db[STATE_COLLECTION].find_one({"_id": REPUBLISH_ID})
+        if flag and flag.get("due"):  # the embedded store gives booleans back as 0 and 1
             return True
         if check_broker and await self.broker_lost_events():
-            await self.db[STATE_COLLECTION].update_one(
-                {"_id": "relay"}, {"$set": {"republish": True}}, upsert=True
-            )
+            await self._mark_republish(True)
             return True
         return False
 
@@ -201,10 +226,9 @@ class OutboxRelay:
                     futures.append(await self._send(read_entry(entry)))
             all_metadata += await asyncio.gather(*futures)
             total += len(futures)
-        await self.db[STATE_COLLECTION].update_one(
-            {"_id": "relay"}, {"$set": {"hw": {}, "republish": False}}, upsert=True
-        )
+        await self.db[STATE_COLLECTION].delete_many(HIGH_WATER)
         await self._record_high_water(all_metadata)
+        await self._mark_republish(False)
         OUTBOX_REPUBLISHED.inc(total)
         return total
 
