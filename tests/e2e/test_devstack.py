@@ -156,6 +156,75 @@ def open_ports(ports: dict[str, int]) -> list[str]:
     return [f"{name}:{port}" for name, port in ports.items() if port_open("127.0.0.1", port)]
 
 
+def enrol_kaur_worker(ports: dict[str, int], key: str) -> float:
+    """Sponsor, programme and worker for Kabupaten Kaur through the running registration; the
+    seconds until reporting counts the worker in district 17.04.01."""
+    auth = {"Authorization": f"Bearer {key}"}
+    reg = f"http://127.0.0.1:{ports['registration']}"
+    with httpx.Client(headers=auth, timeout=10) as http:
+        sponsor = http.post(
+            f"{reg}/sponsors",
+            json={"name": "Pemerintah Kabupaten Kaur", "kind": "regency", "region_code": "17.04"},
+        )
+        assert sponsor.status_code == 201, sponsor.text
+        programme = http.post(
+            f"{reg}/programmes",
+            json={
+                "sponsor_id": sponsor.json()["sponsor_id"],
+                "name": "Pekerja Rentan Kaur 2026",
+                "budget_year": 2026,
+                "budget_rupiah": 1_437_408_000,
+                "quota": 7130,
+                "start_month": "2026-01",
+                "end_month": "2026-12",
+            },
+        )
+        assert programme.status_code == 201, programme.text
+        worker = http.post(
+            f"{reg}/workers",
+            json={
+                "nik": "1704014107900001",
+                "name": "Siti Aminah",
+                "occupation": "farmer",
+                "domicile_code": "17.04.01.2001",
+                "programme_id": programme.json()["programme_id"],
+            },
+        )
+        assert worker.status_code == 201, worker.text
+        started = time.monotonic()
+        while True:
+            body = coverage(ports, key)
+            if body["registered_workers"] == 1:
+                elapsed = time.monotonic() - started
+                break
+            assert time.monotonic() - started < 5, body
+            time.sleep(0.05)
+    districts = {row["region"]: row["registered_workers"] for row in body["breakdown"]}
+    assert districts["17.04.01"] == 1
+    return elapsed
+
+
+def coverage(ports: dict[str, int], key: str) -> dict:
+    response = httpx.get(
+        f"http://127.0.0.1:{ports['reporting']}/coverage",
+        params={"region": "17.04"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def steady_count(ports: dict[str, int], key: str, seconds: float) -> set[int]:
+    """Every count of Kaur's workers seen over ``seconds``."""
+    seen = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.add(coverage(ports, key)["registered_workers"])
+        time.sleep(0.25)
+    return seen
+
+
 def test_up_stop_restart_and_kill_9(
     stack_env: tuple[dict[str, str], dict[str, int]], tmp_path: Path
 ) -> None:
@@ -180,6 +249,8 @@ def test_up_stop_restart_and_kill_9(
         assert first.printed_admin_key() == key
         with MongoClient(f"mongodb://127.0.0.1:{ports['mongodb']}") as mongo:
             mongo.e2e_devstack.marks.insert_one({"_id": "survives-restarts"})
+        # The first slice through the running stack: a Kaur worker is counted within 5 s.
+        counted_after = enrol_kaur_worker(ports, key)
 
         # 2. SIGTERM: exit 0, every child gone, every port closed.
         children = first.children()
@@ -194,6 +265,9 @@ def test_up_stop_restart_and_kill_9(
         check_up(ports)
         assert key_file.read_text().strip() == key
         assert second.printed_admin_key() == key
+        # The broker came back empty; the relay publishes its retained events again and the
+        # projection, kept in the store, absorbs them: still one worker.
+        assert steady_count(ports, key, seconds=8) == {1}
 
         # 4. kill -9 of the runner: the children get SIGTERM and free every port.
         children = second.children()
@@ -211,6 +285,7 @@ def test_up_stop_restart_and_kill_9(
         check_up(ports)
         with MongoClient(f"mongodb://127.0.0.1:{ports['mongodb']}") as mongo:
             assert mongo.e2e_devstack.marks.find_one({"_id": "survives-restarts"}) is not None
+        assert steady_count(ports, key, seconds=8) == {1}
 
         # 6. A service that dies stops the whole stack, with a non-zero exit.
         [claims] = [p for p in third.children() if "bpu-claims" in cmdline(p)]
@@ -220,6 +295,7 @@ def test_up_stop_restart_and_kill_9(
         assert "claims exited unexpectedly" in third.output(), third.output()
         assert open_ports(ports) == []
         print(
+            f"worker counted {counted_after:.2f}s after registration; "
             f"ready after {first_ready:.1f}s, restart {restart_ready:.1f}s, "
             f"after kill -9 {third_ready:.1f}s; ports freed {freed_after:.1f}s after kill -9"
         )
