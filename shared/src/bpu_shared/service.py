@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -249,6 +249,36 @@ def create_app(
     app.include_router(admin_router(settings.service_name))
     for router in routers:
         app.include_router(router)
+    return app
+
+
+class ServiceStore(Protocol):
+    async def ensure_indexes(self) -> None: ...
+
+
+S = TypeVar("S", bound=ServiceStore)
+
+
+def service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    store: Callable[[AsyncDatabase], S],
+    routers: Sequence[APIRouter],
+    outbox_collections: Sequence[str] = (),
+    subscribe: Callable[[Runtime, S], None] | None = None,
+) -> FastAPI:
+    """One service's app: its runtime, its store (indexes made at start), its subscribers and
+    its routes. Routes reach the store as ``request.app.state.store``."""
+    runtime = Runtime(settings, outbox_collections)
+    service_store = store(runtime.db)
+    runtime.on_startup(service_store.ensure_indexes)
+    if subscribe is not None:
+        subscribe(runtime, service_store)
+    app = create_app(runtime, title=title, description=description, routers=routers)
+    app.state.store = service_store
+    app.state.settings = settings
     return app
 
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from bpu_billing import events
 from bpu_billing.api import router
 from bpu_billing.store import OUTBOX_COLLECTIONS, BillingStore
-from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
 
@@ -17,19 +17,16 @@ class BillingSettings(ServiceSettings):
 
 
 def build_app(settings: BillingSettings) -> FastAPI:
-    runtime = Runtime(settings, OUTBOX_COLLECTIONS)
-    store = BillingStore(runtime.db)
-    runtime.on_startup(store.ensure_indexes)
-    events.subscribe(runtime, store)
-    app = create_app(
-        runtime,
+    return service_app(
+        settings,
         title="Billing",
         description="Contribution rate tables, monthly invoices per sponsor programme, payments "
         "and cover.",
+        store=BillingStore,
         routers=[router],
+        outbox_collections=OUTBOX_COLLECTIONS,
+        subscribe=events.subscribe,
     )
-    app.state.store = store
-    return app
 
 
 def main() -> None:

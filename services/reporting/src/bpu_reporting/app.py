@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from bpu_reporting import events
 from bpu_reporting.api import router
 from bpu_reporting.store import ReportingStore
-from bpu_shared.service import Runtime, create_app, serve
+from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
 
@@ -17,19 +17,15 @@ class ReportingSettings(ServiceSettings):
 
 
 def build_app(settings: ReportingSettings) -> FastAPI:
-    runtime = Runtime(settings)
-    store = ReportingStore(runtime.db)
-    runtime.on_startup(store.ensure_indexes)
-    events.subscribe(runtime, store)
-    app = create_app(
-        runtime,
+    return service_app(
+        settings,
         title="Reporting",
         description="Coverage and benefit totals per province, regency, district and village, "
         "projected from the platform's events. Holds no personal data.",
+        store=ReportingStore,
         routers=[router],
+        subscribe=events.subscribe,
     )
-    app.state.store = store
-    return app
 
 
 def main() -> None:
