@@ -96,6 +96,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self._wait_for_store()
+        await self.relay.ensure_indexes()
         for step in self._startup:
             await step()
         await self.ensure_topics()

@@ -72,6 +72,12 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
+    async def ensure_indexes(self) -> None:
+        """The relay finds pending events by ``outbox_pending``: without an index every pass
+        would read every document."""
+        for name in self.collections:
+            await self.db[name].create_index("outbox_pending")
+
     # -- one pass ------------------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
