@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -123,6 +124,7 @@ async def watched(infra: Infra, grace: float = 30.0) -> AsyncIterator[None]:
         console.print("still not stopped: exiting", style="bold red")
         infra.kafka.stop()
         infra.mongo.stop()
+        shutil.rmtree(infra.folder, ignore_errors=True)
         os._exit(1)
 
     watcher = asyncio.create_task(watch())
