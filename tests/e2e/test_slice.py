@@ -14,6 +14,7 @@ from bpu_registration.app import build_app as build_registration
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
 from bpu_shared.events import WorkerRegistered, dlq_topic
+from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.outbox import read_entry
 from tests.harness import Running, eventually, nik, running, settings_for, village_in
 
@@ -241,8 +242,9 @@ async def wait_committed(infra, service: Running, topic: str) -> None:
     )
     await consumer.start()
     try:
+        await consumer.topics()
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions)
+        ends = await true_end_offsets(consumer, partitions)
 
         async def behind() -> int:
             lag = 0

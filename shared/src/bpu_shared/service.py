@@ -134,10 +134,14 @@ class Runtime:
                 log.warning("waiting for the store (MONGODB_URL)")
                 await asyncio.sleep(1)
 
-    async def stop(self) -> None:
-        await self.relay.stop()
-        await self.broker.stop()
-        await self.client.close()
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the relay, the subscribers and the connections; a broker that is gone must not
+        hold the process: each step gets ``timeout`` seconds."""
+        for step in (self.relay.stop, self.broker.stop, self.client.close):
+            try:
+                await asyncio.wait_for(step(), timeout)
+            except TimeoutError:
+                log.warning("stopping: %s did not finish in %.0fs", step.__qualname__, timeout)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

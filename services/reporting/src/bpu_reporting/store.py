@@ -71,21 +71,19 @@ class ReportingStore:
         await self.claims.bulk_write(ops, ordered=False)
 
     async def worker_counts(self, view: RegionView) -> tuple[int, dict[str, int]]:
-        """Workers covered in the region, and per child region."""
+        """Workers covered in the region, and per child region (none below a village)."""
         match = {view.match_field: view.code} if view.match_field else {}
-        if view.breakdown_field is None:
-            return await self.workers.count_documents(match), {}
-        # Grouped on one field: the embedded store groups a compound _id wrongly.
+        # Grouped on one field (the embedded store groups a compound _id wrongly); a village is
+        # grouped on its own code, since a plain count reads every document there.
+        group_by = view.breakdown_field or view.match_field
         rows = await (
             await self.workers.aggregate(
-                [
-                    {"$match": match},
-                    {"$group": {"_id": f"${view.breakdown_field}", "n": {"$sum": 1}}},
-                ]
+                [{"$match": match}, {"$group": {"_id": f"${group_by}", "n": {"$sum": 1}}}]
             )
         ).to_list()
         counts = {row["_id"]: int(row["n"]) for row in rows if row["_id"] is not None}
-        return sum(counts.values()), counts
+        total = sum(counts.values())
+        return total, (counts if view.breakdown_field else {})
 
     async def benefits_paid(self, view: RegionView) -> tuple[int, int]:
         """Claims paid in the region and their total in Rupiah."""
