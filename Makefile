@@ -20,12 +20,13 @@ ifeq ($(strip $(UV)),)
 UV := $(TOOLS)/bin/uv
 endif
 
-.PHONY: help install up test lint
+.PHONY: help install up test lint bench
 
 help:
 	@echo "make up     start the embedded stack (broker, store, four services) in the foreground"
 	@echo "make test   run every test (unit, integration, e2e)"
 	@echo "make lint   ruff check and ruff format --check"
+	@echo "make bench  run the benchmarks in bench/ (about 3 minutes; prints figures)"
 	@echo "(uv: $(UV))"
 
 # Only when uv is not on PATH: a venv with uv in .tools/, or, without venv/ensurepip, pip's
@@ -55,3 +56,8 @@ test: install
 lint: install
 	$(UV) run $(SYNC_FLAGS) ruff check .
 	$(UV) run $(SYNC_FLAGS) ruff format --check .
+
+bench: install
+	$(UV) run $(SYNC_FLAGS) python bench/registration_api.py
+	$(UV) run $(SYNC_FLAGS) python bench/projection.py
+	$(UV) run $(SYNC_FLAGS) python bench/coverage_query.py
