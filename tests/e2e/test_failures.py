@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bpu_devstack.inprocess import running
 from bpu_devstack.servers import EmbeddedKafka, free_port
 from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
@@ -25,7 +26,7 @@ from bpu_shared.events import BenefitProgramme, SponsorKind, WorkerRegistered, d
 from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import OUTBOX_REPUBLISHED
 from tests.e2e.test_slice import coverage, enrol, wait_committed
-from tests.harness import CuttableProxy, eventually, nik, running, settings_for, village_in
+from tests.harness import CuttableProxy, eventually, nik, settings_for, village_in
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bpu_devstack.inprocess import Running, running
 from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_reporting.app import ReportingSettings
@@ -16,7 +17,7 @@ from bpu_reporting.app import build_app as build_reporting
 from bpu_shared.events import WorkerRegistered, dlq_topic
 from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.outbox import read_entry
-from tests.harness import Running, eventually, nik, running, settings_for, village_in
+from tests.harness import eventually, nik, settings_for, village_in
 
 pytestmark = pytest.mark.e2e
 
