@@ -34,7 +34,7 @@ from bpu_shared.events import (
     ApiKeyRevokedPayload,
     RegionCode,
 )
-from bpu_shared.messaging.outbox import OUTBOX_FIELDS, outbox_push, with_outbox
+from bpu_shared.messaging.outbox import OUTBOX_FIELDS, merge_updates, outbox_push, with_outbox
 
 KEYS_COLLECTION = "api_keys"
 
@@ -265,7 +265,7 @@ def admin_router(service: str) -> APIRouter:
         )
         result = await runtime.authenticator.keys.update_one(
             {"_id": key_id, "role": {"$exists": True}},
-            {"$set": {"revoked_at": now}, **outbox_push(event)},
+            merge_updates({"$set": {"revoked_at": now}}, outbox_push(event)),
         )
         if result.matched_count == 0:
             raise NotFound("API key", key_id)

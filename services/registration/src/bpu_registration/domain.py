@@ -79,10 +79,6 @@ class Month:
 _LEVEL_NAMES = {1: "province", 2: "regency or city", 3: "district", 4: "village"}
 
 
-def region_level(code: str) -> int:
-    return code.count(".") + 1
-
-
 def check_region(code: str, field_name: str, level: int | None = None) -> str:
     """The region's name; raises naming ``field_name`` when the code is unknown or of the
     wrong level."""
