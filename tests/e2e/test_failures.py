@@ -24,7 +24,7 @@ from bpu_reporting.app import build_app as build_reporting
 from bpu_reporting.store import ReportingStore
 from bpu_shared.events import BenefitProgramme, SponsorKind, WorkerRegistered, dlq_topic
 from bpu_shared.messaging.outbox import read_entry
-from bpu_shared.metrics import OUTBOX_REPUBLISHED
+from bpu_shared.metrics import CONSUMER_RETRIES, OUTBOX_REPUBLISHED
 from tests.e2e.test_slice import coverage, enrol, wait_committed
 from tests.harness import CuttableProxy, eventually, nik, settings_for, village_in
 
@@ -228,10 +228,13 @@ async def test_store_unreachable_for_seconds_loses_no_event(infra):
             await enrol(reg, "17.04", village_in("17.04.06"))
             await eventually(lambda: coverage(rep, "17.04"), lambda b: b["registered_workers"] == 1)
 
+            retries = CONSUMER_RETRIES.labels(WorkerRegistered.TOPIC, rep.runtime.group_id)
+            retried_before = retries._value.get()
             proxy.cut()
             await enrol(reg, "17.04", village_in("17.04.07"), count=3)
             await asyncio.sleep(4)  # the consumer retries, then keeps the batch uncommitted
             proxy.restore()
+            assert retries._value.get() > retried_before  # the outage was felt, not missed
 
             await eventually(
                 lambda: rep.store.workers.count_documents({}), lambda n: n == 4, timeout=30

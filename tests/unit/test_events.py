@@ -358,3 +358,11 @@ def test_each_schema_names_its_topic_and_requires_the_key() -> None:
         payload = payload_type(event)
         payload_schema = schema["$defs"][payload.__name__]
         assert payload.KEY_FIELD in payload_schema["required"], event.__name__
+
+
+def test_an_event_under_another_name_is_not_accepted():
+    event = sample(WorkerRegistered)
+    wire = json.loads(event.to_wire())
+    wire["event_type"] = "WorkerExited"
+    with pytest.raises(ValidationError, match="this topic carries WorkerRegistered"):
+        WorkerRegistered.from_wire(json.dumps(wire))

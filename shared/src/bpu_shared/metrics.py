@@ -23,7 +23,11 @@ CONSUMER_RETRIES = Counter(
 CONSUMER_LAG = Gauge(
     "bpu_consumer_lag", "Records behind the partition end after the last batch", ["topic", "group"]
 )
-OUTBOX_BACKLOG = Gauge("bpu_outbox_backlog", "Events waiting in outboxes", ["collection"])
+OUTBOX_BACKLOG = Gauge(
+    "bpu_outbox_backlog",
+    "Documents with unpublished events found by the relay's last pass",
+    ["collection"],
+)
 OUTBOX_REPUBLISHED = Counter(
     "bpu_outbox_republished_total", "Sent events published again after a broker reset"
 )

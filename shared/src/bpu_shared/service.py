@@ -66,10 +66,10 @@ class Runtime:
         )
         self.consumers: list[BatchConsumer] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
-        # Every service keeps its own copy of the issued API keys.
         self.dead_letters = DeadLetters(
             self.broker, self.group_id, topic_prefix=settings.kafka_topic_prefix
         )
+        # Every service keeps its own copy of the issued API keys.
         self.consume(ApiKeyIssued, self.authenticator.apply_issued)
         self.consume(ApiKeyRevoked, self.authenticator.apply_revoked)
 

@@ -12,7 +12,7 @@ from bpu_registration import events
 from bpu_registration.domain import Occupation, Programme, Sponsor, Worker, mask_nik
 from bpu_registration.store import RegistrationStore
 from bpu_shared.auth import Principal, Role, require
-from bpu_shared.errors import Conflict, NotFound
+from bpu_shared.errors import NotFound
 from bpu_shared.events import BenefitProgramme, Month, RegionCode, Rupiah, SponsorKind
 from bpu_shared.service import Runtime
 
@@ -47,21 +47,13 @@ class NewSponsor(Strict):
 
 
 class SponsorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     sponsor_id: str
     name: str
     kind: SponsorKind
     region_code: str
     region_name: str
-
-    @classmethod
-    def of(cls, s: Sponsor) -> SponsorOut:
-        return cls(
-            sponsor_id=s.sponsor_id,
-            name=s.name,
-            kind=s.kind,
-            region_code=s.region_code,
-            region_name=s.region_name,
-        )
 
 
 @router.post("/sponsors", status_code=status.HTTP_201_CREATED, response_model=SponsorOut)
@@ -73,7 +65,7 @@ async def register_sponsor(
         sponsor, events.sponsor_registered(sponsor, request.state.correlation_id)
     )
     _runtime(request).relay.wake()
-    return SponsorOut.of(sponsor)
+    return SponsorOut.model_validate(sponsor)
 
 
 @router.get("/sponsors", response_model=list[SponsorOut])
@@ -87,7 +79,7 @@ async def list_sponsors(
     if principal.role is Role.SPONSOR:
         region = region or principal.region_scope
         principal.require_region(region or "")
-    return [SponsorOut.of(s) for s in await store.list_sponsors(region, limit, skip)]
+    return [SponsorOut.model_validate(s) for s in await store.list_sponsors(region, limit, skip)]
 
 
 @router.get("/sponsors/{sponsor_id}", response_model=SponsorOut)
@@ -95,7 +87,7 @@ async def get_sponsor(sponsor_id: str, store: Store, principal: StaffOrSponsor) 
     sponsor = await store.sponsor(sponsor_id)
     if sponsor is None or not principal.can_access(sponsor.region_code):
         raise NotFound("sponsor", sponsor_id)
-    return SponsorOut.of(sponsor)
+    return SponsorOut.model_validate(sponsor)
 
 
 # -- programmes --------------------------------------------------------------------------------
@@ -268,18 +260,9 @@ async def register_worker(
         cover_start=body.cover_start,
         today=date.today(),
     )
-    if not await store.reserve_seat(programme.programme_id):
-        raise Conflict(
-            f"programme {programme.programme_id} has filled its quota of {programme.quota}",
-            field="programme_id",
-        )
-    try:
-        await store.add_worker(
-            worker, events.worker_registered(worker, request.state.correlation_id)
-        )
-    except BaseException:
-        await store.release_seat(programme.programme_id)
-        raise
+    await store.enrol(
+        worker, programme.quota, events.worker_registered(worker, request.state.correlation_id)
+    )
     _runtime(request).relay.wake()
     return WorkerOut.of(worker)
 

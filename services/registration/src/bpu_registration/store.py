@@ -54,15 +54,7 @@ class RegistrationStore:
 
     async def sponsor(self, sponsor_id: str) -> Sponsor | None:
         doc = await self.sponsors.find_one({"_id": sponsor_id}, OUTBOX_FIELDS)
-        if doc is None:
-            return None
-        return Sponsor(
-            doc["_id"],
-            doc["name"],
-            SponsorKind(doc["kind"]),
-            doc["region_code"],
-            doc["region_name"],
-        )
+        return _sponsor(doc) if doc else None
 
     async def list_sponsors(
         self, region_prefix: str | None, limit: int, skip: int
@@ -75,10 +67,7 @@ class RegistrationStore:
             .limit(limit)
             .to_list()
         )
-        return [
-            Sponsor(d["_id"], d["name"], SponsorKind(d["kind"]), d["region_code"], d["region_name"])
-            for d in docs
-        ]
+        return [_sponsor(d) for d in docs]
 
     # -- programmes ------------------------------------------------------------------------
 
@@ -107,6 +96,20 @@ class RegistrationStore:
         if doc is None:
             return None
         return _programme(doc), int(doc.get("enrolled", 0))
+
+    async def enrol(self, worker: Worker, quota: int, event: Event) -> None:
+        """Take a place of the programme's quota, then store the worker with its event; the place
+        is given back when the worker cannot be stored (a NIK already enrolled)."""
+        if not await self.reserve_seat(worker.programme_id):
+            raise Conflict(
+                f"programme {worker.programme_id} has filled its quota of {quota}",
+                field="programme_id",
+            )
+        try:
+            await self.add_worker(worker, event)
+        except BaseException:
+            await self.release_seat(worker.programme_id)
+            raise
 
     async def reserve_seat(self, programme_id: str) -> bool:
         """Take one place of the programme's quota; False when it is full. One atomic update,
@@ -166,6 +169,12 @@ def _prefix_query(field: str, prefix: str | None) -> dict[str, Any]:
     if not prefix:
         return {}
     return {"$or": [{field: prefix}, {field: {"$regex": "^" + prefix.replace(".", r"\.") + r"\."}}]}
+
+
+def _sponsor(doc: dict[str, Any]) -> Sponsor:
+    return Sponsor(
+        doc["_id"], doc["name"], SponsorKind(doc["kind"]), doc["region_code"], doc["region_name"]
+    )
 
 
 def _programme(doc: dict[str, Any]) -> Programme:

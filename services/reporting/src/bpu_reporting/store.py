@@ -4,8 +4,10 @@ written with deterministic ids and upserts so a redelivered event changes nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bpu_reporting.domain import LEVEL_FIELDS, RegionView
@@ -26,49 +28,48 @@ class ReportingStore:
             await self.claims.create_index([(field, ASCENDING)])
 
     async def apply_workers_registered(self, events: Sequence[WorkerRegistered]) -> None:
-        ops = [
-            UpdateOne(
-                {"_id": e.payload.worker_id},
-                {
-                    "$setOnInsert": {
-                        "province_code": e.payload.province_code,
-                        "regency_code": e.payload.regency_code,
-                        "district_code": e.payload.district_code,
-                        "village_code": e.payload.village_code,
-                        "programme_id": e.payload.programme_id,
-                        "sponsor_id": e.payload.sponsor_id,
-                        "occupation": e.payload.occupation,
-                        "cover_start": e.payload.cover_start,
-                        "registered_at": e.payload.registered_at,
-                        "event_id": str(e.event_id),
-                    }
-                },
-                upsert=True,
-            )
-            for e in events
-        ]
-        await self.workers.bulk_write(ops, ordered=False)
+        await _insert_once(
+            self.workers,
+            {
+                e.payload.worker_id: {
+                    **e.payload.model_dump(
+                        include={
+                            "province_code",
+                            "regency_code",
+                            "district_code",
+                            "village_code",
+                            "programme_id",
+                            "sponsor_id",
+                            "occupation",
+                            "cover_start",
+                            "registered_at",
+                        }
+                    ),
+                    "event_id": str(e.event_id),
+                }
+                for e in events
+            },
+        )
 
     async def apply_claims_paid(self, events: Sequence[ClaimPaid]) -> None:
-        ops = [
-            UpdateOne(
-                {"_id": e.payload.claim_id},
-                {
-                    "$setOnInsert": {
-                        "province_code": e.payload.province_code,
-                        "regency_code": e.payload.regency_code,
-                        "district_code": e.payload.district_code,
-                        "benefit": e.payload.benefit.value,
-                        "kind": e.payload.kind,
-                        "amount_rupiah": e.payload.amount_rupiah,
-                        "paid_at": e.payload.paid_at,
-                    }
-                },
-                upsert=True,
-            )
-            for e in events
-        ]
-        await self.claims.bulk_write(ops, ordered=False)
+        await _insert_once(
+            self.claims,
+            {
+                e.payload.claim_id: e.payload.model_dump(
+                    mode="json",
+                    include={
+                        "province_code",
+                        "regency_code",
+                        "district_code",
+                        "benefit",
+                        "kind",
+                        "amount_rupiah",
+                    },
+                )
+                | {"paid_at": e.payload.paid_at}
+                for e in events
+            },
+        )
 
     async def worker_counts(self, view: RegionView) -> tuple[int, dict[str, int]]:
         """Workers covered in the region, and per child region (none below a village)."""
@@ -103,3 +104,15 @@ class ReportingStore:
             )
         ).to_list()
         return (rows[0]["n"], rows[0]["total"]) if rows else (0, 0)
+
+
+async def _insert_once(coll: AsyncCollection, documents: dict[str, dict[str, Any]]) -> None:
+    """One bulk write of upserts keyed by the aggregate id with ``$setOnInsert``: an event
+    applied again finds its document and changes nothing."""
+    await coll.bulk_write(
+        [
+            UpdateOne({"_id": key}, {"$setOnInsert": fields}, upsert=True)
+            for key, fields in documents.items()
+        ],
+        ordered=False,
+    )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 #: A calendar month, ``YYYY-MM``: contributions, cover and invoices are per month.
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
@@ -53,6 +53,15 @@ class Event(BaseModel, Generic[P]):
         None, description="Id of the event or request that caused this"
     )
     payload: P
+
+    @model_validator(mode="after")
+    def _type_matches_class(self) -> Self:
+        # A valid payload under another event's name is not this event.
+        if self.event_type != type(self).__name__:
+            raise ValueError(
+                f"event_type is {self.event_type!r}; this topic carries {type(self).__name__}"
+            )
+        return self
 
     @classmethod
     def create(

@@ -82,7 +82,7 @@ class OutboxRelay:
     # -- one pass ------------------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
-        """Publish every pending event once; return how many were published."""
+        """Publish every pending event once; return how many documents had events to publish."""
         total = 0
         for name in self.collections:
             found = 0
