@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bpu_shared import admin
+from bpu_shared.deadletters import REPLAY_LINES_UP_TO, dead_letter_headers
 from bpu_shared.events import all_topics
 
 pytestmark = pytest.mark.timeout(60)
@@ -93,16 +95,26 @@ async def test_create_topics_puts_the_topic_prefix_before_every_name(
 
 
 def dlq_headers(topic: str, partition: int, offset: int, error: str) -> list[tuple[str, bytes]]:
-    return [
-        ("correlation-id", f"corr-{offset}".encode()),
-        ("content-type", b"application/json"),
-        ("x-dlq-original-topic", topic.encode()),
-        ("x-dlq-original-partition", str(partition).encode()),
-        ("x-dlq-original-offset", str(offset).encode()),
-        ("x-dlq-error", error.encode()),
-        ("x-dlq-failed-at", b"2025-03-01T08:00:00+07:00"),
-        ("x-dlq-consumer-group", b"billing"),
-    ]
+    """The headers the consumers give the dead letter of this record, consumed by ``billing``."""
+    failed = ConsumerRecord(
+        topic,
+        partition,
+        offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=None,
+        checksum=None,
+        serialized_key_size=-1,
+        serialized_value_size=-1,
+        headers=[
+            ("correlation-id", f"corr-{offset}".encode()),
+            ("content-type", b"application/json"),
+        ],
+    )
+    failed_at = datetime(2025, 3, 1, 8, tzinfo=timezone(timedelta(hours=7)))
+    headers = dead_letter_headers(failed, error, "billing", failed_at=failed_at)
+    return [(name, value.encode()) for name, value in headers.items()]
 
 
 @pytest.fixture
@@ -195,7 +207,7 @@ async def test_dlq_replay_one_offset_restores_key_value_and_headers(infra, cli, 
 
 
 async def test_dlq_replay_all_with_progress(infra, cli, dead_letters):
-    count = admin.REPLAY_LINES_UP_TO + 5
+    count = REPLAY_LINES_UP_TO + 5
     original, dlq = await dead_letters(count)
 
     code, out, _ = await cli("dlq", "replay", dlq, "--all")
