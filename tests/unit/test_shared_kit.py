@@ -1,4 +1,4 @@
-"""The shared kit: NIK masking in logs, roles and API keys, and problem-details errors."""
+"""The shared kit: NIK masking and the human form of logs, roles and API keys, problem details."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import re
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,8 +22,15 @@ from bpu_shared.auth import (
     hash_key,
     new_key,
 )
-from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
-from bpu_shared.logging import JsonFormatter, MaskingFormatter, correlation_id, mask_niks
+from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from bpu_shared.http import problem_body, status_of
+from bpu_shared.logging import (
+    JsonFormatter,
+    LogLine,
+    MaskingFormatter,
+    correlation_id,
+    mask_niks,
+)
 
 NIK = "1704014107900001"
 MASKED = "1704********0001"
@@ -137,15 +146,104 @@ def test_niks_are_masked_in_exception_text(log_lines: tuple[logging.Logger, io.S
     assert exc.endswith(f"ValueError: duplicate NIK {MASKED}")
 
 
-def test_the_plain_text_formatter_masks_too() -> None:
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "nik %s", (NIK,), None)
-    formatter = MaskingFormatter("%(levelname)s %(message)s")
-    assert formatter.format(record) == f"INFO nik {MASKED}"
-    token = correlation_id.set("req-7")
+# -- the human form ----------------------------------------------------------------------------
+
+# 2026-03-02 05:03:04.123 UTC, which is 12:03:04.123 in Jakarta.
+CREATED = 1772427784.123456
+
+
+@pytest.fixture
+def jakarta_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "Asia/Jakarta")
+    time.tzset()
     try:
-        assert formatter.format(record) == f"INFO nik {MASKED} [cid=req-7]"
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def record(
+    msg: str, *args: object, level: int = logging.INFO, **extra: object
+) -> logging.LogRecord:
+    rec = logging.LogRecord("bpu_registration.api", level, __file__, 1, msg, args, None)
+    rec.created = CREATED
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_the_human_form_reads_time_service_level_message_cid(jakarta_time: None) -> None:
+    formatter = MaskingFormatter("registration")
+    assert formatter.format(record("worker %s enrolled", NIK)) == (
+        f"12:03:04.123 registration INFO  worker {MASKED} enrolled"
+    )
+    token = correlation_id.set("ab12cd34")
+    try:
+        line = MaskingFormatter("claims").format(record("slow", level=logging.WARNING))
     finally:
         correlation_id.reset(token)
+    assert line == "12:03:04.123 claims       WARNING slow  cid=ab12cd34"
+
+
+def test_the_human_form_shows_extra_fields_and_the_traceback_masked(jakarta_time: None) -> None:
+    rec = record("row refused", row=12, file="kaur 2026.csv", nik=int(NIK))
+    try:
+        raise ValueError(f"duplicate NIK {NIK}")
+    except ValueError:
+        rec.exc_info = sys.exc_info()
+    first, *trace = MaskingFormatter("registration").format(rec).splitlines()
+    assert first == (
+        f'12:03:04.123 registration INFO  row refused  row=12 file="kaur 2026.csv" nik={MASKED}'
+    )
+    assert trace[0] == "Traceback (most recent call last):"
+    assert trace[-1] == f"ValueError: duplicate NIK {MASKED}"
+
+
+def test_a_json_line_rendered_reads_as_the_human_form_of_the_same_record(
+    jakarta_time: None,
+) -> None:
+    """What bpu-dev shows of a service's JSON line is what the service itself would print with
+    LOG_JSON=false."""
+    rec = record("worker %s enrolled", NIK, row=12, scope={"region": "17.04"})
+    try:
+        raise KeyError("quota")
+    except KeyError:
+        rec.exc_info = sys.exc_info()
+    token = correlation_id.set("req-7")
+    try:
+        as_json = JsonFormatter("registration").format(rec)
+        as_text = MaskingFormatter("registration").format(rec)
+    finally:
+        correlation_id.reset(token)
+    rendered = LogLine.from_json(as_json)
+    assert rendered is not None
+    assert rendered.human() == as_text
+    assert as_text.startswith(
+        f'12:03:04.123 registration INFO  worker {MASKED} enrolled  row=12 scope={{"region": '
+        '"17.04"}  cid=req-7\nTraceback'
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Traceback (most recent call last):",
+        "tansu broker 0.6.0",
+        "{not json",
+        '{"ts": "2026-03-02T05:03:04.123+00:00", "level": "INFO"}',
+        '{"ts": "yesterday", "level": "INFO", "service": "billing", "msg": "x"}',
+        '["a", "list"]',
+    ],
+)
+def test_only_our_json_lines_are_rendered(line: str) -> None:
+    assert LogLine.from_json(line) is None
+
+
+def test_a_nik_in_a_rendered_line_is_masked_even_if_the_writer_did_not(jakarta_time: None) -> None:
+    line = f'{{"ts": "2026-03-02T05:03:04.123+00:00", "level": "ERROR", "service": "billing", "msg": "nik {NIK}"}}'
+    rendered = LogLine.from_json(line)
+    assert rendered is not None
+    assert rendered.human() == f"12:03:04.123 billing      ERROR nik {MASKED}"
 
 
 # -- Principal ---------------------------------------------------------------------------------
@@ -175,7 +273,7 @@ def test_require_region_forbids_outside_the_scope() -> None:
     KAUR_OFFICER.require_region("17.04.01")
     with pytest.raises(Forbidden) as exc:
         KAUR_OFFICER.require_region("17.08")
-    assert exc.value.status == 403
+    assert status_of(exc.value) == 403
     assert exc.value.detail == "a sponsor key scoped to 17.04 cannot act on 17.08"
 
 
@@ -267,7 +365,7 @@ def test_a_key_of_another_shape_has_no_id(key: str) -> None:
 def test_invalid_input_names_the_field() -> None:
     error = InvalidInput("nik", "must be 16 digits")
     assert str(error) == "nik: must be 16 digits"
-    assert error.to_dict() == {
+    assert problem_body(error) == {
         "type": "about:blank",
         "title": "Invalid input",
         "status": 422,
@@ -277,54 +375,52 @@ def test_invalid_input_names_the_field() -> None:
 
 
 def test_the_instance_is_included_when_given() -> None:
-    body = InvalidInput("row 12: nik", "must be 16 digits").to_dict("/workers/import")
+    body = problem_body(InvalidInput("row 12: nik", "must be 16 digits"), "/workers/import")
     assert body["instance"] == "/workers/import"
     assert body["errors"] == [{"field": "row 12: nik", "message": "must be 16 digits"}]
 
 
 def test_not_found_in_a_path_is_404_and_in_a_body_422() -> None:
     in_path = NotFound("programme", "PG-1")
-    assert in_path.to_dict() == {
+    assert problem_body(in_path) == {
         "type": "about:blank",
         "title": "Not found",
         "status": 404,
         "detail": "programme 'PG-1' does not exist",
     }
     in_body = NotFound("programme", "PG-1", field="programme_id")
-    assert in_body.status == 422
-    assert in_body.to_dict()["errors"] == [
+    assert status_of(in_body) == 422
+    assert problem_body(in_body)["errors"] == [
         {"field": "programme_id", "message": "programme 'PG-1' does not exist"}
     ]
 
 
 def test_conflict_forbidden_and_unauthorized() -> None:
-    assert Conflict("already enrolled", field="nik").to_dict() == {
+    assert problem_body(Conflict("already enrolled", field="nik")) == {
         "type": "about:blank",
         "title": "Conflict",
         "status": 409,
         "detail": "already enrolled",
         "errors": [{"field": "nik", "message": "already enrolled"}],
     }
-    assert Forbidden("no").to_dict() == {
+    assert problem_body(Forbidden("no")) == {
         "type": "about:blank",
         "title": "Forbidden",
         "status": 403,
         "detail": "no",
     }
     assert str(Forbidden("no")) == "no"
-    assert Unauthorized("the API key is not valid").to_dict()["status"] == 401
+    assert problem_body(Unauthorized("the API key is not valid"))["status"] == 401
 
 
 def test_extra_members_are_added_to_the_body() -> None:
-    problem = Problem("quota reached", status=409, title="Conflict", extra={"quota": 7_130})
-    assert problem.to_dict() == {
+    assert problem_body(Conflict("quota reached", quota=7_130)) == {
         "type": "about:blank",
         "title": "Conflict",
         "status": 409,
         "detail": "quota reached",
         "quota": 7_130,
     }
-    assert Problem("x").to_dict()["status"] == 400
 
 
 @pytest.mark.parametrize(

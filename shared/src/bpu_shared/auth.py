@@ -7,6 +7,9 @@ and reach every other service as ``ApiKeyIssued`` events (only the hash travels)
 Roles: ``admin``; ``operator`` (social-security office staff); ``sponsor`` (a regional
 government's officer, limited to its region-code prefix: Kaur's officer ``17.04`` sees only
 ``17.04…``); ``dashboard`` (reads reporting, changes nothing).
+
+The key handlers (issue, revoke, list, and the two event handlers) are listed in every
+service's handler tables; ``ApiKeys`` is the repository they use.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,15 +29,16 @@ from pydantic import BaseModel, Field, model_validator
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from bpu_shared.errors import Forbidden, NotFound, Problem
+from bpu_shared.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from bpu_shared.events import (
     ApiKeyIssued,
     ApiKeyIssuedPayload,
     ApiKeyRevoked,
     ApiKeyRevokedPayload,
-    RegionCode,
 )
-from bpu_shared.messaging.outbox import OUTBOX_FIELDS, merge_updates, outbox_push, with_outbox
+from bpu_shared.http import RequestModel, problem_responses
+from bpu_shared.messaging.outbox import OUTBOX_FIELDS
+from bpu_shared.regions import RegionCode, within
 
 KEYS_COLLECTION = "api_keys"
 
@@ -48,27 +52,44 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is asking: a key's id, role and, for a sponsor, the region it is limited to."""
+
     key_id: str
     role: Role
     region_scope: str | None = None
+
+    def require_role(self, *roles: Role) -> None:
+        """Only ``roles`` (and admin, who may do everything) may go on."""
+        if self.role is not Role.ADMIN and self.role not in roles:
+            raise Forbidden(
+                f"role {self.role.value!r} may not do this; allowed: "
+                + ", ".join(sorted({Role.ADMIN.value, *(r.value for r in roles)}))
+            )
 
     def can_access(self, region_code: str) -> bool:
         """A sponsor sees its own region and everything below it; other roles see all."""
         if self.role is not Role.SPONSOR:
             return True
-        scope = self.region_scope or ""
-        return region_code == scope or region_code.startswith(scope + ".")
+        return bool(self.region_scope) and within(region_code, self.region_scope or "")
 
     def require_region(self, region_code: str) -> None:
+        """Acting on ``region_code``: refused outside a sponsor's region."""
         if not self.can_access(region_code):
             raise Forbidden(
                 f"a sponsor key scoped to {self.region_scope} cannot act on {region_code}"
             )
 
+    def scope(self, region: str | None) -> str | None:
+        """The region a list or a dashboard reads: a sponsor's own region by default, and
+        nothing outside it."""
+        if self.role is not Role.SPONSOR:
+            return region
+        region = region or self.region_scope or ""
+        self.require_region(region)
+        return region
 
-class Unauthorized(Problem):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail=detail, status=401, title="Unauthorized")
+
+ADMIN = Principal("admin", Role.ADMIN)
 
 
 def hash_key(secret: str) -> str:
@@ -86,18 +107,77 @@ def _key_id(key: str) -> str | None:
     return parts[1] if len(parts) == 3 and parts[0] == "bpu" else None
 
 
+# -- the repository ----------------------------------------------------------------------------
+
+
+class KeyUnitOfWork(Protocol):
+    async def insert(self, name: str, document: Any, events: Sequence[Any]) -> None: ...
+
+    async def update(
+        self, name: str, where: Any, update: Any, events: Sequence[Any], *, upsert: bool = False
+    ) -> dict[str, Any] | None: ...
+
+
+class ApiKeys:
+    """Every service's copy of the issued keys (hashes only)."""
+
+    def __init__(self, coll: AsyncCollection, uow: KeyUnitOfWork) -> None:
+        self.coll = coll
+        self.uow = uow
+
+    async def get(self, key_id: str) -> dict[str, Any] | None:
+        return await self.coll.find_one({"_id": key_id}, OUTBOX_FIELDS)
+
+    async def all(self) -> list[dict[str, Any]]:
+        docs = (
+            await self.coll.find({}, {**OUTBOX_FIELDS, "key_hash": 0})
+            .sort("issued_at", 1)
+            .to_list()
+        )
+        return [d for d in docs if d.get("role")]
+
+    async def add(self, event: ApiKeyIssued) -> None:
+        p = event.payload
+        doc = p.model_dump(exclude={"key_id"}) | {"_id": p.key_id}
+        await self.uow.insert(KEYS_COLLECTION, doc, [event])
+
+    async def revoke(self, event: ApiKeyRevoked) -> bool:
+        p = event.payload
+        doc = await self.uow.update(
+            KEYS_COLLECTION,
+            {"_id": p.key_id, "role": {"$exists": True}},
+            {"$min": {"revoked_at": p.revoked_at}},
+            [event],
+        )
+        return doc is not None
+
+    async def record_issued(self, payloads: Sequence[ApiKeyIssuedPayload]) -> None:
+        for p in payloads:  # created once: a key issued again changes nothing
+            await self.coll.update_one(
+                {"_id": p.key_id},
+                {"$setOnInsert": p.model_dump(exclude={"key_id"})},
+                upsert=True,
+            )
+
+    async def record_revoked(self, payloads: Sequence[ApiKeyRevokedPayload]) -> None:
+        for p in payloads:  # $min: the earliest revocation wins, however often it arrives
+            await self.coll.update_one(
+                {"_id": p.key_id}, {"$min": {"revoked_at": p.revoked_at}}, upsert=True
+            )
+
+
 class Authenticator:
     """Checks bearer keys against the admin key and the service's own copy of issued keys."""
 
-    def __init__(self, admin_key: str, keys: AsyncCollection) -> None:
+    def __init__(self, admin_key: str, keys: ApiKeys) -> None:
         self._admin_hash = hash_key(admin_key)
         self.keys = keys
 
     async def principal(self, key: str) -> Principal:
         if hmac.compare_digest(hash_key(key), self._admin_hash):
-            return Principal("admin", Role.ADMIN)
+            return ADMIN
         key_id = _key_id(key)
-        doc = await self.keys.find_one({"_id": key_id}) if key_id else None
+        doc = await self.keys.get(key_id) if key_id else None
         if (
             doc is None
             or doc.get("revoked_at") is not None
@@ -107,31 +187,118 @@ class Authenticator:
             raise Unauthorized("the API key is not valid")
         return Principal(doc["_id"], Role(doc["role"]), doc.get("region_scope"))
 
-    async def apply_issued(self, events: Sequence[ApiKeyIssued]) -> None:
-        for event in events:
-            p = event.payload
-            await self.keys.update_one(
-                {"_id": p.key_id},
-                {
-                    "$setOnInsert": {
-                        "key_hash": p.key_hash,
-                        "role": p.role,
-                        "region_scope": p.region_scope,
-                        "label": p.label,
-                        "issued_at": p.issued_at,
-                    }
-                },
-                upsert=True,
-            )
 
-    async def apply_revoked(self, events: Sequence[ApiKeyRevoked]) -> None:
-        for event in events:
-            await self.keys.update_one(
-                {"_id": event.payload.key_id},
-                {"$min": {"revoked_at": event.payload.revoked_at}},
-                upsert=True,
-            )
+# -- commands and handlers ---------------------------------------------------------------------
 
+
+class IssueApiKey(RequestModel):
+    role: Role = Field(description="operator, sponsor or dashboard")
+    region_scope: RegionCode | None = Field(
+        None, description="Required for sponsor keys: the region-code prefix the key may touch"
+    )
+    label: str = Field(min_length=1, max_length=200, description="Whose key this is")
+
+    @model_validator(mode="after")
+    def _scope(self) -> IssueApiKey:
+        if self.role is Role.ADMIN:
+            raise ValueError("admin keys are not issued; the admin key comes from ADMIN_API_KEY")
+        if self.role is Role.SPONSOR and not self.region_scope:
+            raise ValueError("region_scope is required for a sponsor key")
+        if self.role is not Role.SPONSOR and self.region_scope:
+            raise ValueError(
+                f"region_scope limits sponsor keys only; a {self.role.value} key sees every region"
+            )
+        return self
+
+
+#: The request body's name before the service layer; kept for callers that import it.
+IssueKey = IssueApiKey
+
+
+@dataclass(frozen=True)
+class RevokeApiKey:
+    key_id: str
+
+
+@dataclass(frozen=True)
+class ListApiKeys:
+    pass
+
+
+class IssuedKey(BaseModel):
+    key_id: str
+    key: str = Field(description="Shown once; only its hash is stored")
+    role: Role
+    region_scope: str | None
+    label: str
+
+
+class KeyInfo(BaseModel):
+    key_id: str
+    role: Role
+    region_scope: str | None
+    label: str
+    issued_at: datetime | None
+    revoked_at: datetime | None = None
+
+
+def _admin_only(principal: Principal) -> None:
+    principal.require_role()
+
+
+async def issue_api_key(cmd: IssueApiKey, principal: Principal, deps: Any) -> IssuedKey:
+    _admin_only(principal)
+    key_id, key = new_key()
+    event = ApiKeyIssued.create(
+        ApiKeyIssuedPayload(
+            key_id=key_id,
+            key_hash=hash_key(key),
+            role=cmd.role.value,
+            region_scope=cmd.region_scope,
+            label=cmd.label,
+            issued_at=deps.clock.now(),
+        ),
+        producer=deps.settings.service_name,
+    )
+    try:
+        await deps.repository.api_keys.add(event)
+    except DuplicateKeyError:  # 64 random bits colliding: ask again
+        raise Unavailable("key id collision; try again") from None
+    return IssuedKey(
+        key_id=key_id, key=key, role=cmd.role, region_scope=cmd.region_scope, label=cmd.label
+    )
+
+
+async def revoke_api_key(cmd: RevokeApiKey, principal: Principal, deps: Any) -> None:
+    _admin_only(principal)
+    event = ApiKeyRevoked.create(
+        ApiKeyRevokedPayload(key_id=cmd.key_id, revoked_at=deps.clock.now()),
+        producer=deps.settings.service_name,
+    )
+    if not await deps.repository.api_keys.revoke(event):
+        raise NotFound("API key", cmd.key_id)
+
+
+async def list_api_keys(cmd: ListApiKeys, principal: Principal, deps: Any) -> list[KeyInfo]:
+    _admin_only(principal)
+    return [
+        KeyInfo(
+            key_id=d["_id"],
+            **{k: d.get(k) for k in ("role", "region_scope", "label", "issued_at", "revoked_at")},
+        )
+        for d in await deps.repository.api_keys.all()
+    ]
+
+
+async def record_api_keys_issued(events: Sequence[ApiKeyIssued], deps: Any) -> None:
+    await deps.repository.api_keys.record_issued([e.payload for e in events])
+
+
+async def record_api_keys_revoked(events: Sequence[ApiKeyRevoked], deps: Any) -> None:
+    await deps.repository.api_keys.record_revoked([e.payload for e in events])
+
+
+# -- the edge ----------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
@@ -161,114 +328,44 @@ def require(*roles: Role) -> Callable[..., Any]:
     return dependency
 
 
-# -- the admin routes every service mounts ----------------------------------------------------
+Anyone = Annotated[Principal, Depends(current_principal)]
 
 
-class IssueKey(BaseModel):
-    role: Role = Field(description="operator, sponsor or dashboard")
-    region_scope: RegionCode | None = Field(
-        None, description="Required for sponsor keys: the region-code prefix the key may touch"
-    )
-    label: str = Field(min_length=1, max_length=200, description="Whose key this is")
-
-    @model_validator(mode="after")
-    def _scope(self) -> IssueKey:
-        if self.role is Role.ADMIN:
-            raise ValueError("admin keys are not issued; the admin key comes from ADMIN_API_KEY")
-        if self.role is Role.SPONSOR and not self.region_scope:
-            raise ValueError("region_scope is required for a sponsor key")
-        if self.role is not Role.SPONSOR and self.region_scope:
-            raise ValueError(
-                f"region_scope limits sponsor keys only; a {self.role.value} key sees every region"
-            )
-        return self
-
-
-class IssuedKey(BaseModel):
-    key_id: str
-    key: str = Field(description="Shown once; only its hash is stored")
-    role: Role
-    region_scope: str | None
-    label: str
-
-
-class KeyInfo(BaseModel):
-    key_id: str
-    role: Role
-    region_scope: str | None
-    label: str
-    issued_at: datetime | None
-    revoked_at: datetime | None = None
-
-
-def admin_router(service: str) -> APIRouter:
+def admin_router() -> APIRouter:
+    """The API-key routes every service mounts; they only translate to the key handlers."""
     router = APIRouter(prefix="/admin/api-keys", tags=["admin"])
-    admin_only = Depends(require())
 
-    @router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuedKey)
-    async def issue_key(body: IssueKey, request: Request, _: Principal = admin_only) -> IssuedKey:
-        runtime = request.app.state.runtime
-        key_id, key = new_key()
-        event = ApiKeyIssued.create(
-            ApiKeyIssuedPayload(
-                key_id=key_id,
-                key_hash=hash_key(key),
-                role=body.role.value,
-                region_scope=body.region_scope,
-                label=body.label,
-                issued_at=datetime.now(UTC),
-            ),
-            producer=service,
-            correlation_id=request.state.correlation_id,
-        )
-        doc = {
-            "_id": key_id,
-            "key_hash": event.payload.key_hash,
-            "role": body.role.value,
-            "region_scope": body.region_scope,
-            "label": body.label,
-            "issued_at": event.payload.issued_at,
-        }
-        try:
-            await runtime.authenticator.keys.insert_one(with_outbox(doc, event))
-        except DuplicateKeyError:  # 64 random bits colliding: ask again
-            raise Problem(detail="key id collision; try again", status=503) from None
-        runtime.relay.wake()
-        return IssuedKey(
-            key_id=key_id, key=key, role=body.role, region_scope=body.region_scope, label=body.label
-        )
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=IssuedKey,
+        responses=problem_responses(401, 403, 422, 503),
+    )
+    async def issue_key(body: IssueApiKey, request: Request, principal: Anyone) -> IssuedKey:
+        return await request.app.state.bus.handle(body, principal)  # type: ignore[no-any-return]
 
-    @router.get("", response_model=list[KeyInfo])
-    async def list_keys(request: Request, _: Principal = admin_only) -> list[KeyInfo]:
-        keys = request.app.state.runtime.authenticator.keys
-        docs = await keys.find({}, {**OUTBOX_FIELDS, "key_hash": 0}).sort("issued_at", 1).to_list()
-        return [
-            KeyInfo(
-                key_id=d["_id"],
-                **{
-                    k: d.get(k)
-                    for k in ("role", "region_scope", "label", "issued_at", "revoked_at")
-                },
-            )
-            for d in docs
-            if d.get("role")
-        ]
+    @router.get("", response_model=list[KeyInfo], responses=problem_responses(401, 403))
+    async def list_keys(request: Request, principal: Anyone) -> list[KeyInfo]:
+        return await request.app.state.bus.handle(ListApiKeys(), principal)  # type: ignore[no-any-return]
 
-    @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def revoke_key(key_id: str, request: Request, _: Principal = admin_only) -> None:
-        runtime = request.app.state.runtime
-        now = datetime.now(UTC)
-        event = ApiKeyRevoked.create(
-            ApiKeyRevokedPayload(key_id=key_id, revoked_at=now),
-            producer=service,
-            correlation_id=request.state.correlation_id,
-        )
-        result = await runtime.authenticator.keys.update_one(
-            {"_id": key_id, "role": {"$exists": True}},
-            merge_updates({"$set": {"revoked_at": now}}, outbox_push(event)),
-        )
-        if result.matched_count == 0:
-            raise NotFound("API key", key_id)
-        runtime.relay.wake()
+    @router.delete(
+        "/{key_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def revoke_key(key_id: str, request: Request, principal: Anyone) -> None:
+        await request.app.state.bus.handle(RevokeApiKey(key_id), principal)
 
     return router
+
+
+#: The key handlers, which every service's tables include.
+KEY_COMMAND_HANDLERS: dict[type, Any] = {
+    IssueApiKey: issue_api_key,
+    RevokeApiKey: revoke_api_key,
+    ListApiKeys: list_api_keys,
+}
+KEY_EVENT_HANDLERS: dict[type, list[Any]] = {
+    ApiKeyIssued: [record_api_keys_issued],
+    ApiKeyRevoked: [record_api_keys_revoked],
+}

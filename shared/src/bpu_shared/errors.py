@@ -1,69 +1,71 @@
-"""Errors a person can act on, rendered as RFC 9457 problem details naming the failing field."""
+"""Domain errors: what rule failed and which field or row broke it, in words a person can act on.
+
+They know nothing of HTTP; the API edge (``bpu_shared.http``) turns each kind into an RFC 9457
+problem with its status (invalid 422, not found 404, conflict 409, forbidden 403,
+unauthorized 401).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class Problem(Exception):
-    """Base of every error the API turns into ``application/problem+json``."""
+class DomainError(Exception):
+    """Base of every error a handler raises on purpose."""
 
-    def __init__(
-        self,
-        detail: str,
-        field: str | None = None,
-        status: int = 400,
-        title: str = "Bad request",
-        extra: dict[str, Any] | None = None,
-    ) -> None:
+    title = "Error"
+
+    def __init__(self, detail: str, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
-        self.status = status
-        self.title = title
-        self.extra = extra or {}
+        self.extra = extra
 
     def __str__(self) -> str:
         return f"{self.field}: {self.detail}" if self.field else self.detail
 
-    def to_dict(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if instance:
-            body["instance"] = instance
-        if self.field:
-            body["errors"] = [{"field": self.field, "message": self.detail}]
-        body.update(self.extra)
-        return body
+
+class InvalidInput(DomainError):
+    """A value broke a rule; ``field`` names it (``nik``, ``row 12: nik``)."""
+
+    title = "Invalid input"
+
+    def __init__(self, field: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, field, **extra)
 
 
-class InvalidInput(Problem):
-    """A value broke a rule; ``field`` names it (``body.nik``, ``row 12: nik``)."""
+class NotFound(DomainError):
+    """A thing named by the request does not exist (or is outside the caller's region, which
+    the caller must not learn). Named in a path it is a 404; named by a body ``field``, the
+    field is invalid (422)."""
 
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(detail=detail, field=field, status=422, title="Invalid input")
+    title = "Not found"
 
-
-class NotFound(Problem):
     def __init__(self, what: str, ident: str, field: str | None = None) -> None:
-        # A missing thing named in a request body is an invalid field (422); in a path, a 404.
-        super().__init__(
-            detail=f"{what} {ident!r} does not exist",
-            field=field,
-            status=404 if field is None else 422,
-            title="Not found",
-        )
+        super().__init__(f"{what} {ident!r} does not exist", field)
+        self.what = what
+        self.ident = ident
 
 
-class Conflict(Problem):
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        super().__init__(detail=detail, field=field, status=409, title="Conflict")
+class Conflict(DomainError):
+    """The request is valid but the state forbids it now (quota full, NIK already funded)."""
+
+    title = "Conflict"
 
 
-class Forbidden(Problem):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail=detail, status=403, title="Forbidden")
+class Forbidden(DomainError):
+    """The caller's role or region may not do this."""
+
+    title = "Forbidden"
+
+
+class Unauthorized(DomainError):
+    """No valid API key was given."""
+
+    title = "Unauthorized"
+
+
+class Unavailable(DomainError):
+    """Something to try again later (a random id collided, a dependency is down)."""
+
+    title = "Service unavailable"

@@ -1,8 +1,10 @@
-"""What every service process is made of: settings, store, broker, outbox relay, consumers, and
-a FastAPI app with health, readiness, metrics, auth, correlation ids and problem details.
+"""What every service process is made of: settings, store, broker, the unit of work and its
+relay (holding a lease, so replicas publish one at a time), consumers feeding the message bus,
+background jobs (tallies), and a FastAPI app with health, readiness, metrics, auth,
+correlation ids and problem details.
 
-A service's ``app.py`` builds a ``Runtime``, registers its consumers on ``runtime.broker``, and
-calls ``create_app`` with its routers; ``serve`` runs it.
+A service's ``app.py`` is its settings class and one ``service_app(...)`` call naming its
+repository, its handler tables and its routers; ``serve`` runs it.
 """
 
 from __future__ import annotations
@@ -11,35 +13,46 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bpu_shared import store
-from bpu_shared.admin import create_topics, plan_topics
-from bpu_shared.auth import KEYS_COLLECTION, Authenticator, admin_router
-from bpu_shared.errors import Problem
-from bpu_shared.events import ApiKeyIssued, ApiKeyRevoked
-from bpu_shared.logging import configure_logging, correlation_id
+from bpu_shared.auth import KEYS_COLLECTION, ApiKeys, Authenticator, admin_router
+from bpu_shared.clock import Clock, SystemClock
+from bpu_shared.events import Event
+from bpu_shared.http import install_error_handlers
+from bpu_shared.logging import configure_logging
 from bpu_shared.messaging.broker import make_broker
 from bpu_shared.messaging.consumer import Apply, BatchConsumer, DeadLetters, E, subscribe
+from bpu_shared.messaging.lease import LEASES_COLLECTION, Lease, process_identity
 from bpu_shared.messaging.relay import OutboxRelay
 from bpu_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from bpu_shared.service_layer.bus import CommandHandler, EventHandler, MessageBus, bootstrap
+from bpu_shared.service_layer.context import caused_by
+from bpu_shared.service_layer.unit_of_work import UnitOfWork
 from bpu_shared.settings import ServiceSettings
+from bpu_shared.topics import create_topics, plan_topics
 
 log = logging.getLogger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
+
+class Background(Protocol):
+    """A job that runs beside the consumers for the life of the process (a tally)."""
+
+    async def ensure_indexes(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Runtime:
@@ -47,36 +60,44 @@ class Runtime:
 
     def __init__(self, settings: ServiceSettings, outbox_collections: Sequence[str] = ()) -> None:
         self.settings = settings
+        self.identity = process_identity()
         self.client: AsyncMongoClient = store.connect(settings)
         self.db: AsyncDatabase = store.database(self.client, settings)
         self.broker = make_broker(settings)
-        self.authenticator = Authenticator(
-            settings.admin_api_key.get_secret_value(), self.db[KEYS_COLLECTION]
-        )
+        self.uow = UnitOfWork(self.db, [KEYS_COLLECTION, *outbox_collections])
+        self.api_keys = ApiKeys(self.db[KEYS_COLLECTION], self.uow)
+        self.authenticator = Authenticator(settings.admin_api_key.get_secret_value(), self.api_keys)
         self.relay = OutboxRelay(
             self.db,
-            [KEYS_COLLECTION, *outbox_collections],
+            self.uow.collections,
             self.broker,
+            lease=self.lease("outbox-relay"),
             kafka_kwargs=settings.client_options(),
+            republish_on_broker_loss=settings.outbox_republish_on_broker_loss,
             before_republish=self.ensure_topics,
             retained=settings.outbox_retained_events,
             interval=settings.outbox_relay_interval_seconds,
             topic_prefix=settings.kafka_topic_prefix,
             reset_check_interval=settings.outbox_reset_check_seconds,
         )
+        self.uow.publisher = self.relay
         self.consumers: list[BatchConsumer] = []
+        self.background: list[Background] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self.dead_letters = DeadLetters(
             self.broker, self.group_id, topic_prefix=settings.kafka_topic_prefix
         )
-        # Every service keeps its own copy of the issued API keys.
-        self.consume(ApiKeyIssued, self.authenticator.apply_issued)
-        self.consume(ApiKeyRevoked, self.authenticator.apply_revoked)
 
     @property
     def group_id(self) -> str:
-        """The service's consumer group: one for all its topics."""
+        """The service's consumer group: one for all its topics, shared by its replicas."""
         return self.settings.kafka_topic_prefix + self.settings.service_name
+
+    def lease(self, name: str) -> Lease:
+        """A lease of this process on a job only one replica may do at a time."""
+        return Lease(
+            self.db[LEASES_COLLECTION], name, self.identity, ttl=self.settings.lease_ttl_seconds
+        )
 
     def consume(self, event_type: type[E], apply: Apply[E]) -> BatchConsumer:
         """Apply ``event_type``'s events with ``apply`` (idempotent; one bulk write ideally)."""
@@ -99,6 +120,8 @@ class Runtime:
         await self.relay.ensure_indexes()
         for step in self._startup:
             await step()
+        for job in self.background:
+            await job.ensure_indexes()
         await self.ensure_topics()
         subscribe(
             self.broker,
@@ -109,6 +132,8 @@ class Runtime:
         )
         await self.broker.start()
         self.relay.start()
+        for job in self.background:
+            job.start()
 
     async def ensure_topics(self) -> None:
         """Create the catalogue's missing topics with their partitions: a broker that creates
@@ -135,9 +160,12 @@ class Runtime:
                 await asyncio.sleep(1)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop the relay, the subscribers and the connections; a broker that is gone must not
-        hold the process: each step gets ``timeout`` seconds."""
-        for step in (self.relay.stop, self.broker.stop, self.client.close):
+        """Stop the background jobs, the relay, the subscribers and the connections (leases are
+        given up, so a replica takes over at once); a broker that is gone must not hold the
+        process: each step gets ``timeout`` seconds."""
+        steps = [job.stop for job in self.background]
+        steps += [self.relay.stop, self.broker.stop, self.client.close]
+        for step in steps:
             try:
                 await asyncio.wait_for(step(), timeout)
             except TimeoutError:
@@ -152,20 +180,6 @@ class Runtime:
             checks["store"] = f"unreachable: {type(exc).__name__}"
         checks["broker"] = "ok" if await self.broker.ping(timeout=3) else "unreachable"
         return checks
-
-
-def _problem(request: Request, problem: Problem) -> JSONResponse:
-    return JSONResponse(
-        problem.to_dict(instance=request.url.path),
-        status_code=problem.status,
-        media_type=PROBLEM_JSON,
-    )
-
-
-def _field_path(loc: Sequence[Any]) -> str:
-    """``("body", "nik")`` becomes ``nik``, as the domain names it; ``query.region`` stays."""
-    parts = list(loc[1:] if loc and loc[0] == "body" and len(loc) > 1 else loc)
-    return ".".join(str(part) for part in parts)
 
 
 def create_app(
@@ -186,7 +200,8 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    # Swagger UI and ReDoc served from the package, not a CDN: /docs works without internet.
+    app = FastAPIOffline(title=title, description=description, version="0.2.0", lifespan=lifespan)
     app.state.runtime = runtime
 
     @app.middleware("http")
@@ -194,51 +209,32 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        request_id = str(uuid.uuid4())
         request.state.correlation_id = cid
-        token = correlation_id.set(cid)
         started = time.perf_counter()
-        try:
+        # The request is the cause of whatever its handler raises.
+        with caused_by(cid, f"request:{request_id}"):
             response = await call_next(request)
-        finally:
-            correlation_id.reset(token)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         HTTP_REQUESTS.labels(request.method, path, response.status_code).inc()
         HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
         response.headers["x-correlation-id"] = cid
+        response.headers["x-request-id"] = request_id
         return response
 
-    @app.exception_handler(Problem)
-    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return _problem(request, exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_path(err["loc"]), "message": err["msg"], "type": err["type"]}
-            for err in exc.errors()
-        ]
-        body = {
-            "type": "about:blank",
-            "title": "Invalid input",
-            "status": 422,
-            "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
-            "instance": request.url.path,
-            "errors": errors,
-        }
-        return JSONResponse(jsonable_encoder(body), status_code=422, media_type=PROBLEM_JSON)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(
-            request, Problem(detail=str(exc.detail), status=exc.status_code, title="Error")
-        )
+    install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], summary="The process is up")
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": settings.service_name}
 
-    @app.get("/ready", tags=["operations"], summary="The broker and the store are reachable")
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="The broker and the store are reachable",
+        responses={503: {"description": "The broker or the store is unreachable"}},
+    )
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
@@ -247,21 +243,47 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(admin_router(settings.service_name))
+    app.include_router(admin_router())
     for router in routers:
         app.include_router(router)
     return app
 
 
-class ServiceStore(Protocol):
+class ServiceRepository(Protocol):
+    """A service's repository: what it publishes from (its outbox collections) and its
+    indexes."""
+
+    OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]]
+
     async def ensure_indexes(self) -> None: ...
 
 
-S = TypeVar("S", bound=ServiceStore)
+R = TypeVar("R", bound=ServiceRepository)
+
+
+class Repository:
+    """Base of a service's repository: its database, the unit of work its changes go
+    through, and the service's copy of the API keys (the key handlers use it)."""
+
+    OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.db = runtime.db
+        self.uow = runtime.uow
+        self.api_keys = runtime.api_keys
+
+    async def ensure_indexes(self) -> None:
+        """Indexes the service's queries need; none in the base."""
 
 
 def service_app(
@@ -269,20 +291,35 @@ def service_app(
     *,
     title: str,
     description: str,
-    store: Callable[[AsyncDatabase], S],
+    repository: Callable[[Runtime], R],
+    outbox_collections: Sequence[str],
+    commands: Mapping[type, CommandHandler],
+    events: Mapping[type[Event], Sequence[EventHandler]],
     routers: Sequence[APIRouter],
-    outbox_collections: Sequence[str] = (),
-    subscribe: Callable[[Runtime, S], None] | None = None,
+    background: Callable[[Runtime, R], Sequence[Background]] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """One service's app: its runtime, its store (indexes made at start), its subscribers and
-    its routes. Routes reach the store as ``request.app.state.store``."""
+    """One service's app: its runtime, its repository (indexes made at start), its handler
+    tables behind a message bus (every event type in ``events`` is consumed), its background
+    jobs and its routes. Routes reach the bus as ``request.app.state.bus``."""
     runtime = Runtime(settings, outbox_collections)
-    service_store = store(runtime.db)
-    runtime.on_startup(service_store.ensure_indexes)
-    if subscribe is not None:
-        subscribe(runtime, service_store)
+    repo = repository(runtime)
+    runtime.on_startup(repo.ensure_indexes)
+    if background is not None:
+        runtime.background.extend(background(runtime, repo))
+    bus: MessageBus[Any, Any] = bootstrap(
+        repository=repo,
+        publisher=runtime.relay,
+        clock=clock or SystemClock(),
+        settings=settings,
+        commands=commands,
+        events=events,
+    )
+    for event_type in bus.events:
+        runtime.consume(event_type, bus.apply)
     app = create_app(runtime, title=title, description=description, routers=routers)
-    app.state.store = service_store
+    app.state.bus = bus
+    app.state.repository = repo
     app.state.settings = settings
     return app
 

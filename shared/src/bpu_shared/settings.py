@@ -75,6 +75,17 @@ class ServiceSettings(KafkaSettings):
     outbox_reset_check_seconds: float = Field(
         5.0, gt=0, description="How often the relay checks whether the broker lost its events"
     )
+    outbox_republish_on_broker_loss: bool = Field(
+        False,
+        description="Publish every retained event again when the broker lost its data: on for "
+        "the embedded broker (it keeps nothing across a restart), off where Kafka keeps its data",
+    )
+    lease_ttl_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a replica's hold on the relay (and on a tally) lasts without "
+        "renewal; another replica takes over this long after the holder died",
+    )
     consumer_max_records: int = Field(500, ge=1)
     consumer_retry_attempts: int = Field(5, ge=1)
     consumer_retry_backoff_seconds: float = Field(0.2, gt=0)

@@ -33,3 +33,11 @@ def database(client: AsyncMongoClient, settings: ServiceSettings) -> AsyncDataba
 
 async def ping(client: AsyncMongoClient) -> None:
     await client.admin.command("ping")
+
+
+def prefix_query(field: str, prefix: str | None) -> dict[str, object]:
+    """Documents whose region code ``field`` is ``prefix`` or lies inside it (all when None).
+    A prefix regex, which both stores answer from the index."""
+    if not prefix:
+        return {}
+    return {"$or": [{field: prefix}, {field: {"$regex": "^" + prefix.replace(".", r"\.") + r"\."}}]}

@@ -1,21 +1,20 @@
-"""Billing's HTTP routes: the contribution rate table in force."""
+"""Billing's HTTP routes: the contribution rate table in force. Routes only translate."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from bpu_billing.domain import rate_on
-from bpu_shared.auth import Principal, Role, require
-from bpu_shared.errors import InvalidInput
+from bpu_billing.domain import ContributionRate
+from bpu_billing.handlers import GetRate
+from bpu_shared.auth import Anyone
 from bpu_shared.events import BenefitProgramme
+from bpu_shared.http import problem_responses
 
 router = APIRouter(tags=["billing"])
-
-Reader = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SPONSOR, Role.DASHBOARD))]
 
 
 class RateOut(BaseModel):
@@ -28,15 +27,18 @@ class RateOut(BaseModel):
     monthly_at_lowest_income: dict[BenefitProgramme, int]
 
 
-@router.get("/rates", response_model=RateOut, summary="The contribution rate in force on a day")
+@router.get(
+    "/rates",
+    response_model=RateOut,
+    summary="The contribution rate in force on a day",
+    responses=problem_responses(401, 403, 422),
+)
 async def rates(
-    _: Reader, on: Annotated[date | None, Query(description="Defaults to today")] = None
+    request: Request,
+    who: Anyone,
+    on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
 ) -> RateOut:
-    day = on or date.today()
-    try:
-        rate = rate_on(day)
-    except LookupError as exc:
-        raise InvalidInput("on", str(exc)) from None
+    rate: ContributionRate = await request.app.state.bus.handle(GetRate(on), who)
     return RateOut(
         effective_from=rate.effective_from,
         source=rate.source,

@@ -1,12 +1,12 @@
-"""Billing service wiring; ``bpu-billing`` runs it."""
+"""Billing service wiring: settings and one ``service_app`` call; ``bpu-billing`` runs it."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bpu_billing import events
 from bpu_billing.api import router
-from bpu_billing.store import OUTBOX_COLLECTIONS, BillingStore
+from bpu_billing.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_billing.store import BillingRepository
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -22,10 +22,11 @@ def build_app(settings: BillingSettings) -> FastAPI:
         title="Billing",
         description="Contribution rate tables, monthly invoices per sponsor programme, payments "
         "and cover.",
-        store=BillingStore,
+        repository=BillingRepository,
+        outbox_collections=BillingRepository.OUTBOX_COLLECTIONS,
+        commands=COMMAND_HANDLERS,
+        events=EVENT_HANDLERS,
         routers=[router],
-        outbox_collections=OUTBOX_COLLECTIONS,
-        subscribe=events.subscribe,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bpu_shared.effective import in_force
 from bpu_shared.events import BenefitProgramme
 
 
@@ -51,7 +52,4 @@ DEFAULT_RATES: tuple[ContributionRate, ...] = (
 
 def rate_on(day: date, table: tuple[ContributionRate, ...] = DEFAULT_RATES) -> ContributionRate:
     """The version in force on ``day``."""
-    in_force = [r for r in table if r.effective_from <= day]
-    if not in_force:
-        raise LookupError(f"no contribution rate is in force on {day}")
-    return max(in_force, key=lambda r: r.effective_from)
+    return in_force(table, day, "contribution rate")

@@ -1,16 +1,10 @@
-"""Billing's MongoDB repository. Invoices and payments arrive with the billing run."""
+"""Billing's repository. It holds only the service's copy of the API keys so far; its own
+aggregates come with the billing flow, saved through the unit of work like registration's."""
 
 from __future__ import annotations
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-#: Collections whose documents carry an outbox (none yet: billing publishes nothing so far).
-OUTBOX_COLLECTIONS: tuple[str, ...] = ()
+from bpu_shared.service import Repository
 
 
-class BillingStore:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.db = db
-
-    async def ensure_indexes(self) -> None:
-        """Nothing to index yet."""
+class BillingRepository(Repository):
+    pass

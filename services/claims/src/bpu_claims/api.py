@@ -1,4 +1,4 @@
-"""Claims' HTTP routes: the benefit table in force."""
+"""Claims' HTTP routes: the benefit table in force. Routes only translate."""
 
 from __future__ import annotations
 
@@ -6,26 +6,27 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
 
-from bpu_claims.domain import benefits_on
-from bpu_shared.auth import Principal, Role, require
-from bpu_shared.errors import InvalidInput
+from bpu_claims.domain import BenefitTable
+from bpu_claims.handlers import GetBenefits
+from bpu_shared.auth import Anyone
+from bpu_shared.http import problem_responses
 
 router = APIRouter(tags=["claims"])
 
-Reader = Annotated[Principal, Depends(require(Role.OPERATOR, Role.SPONSOR, Role.DASHBOARD))]
 
-
-@router.get("/benefits", summary="The benefit table in force on a day")
+@router.get(
+    "/benefits",
+    summary="The benefit table in force on a day",
+    responses=problem_responses(401, 403, 422),
+)
 async def benefits(
-    _: Reader, on: Annotated[date | None, Query(description="Defaults to today")] = None
+    request: Request,
+    who: Anyone,
+    on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
 ) -> dict[str, Any]:
-    day = on or date.today()
-    try:
-        table = benefits_on(day)
-    except LookupError as exc:
-        raise InvalidInput("on", str(exc)) from None
+    table: BenefitTable = await request.app.state.bus.handle(GetBenefits(on), who)
     return {
         **asdict(table),
         "jkm_death_after_early_months": table.jkm_death(table.jkm_early_death_months),

@@ -1,12 +1,12 @@
-"""Claims service wiring; ``bpu-claims`` runs it."""
+"""Claims service wiring: settings and one ``service_app`` call; ``bpu-claims`` runs it."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bpu_claims import events
 from bpu_claims.api import router
-from bpu_claims.store import OUTBOX_COLLECTIONS, ClaimsStore
+from bpu_claims.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_claims.store import ClaimsRepository
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -21,10 +21,11 @@ def build_app(settings: ClaimsSettings) -> FastAPI:
         settings,
         title="Claims",
         description="JKK and JKM claims: eligibility, benefit calculation, approval, payment.",
-        store=ClaimsStore,
+        repository=ClaimsRepository,
+        outbox_collections=ClaimsRepository.OUTBOX_COLLECTIONS,
+        commands=COMMAND_HANDLERS,
+        events=EVENT_HANDLERS,
         routers=[router],
-        outbox_collections=OUTBOX_COLLECTIONS,
-        subscribe=events.subscribe,
     )
 
 

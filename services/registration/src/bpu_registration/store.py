@@ -1,34 +1,39 @@
-"""Registration's MongoDB repository: sponsors, programmes and workers, each document carrying
-the events its change caused (the outbox)."""
+"""Registration's repository: sponsors, programmes and workers in MongoDB. It persists what the
+domain decided, each change with its events in one document (through the unit of work); the
+rules and their messages live in the domain and the handlers."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from bpu_registration.domain import (
-    Identity,
-    Month,
-    Occupation,
-    Programme,
-    Sponsor,
-    Worker,
-)
-from bpu_shared.errors import Conflict
+from bpu_registration.domain import Identity, Occupation, Programme, Sponsor, Worker
 from bpu_shared.events import BenefitProgramme, Event, SponsorKind
-from bpu_shared.messaging.outbox import OUTBOX_FIELDS, with_outbox
+from bpu_shared.messaging.outbox import OUTBOX_FIELDS
+from bpu_shared.month import Month
+from bpu_shared.service import Repository, Runtime
+from bpu_shared.store import prefix_query
 
 SPONSORS, PROGRAMMES, WORKERS = "sponsors", "programmes", "workers"
-OUTBOX_COLLECTIONS = (SPONSORS, PROGRAMMES, WORKERS)
 
 
-class RegistrationStore:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.db = db
+class NikTaken(Exception):
+    """The store's unique NIK index refused a worker; ``programme_id`` holds the NIK now."""
+
+    def __init__(self, programme_id: str | None) -> None:
+        super().__init__(programme_id)
+        self.programme_id = programme_id
+
+
+class RegistrationRepository(Repository):
+    OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = (SPONSORS, PROGRAMMES, WORKERS)
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        db = runtime.db
         self.sponsors = db[SPONSORS]
         self.programmes = db[PROGRAMMES]
         self.workers = db[WORKERS]
@@ -42,7 +47,7 @@ class RegistrationStore:
 
     # -- sponsors --------------------------------------------------------------------------
 
-    async def add_sponsor(self, sponsor: Sponsor, event: Event) -> None:
+    async def add_sponsor(self, sponsor: Sponsor, events: list[Event]) -> None:
         doc = {
             "_id": sponsor.sponsor_id,
             "name": sponsor.name,
@@ -50,7 +55,7 @@ class RegistrationStore:
             "region_code": sponsor.region_code,
             "region_name": sponsor.region_name,
         }
-        await self.sponsors.insert_one(with_outbox(doc, event))
+        await self.uow.insert(SPONSORS, doc, events)
 
     async def sponsor(self, sponsor_id: str) -> Sponsor | None:
         doc = await self.sponsors.find_one({"_id": sponsor_id}, OUTBOX_FIELDS)
@@ -59,9 +64,8 @@ class RegistrationStore:
     async def list_sponsors(
         self, region_prefix: str | None, limit: int, skip: int
     ) -> list[Sponsor]:
-        query = _prefix_query("region_code", region_prefix)
         docs = (
-            await self.sponsors.find(query, OUTBOX_FIELDS)
+            await self.sponsors.find(prefix_query("region_code", region_prefix), OUTBOX_FIELDS)
             .sort("_id", 1)
             .skip(skip)
             .limit(limit)
@@ -71,49 +75,25 @@ class RegistrationStore:
 
     # -- programmes ------------------------------------------------------------------------
 
-    async def add_programme(self, programme: Programme, event: Event) -> None:
+    async def add_programme(self, programme: Programme, events: list[Event]) -> None:
         doc = {
+            **programme.model_dump(mode="json", exclude={"programme_id"}),
             "_id": programme.programme_id,
-            "sponsor_id": programme.sponsor_id,
-            "name": programme.name,
-            "region_code": programme.region_code,
-            "budget_year": programme.budget_year,
-            "budget_rupiah": programme.budget_rupiah,
-            "quota": programme.quota,
             "enrolled": 0,
             "seats_left": programme.quota,
-            "benefits": [b.value for b in programme.benefits],
-            "start_month": str(programme.start_month),
-            "end_month": str(programme.end_month),
-            "min_age": programme.min_age,
-            "max_age": programme.max_age,
         }
-        await self.programmes.insert_one(with_outbox(doc, event))
+        await self.uow.insert(PROGRAMMES, doc, events)
 
     async def programme(self, programme_id: str) -> tuple[Programme, int] | None:
         """The programme and how many workers it has enrolled."""
         doc = await self.programmes.find_one({"_id": programme_id}, OUTBOX_FIELDS)
         if doc is None:
             return None
-        return _programme(doc), int(doc.get("enrolled", 0))
+        return Programme.model_validate({**doc, "programme_id": doc["_id"]}), int(doc["enrolled"])
 
-    async def enrol(self, worker: Worker, quota: int, event: Event) -> None:
-        """Take a place of the programme's quota, then store the worker with its event; the place
-        is given back when the worker cannot be stored (a NIK already enrolled)."""
-        if not await self.reserve_seat(worker.programme_id):
-            raise Conflict(
-                f"programme {worker.programme_id} has filled its quota of {quota}",
-                field="programme_id",
-            )
-        try:
-            await self.add_worker(worker, event)
-        except BaseException:
-            await self.release_seat(worker.programme_id)
-            raise
-
-    async def reserve_seat(self, programme_id: str) -> bool:
-        """Take one place of the programme's quota; False when it is full. One atomic update,
-        so concurrent enrolments cannot overshoot the quota."""
+    async def take_seat(self, programme_id: str) -> bool:
+        """One place of the programme's quota; False when none is left. One atomic update, so
+        concurrent enrolments cannot overshoot the quota."""
         doc = await self.programmes.find_one_and_update(
             {"_id": programme_id, "seats_left": {"$gt": 0}},
             {"$inc": {"enrolled": 1, "seats_left": -1}},
@@ -122,14 +102,15 @@ class RegistrationStore:
         )
         return doc is not None
 
-    async def release_seat(self, programme_id: str) -> None:
+    async def give_back_seat(self, programme_id: str) -> None:
         await self.programmes.update_one(
             {"_id": programme_id}, {"$inc": {"enrolled": -1, "seats_left": 1}}
         )
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def add_worker(self, worker: Worker, event: Event) -> None:
+    async def add_worker(self, worker: Worker, events: list[Event]) -> None:
+        """Store the worker with its events; ``NikTaken`` when its NIK is stored already."""
         doc = {
             "_id": worker.worker_id,
             "nik": worker.identity.nik,
@@ -148,49 +129,21 @@ class RegistrationStore:
             "registered_at": worker.registered_at,
         }
         try:
-            await self.workers.insert_one(with_outbox(doc, event))
+            await self.uow.insert(WORKERS, doc, events)
         except DuplicateKeyError:
             existing = await self.workers.find_one(
                 {"nik": worker.identity.nik}, {"programme_id": 1}
             )
-            programme = existing["programme_id"] if existing else "another programme"
-            raise Conflict(
-                f"this NIK is already enrolled (programme {programme}); one NIK is funded by "
-                "at most one sponsor programme",
-                field="nik",
-            ) from None
+            raise NikTaken(existing["programme_id"] if existing else None) from None
 
     async def worker(self, worker_id: str) -> Worker | None:
         doc = await self.workers.find_one({"_id": worker_id}, OUTBOX_FIELDS)
         return _worker(doc) if doc else None
 
 
-def _prefix_query(field: str, prefix: str | None) -> dict[str, Any]:
-    if not prefix:
-        return {}
-    return {"$or": [{field: prefix}, {field: {"$regex": "^" + prefix.replace(".", r"\.") + r"\."}}]}
-
-
 def _sponsor(doc: dict[str, Any]) -> Sponsor:
     return Sponsor(
         doc["_id"], doc["name"], SponsorKind(doc["kind"]), doc["region_code"], doc["region_name"]
-    )
-
-
-def _programme(doc: dict[str, Any]) -> Programme:
-    return Programme(
-        programme_id=doc["_id"],
-        sponsor_id=doc["sponsor_id"],
-        name=doc["name"],
-        region_code=doc["region_code"],
-        budget_year=doc["budget_year"],
-        budget_rupiah=doc["budget_rupiah"],
-        quota=doc["quota"],
-        benefits=tuple(BenefitProgramme(b) for b in doc["benefits"]),
-        start_month=Month.parse(doc["start_month"]),
-        end_month=Month.parse(doc["end_month"]),
-        min_age=doc["min_age"],
-        max_age=doc["max_age"],
     )
 
 

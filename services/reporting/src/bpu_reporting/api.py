@@ -1,27 +1,28 @@
-"""The dashboard API: coverage and benefit totals per province, regency, district and village."""
+"""The dashboard API: coverage and benefit totals per province, regency, district and village.
+Routes only translate to the handlers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from bpu_reporting.domain import LEVEL_NAMES, breakdown, region_view
-from bpu_reporting.store import ReportingStore
-from bpu_shared.auth import Principal, Role, require
-from bpu_shared.events import RegionCode
+from bpu_reporting.handlers import CoverageReport, GetCoverage
+from bpu_shared.auth import Anyone
+from bpu_shared.http import problem_responses
+from bpu_shared.regions import RegionCode
 
 router = APIRouter(tags=["reporting"])
-
-Reader = Annotated[Principal, Depends(require(Role.DASHBOARD, Role.OPERATOR, Role.SPONSOR))]
 
 
 class RegionCount(BaseModel):
     region: str
     name: str
     registered_workers: int
+    claims_paid: int
+    benefits_paid_rupiah: int
 
 
 class Coverage(BaseModel):
@@ -36,33 +37,38 @@ class Coverage(BaseModel):
     as_of: datetime
 
 
-@router.get("/coverage", response_model=Coverage, summary="Workers covered and benefits paid")
+@router.get(
+    "/coverage",
+    response_model=Coverage,
+    summary="Workers covered and benefits paid",
+    responses=problem_responses(401, 403, 422),
+)
 async def coverage(
     request: Request,
-    principal: Reader,
+    who: Anyone,
     region: Annotated[
         RegionCode | None,
         Query(description="Region code: 17 (province), 17.04 (regency), 17.04.01 (district)"),
     ] = None,
 ) -> Coverage:
-    store: ReportingStore = request.app.state.store
-    if principal.role is Role.SPONSOR:
-        region = region or principal.region_scope  # a sponsor's dashboard starts at its region
-        principal.require_region(region or "")
-    view = region_view(region)
-    total, counts = await store.worker_counts(view)
-    claims, paid = await store.benefits_paid(view)
+    report: CoverageReport = await request.app.state.bus.handle(GetCoverage(region), who)
     return Coverage(
-        region=view.code,
-        region_name=view.name,
-        level=LEVEL_NAMES[view.level],
-        registered_workers=total,
-        claims_paid=claims,
-        benefits_paid_rupiah=paid,
-        breakdown_level=view.breakdown_level,
+        region=report.view.code,
+        region_name=report.view.name,
+        level=report.level,
+        registered_workers=report.registered_workers,
+        claims_paid=report.claims_paid,
+        benefits_paid_rupiah=report.benefits_paid_rupiah,
+        breakdown_level=report.view.breakdown_level,
         breakdown=[
-            RegionCount(region=c, name=n, registered_workers=k)
-            for c, n, k in breakdown(view, counts)
+            RegionCount(
+                region=r.code,
+                name=r.name,
+                registered_workers=r.registered_workers,
+                claims_paid=r.claims_paid,
+                benefits_paid_rupiah=r.benefits_paid_rupiah,
+            )
+            for r in report.breakdown
         ],
-        as_of=datetime.now(UTC),
+        as_of=report.as_of,
     )

@@ -1,12 +1,12 @@
-"""Reporting service wiring; ``bpu-reporting`` runs it."""
+"""Reporting service wiring: settings and one ``service_app`` call; ``bpu-reporting`` runs it."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bpu_reporting import events
 from bpu_reporting.api import router
-from bpu_reporting.store import ReportingStore
+from bpu_reporting.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_reporting.store import ReportingRepository
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -22,9 +22,12 @@ def build_app(settings: ReportingSettings) -> FastAPI:
         title="Reporting",
         description="Coverage and benefit totals per province, regency, district and village, "
         "projected from the platform's events. Holds no personal data.",
-        store=ReportingStore,
+        repository=ReportingRepository,
+        outbox_collections=ReportingRepository.OUTBOX_COLLECTIONS,
+        commands=COMMAND_HANDLERS,
+        events=EVENT_HANDLERS,
         routers=[router],
-        subscribe=events.subscribe,
+        background=lambda runtime, repository: repository.tallies,
     )
 
 

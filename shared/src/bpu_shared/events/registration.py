@@ -45,21 +45,39 @@ class SponsorRegistered(Event[SponsorRegisteredPayload]):
     PARTITIONS: ClassVar[int] = 3
 
 
-class ProgrammeOpenedPayload(Payload):
+class ProgrammeTerms(Payload):
+    """What a sponsor decides for a programme. Defined once: the API's request and answer,
+    the domain's ``Programme``, the store and ``ProgrammeOpened`` all use these fields."""
+
     KEY_FIELD: ClassVar[str] = "programme_id"
+
+    name: str = Field(min_length=2, max_length=200, examples=["Perlindungan Pekerja Rentan 2026"])
+    region_code: RegionCode = Field(
+        examples=["17.04"], description="The sponsor's region, or a narrower one"
+    )
+    budget_year: int = Field(ge=2015, le=2100, examples=[2026])
+    budget_rupiah: Rupiah = Field(examples=[1_437_408_000])
+    quota: int = Field(ge=1, le=100_000_000, examples=[7130])
+    benefits: list[BenefitProgramme] = Field(
+        default_factory=lambda: [BenefitProgramme.JKK, BenefitProgramme.JKM],
+        min_length=2,
+        description="JKK and JKM are mandatory; JHT is optional",
+    )
+    start_month: Month = Field(examples=["2026-01"])
+    end_month: Month = Field(examples=["2026-12"])
+    min_age: int = Field(15, ge=1, le=120, description="Youngest age the programme takes")
+    max_age: int = Field(64, ge=1, le=120, description="Oldest age the programme takes")
+
+
+class ProgrammeFields(ProgrammeTerms):
+    """A programme as it exists: its terms, its id and its sponsor."""
 
     programme_id: str
     sponsor_id: str
-    name: str
-    region_code: RegionCode
-    budget_year: int
-    budget_rupiah: Rupiah
-    quota: int = Field(ge=1)
-    benefits: list[BenefitProgramme]
-    start_month: Month
-    end_month: Month
-    min_age: int
-    max_age: int
+
+
+class ProgrammeOpenedPayload(ProgrammeFields):
+    pass
 
 
 class ProgrammeOpened(Event[ProgrammeOpenedPayload]):
@@ -98,8 +116,10 @@ class WorkerRegistered(Event[WorkerRegisteredPayload]):
 
 __all__ = [
     "BenefitProgramme",
+    "ProgrammeFields",
     "ProgrammeOpened",
     "ProgrammeOpenedPayload",
+    "ProgrammeTerms",
     "SponsorKind",
     "SponsorRegistered",
     "SponsorRegisteredPayload",

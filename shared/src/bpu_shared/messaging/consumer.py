@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -26,9 +25,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
+from bpu_shared.deadletters import dead_letter_headers
 from bpu_shared.events import Event, dlq_topic
-from bpu_shared.logging import correlation_id
 from bpu_shared.metrics import CONSUMER_LAG, CONSUMER_RETRIES, DEAD_LETTERS, EVENTS_CONSUMED
+from bpu_shared.service_layer.context import caused_by
 from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -50,19 +50,7 @@ class DeadLetters:
         return topic.removeprefix(self.topic_prefix)
 
     async def send(self, record: ConsumerRecord, error: str) -> None:
-        headers = {
-            name: (value or b"").decode("utf-8", "replace") for name, value in record.headers or ()
-        }
-        headers.update(
-            {
-                "x-dlq-original-topic": record.topic,
-                "x-dlq-original-partition": str(record.partition),
-                "x-dlq-original-offset": str(record.offset),
-                "x-dlq-error": error[:2000],
-                "x-dlq-failed-at": datetime.now(UTC).isoformat(),
-                "x-dlq-consumer-group": self.group_id,
-            }
-        )
+        headers = dead_letter_headers(record, error, self.group_id)
         await self.broker.publish(
             record.value or b"", dlq_topic(record.topic), key=record.key, headers=headers
         )
@@ -134,18 +122,18 @@ class BatchConsumer:
         EVENTS_CONSUMED.labels(self.topic, self.dead_letters.group_id).inc(applied)
 
     async def _apply_one(self, event: Any) -> None:
-        token = correlation_id.set(event.correlation_id)
-        try:
+        with caused_by(event.correlation_id, str(event.event_id)):
             await self.apply([event])
-        finally:
-            correlation_id.reset(token)
 
     async def _apply_with_retries(self, events: list[Any]) -> bool:
         """True once applied; False when it failed for other reasons than the store being down.
         Raises after the last attempt while the store is unreachable (nothing is committed)."""
         for attempt in range(1, self.attempts + 1):
             try:
-                await self.apply(events)
+                if len(events) == 1:
+                    await self._apply_one(events[0])
+                else:
+                    await self.apply(events)
                 return True
             except TRANSIENT_STORE_ERRORS as exc:
                 if attempt == self.attempts:

@@ -1,8 +1,11 @@
-"""The outbox relay: publishes pending events, marks them sent, and publishes the retained sent
-events again when the broker has lost them (the embedded broker keeps nothing across a restart).
+"""The outbox relay: publishes pending events, marks them sent, and (a setting, for the
+embedded broker, which keeps nothing across a restart) publishes the retained sent events again
+when the broker has lost them.
 
-A crash between publishing and marking publishes the event twice; consumers absorb that by
-event id or deterministic upserts.
+One process at a time publishes: the relay holds a lease, so replicas of a service do not
+publish each other's events, and another replica takes over within the lease's ttl when the
+holder dies. A crash between publishing and marking publishes the event twice; consumers absorb
+that (see ``exactly_once``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bpu_shared.messaging.broker import true_end_offsets
+from bpu_shared.messaging.lease import Lease
 from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REPUBLISHED
 from bpu_shared.store import TRANSIENT_STORE_ERRORS
@@ -40,6 +44,12 @@ def _tp_of(hw_id: str) -> TopicPartition:
 
 
 HIGH_WATER = {"kind": "high-water"}
+
+
+class _NotHolder(Exception):
+    """This process does not hold the relay's lease."""
+
+
 REPUBLISH_ID = "republish"
 
 
@@ -52,7 +62,9 @@ class OutboxRelay:
         collections: Sequence[str],
         broker: KafkaBroker,
         *,
+        lease: Lease,
         kafka_kwargs: dict[str, Any],
+        republish_on_broker_loss: bool = False,
         retained: int = 20,
         interval: float = 0.2,
         batch_size: int = 500,
@@ -63,6 +75,8 @@ class OutboxRelay:
         self.db = db
         self.collections = list(collections)
         self.broker = broker
+        self.lease = lease
+        self.republish_on_broker_loss = republish_on_broker_loss
         self.kafka_kwargs = kafka_kwargs
         self.retained = retained
         self.interval = interval
@@ -158,7 +172,9 @@ class OutboxRelay:
             doc["_id"]: doc["offset"]
             async for doc in state.find({"_id": {"$in": list(highest)}}, {"offset": 1})
         }
-        if any(offset <= recorded.get(key, -1) for key, offset in highest.items()):
+        if self.republish_on_broker_loss and any(
+            offset <= recorded.get(key, -1) for key, offset in highest.items()
+        ):
             await self._mark_republish(True)
         await state.bulk_write(
             [
@@ -202,6 +218,8 @@ class OutboxRelay:
     async def _republish_due(self, check_broker: bool) -> bool:
         """Loss is remembered in the store until the republish completes, since publishing new
         events to the new broker moves its ends past the offsets recorded for the old one."""
+        if not self.republish_on_broker_loss:
+            return False
         flag = await self.db[STATE_COLLECTION].find_one({"_id": REPUBLISH_ID})
         if flag and flag.get("due"):  # the embedded store gives booleans back as 0 and 1
             return True
@@ -243,6 +261,9 @@ class OutboxRelay:
         next_reset_check = loop.time()
         while True:
             try:
+                if not self.lease.held and not await self.lease.acquire():
+                    # Another replica publishes; look again at the next tick.
+                    raise _NotHolder
                 check_broker = loop.time() >= next_reset_check
                 if check_broker:
                     next_reset_check = loop.time() + self.reset_check_interval
@@ -252,6 +273,8 @@ class OutboxRelay:
                 await self.publish_pending()
             except asyncio.CancelledError:
                 raise
+            except _NotHolder:
+                pass
             except TRANSIENT_STORE_ERRORS as exc:
                 log.warning("outbox relay: store unreachable (%s); retrying", exc)
             except Exception:
@@ -269,3 +292,5 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):
+            await self.lease.release()

@@ -1,0 +1,130 @@
+"""Reporting's use cases: record the facts events bring (each once), and answer the dashboard
+from the counters the tallies keep. The tables at the bottom are the whole service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bpu_reporting.domain import LEVEL_NAMES, RegionView, breakdown, region_view
+from bpu_reporting.store import ReportingRepository
+from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS, Principal, Role
+from bpu_shared.events import ClaimPaid, WorkerRegistered
+from bpu_shared.service_layer.bus import Deps
+
+Reporting = Deps[ReportingRepository, Any]
+
+_WORKER_FIELDS = {
+    "province_code",
+    "regency_code",
+    "district_code",
+    "village_code",
+    "programme_id",
+    "sponsor_id",
+    "occupation",
+    "cover_start",
+    "registered_at",
+}
+_CLAIM_FIELDS = {
+    "province_code",
+    "regency_code",
+    "district_code",
+    "benefit",
+    "kind",
+    "amount_rupiah",
+}
+
+
+async def record_workers_covered(events: Sequence[WorkerRegistered], deps: Reporting) -> None:
+    """One fact per worker, by worker id: the same worker arriving again changes nothing."""
+    await deps.repository.add_covered_workers(
+        {
+            e.payload.worker_id: {
+                **e.payload.model_dump(mode="json", include=_WORKER_FIELDS),
+                "registered_at": e.payload.registered_at,
+                "event_id": str(e.event_id),
+            }
+            for e in events
+        }
+    )
+
+
+async def record_claims_paid(events: Sequence[ClaimPaid], deps: Reporting) -> None:
+    """One fact per claim, by claim id."""
+    await deps.repository.add_paid_claims(
+        {
+            e.payload.claim_id: {
+                **e.payload.model_dump(mode="json", include=_CLAIM_FIELDS),
+                "paid_at": e.payload.paid_at,
+                "event_id": str(e.event_id),
+            }
+            for e in events
+        }
+    )
+
+
+@dataclass(frozen=True)
+class GetCoverage:
+    region: str | None
+
+
+@dataclass(frozen=True)
+class RegionFigures:
+    code: str
+    name: str
+    registered_workers: int
+    claims_paid: int
+    benefits_paid_rupiah: int
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    view: RegionView
+    level: str
+    registered_workers: int
+    claims_paid: int
+    benefits_paid_rupiah: int
+    breakdown: list[RegionFigures]
+    as_of: datetime
+
+
+async def coverage(q: GetCoverage, principal: Principal, deps: Reporting) -> CoverageReport:
+    principal.require_role(Role.DASHBOARD, Role.OPERATOR, Role.SPONSOR)
+    view = region_view(principal.scope(q.region))  # a sponsor's dashboard starts at its region
+    own, children = await deps.repository.coverage(view.code)
+    counts = {code: figures["workers"] for code, figures in children.items()}
+    rows = [
+        RegionFigures(
+            code,
+            name,
+            workers,
+            children.get(code, {}).get("claims_paid", 0),
+            children.get(code, {}).get("benefits_paid_rupiah", 0),
+        )
+        for code, name, workers in (breakdown(view, counts) if view.level < 4 else [])
+    ]
+    return CoverageReport(
+        view=view,
+        level=LEVEL_NAMES[view.level],
+        registered_workers=own["workers"],
+        claims_paid=own["claims_paid"],
+        benefits_paid_rupiah=own["benefits_paid_rupiah"],
+        breakdown=rows,
+        as_of=deps.clock.now(),
+    )
+
+
+# -- the service on one screen -----------------------------------------------------------------
+
+COMMAND_HANDLERS: dict[type, Any] = {
+    GetCoverage: coverage,
+    **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
+}
+
+EVENT_HANDLERS: dict[type, Sequence[Any]] = {
+    WorkerRegistered: [record_workers_covered],
+    ClaimPaid: [record_claims_paid],
+    **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
+}
