@@ -1,11 +1,29 @@
-"""``bpu-dev up``: the whole embedded stack in the foreground, in one command.
+"""``bpu-dev``: the whole embedded stack in the foreground, in one command, and its control.
 
-It starts the broker (Tansu, memory only), the store (NX-27017, SQLite files under the data
-folder) and the four services as child processes, waits until every service answers
-``GET /ready``, prints their addresses and the admin key, and streams one merged log: every
-line of every child, prefixed with the child's name. Ctrl-C or SIGTERM stops every child
-(SIGTERM, then SIGKILL after a timeout) and exits 0. Every child is started with the Linux
-parent-death signal, so that even ``kill -9`` of this runner leaves no server holding a port.
+``bpu-dev up`` starts the broker (Tansu, memory only), the store (NX-27017, SQLite files under
+the data folder) and the four services as child processes, waits until every service answers
+``GET /ready``, prints their addresses and the admin key, and streams one merged log.
+
+It keeps them running as compose's ``restart: unless-stopped`` would: a child that dies while
+the stack runs (a service, the broker or the store) is started again after a backoff of 1 s,
+doubling up to 30 s while it keeps dying, back to 1 s once it has stayed up for 60 s; the log
+says which child, how it ended and when it comes back. The broker comes back empty, which the
+services notice and answer by publishing their retained events again
+(``OUTBOX_REPUBLISH_ON_BROKER_LOSS``, set here for every service). A child that dies before the
+stack was first ready stops the stack instead: that is a setup error no restart mends.
+
+``bpu-dev restart NAME`` asks the running runner, through the unix socket
+``<data dir>/bpu-dev.sock``, to stop one child (SIGTERM, then SIGKILL after the stop timeout)
+and start it again, and answers once it is ready. The socket also keeps a second runner off
+the same data folder.
+
+Every child's output goes as written to ``<data dir>/logs/<name>.log`` (JSON lines from the
+services). On a terminal the services' lines are shown in the human form of
+``bpu_shared.logging.LogLine``; elsewhere as written, prefixed with the child's name.
+
+Ctrl-C, SIGTERM or SIGHUP stops the services, then the store and the broker (SIGTERM, then
+SIGKILL after a timeout) and exits 0. Every child is started with the Linux parent-death signal,
+so that even ``kill -9`` of this runner leaves no server holding a port.
 """
 
 from __future__ import annotations
@@ -18,6 +36,7 @@ import selectors
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,9 +45,10 @@ import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,12 +60,15 @@ from bpu_devstack.servers import (
     ChildServer,
     EmbeddedKafka,
     EmbeddedMongo,
-    death_signal_preexec,
+    ServiceProcess,
     port_open,
+    stop_all,
 )
+from bpu_shared.logging import LogLine, mask_niks
 
 HOST = "127.0.0.1"
 SERVICES = ("registration", "billing", "claims", "reporting")
+CHILDREN = ("kafka", "mongodb", *SERVICES)
 STYLES = {
     "kafka": "magenta",
     "mongodb": "green",
@@ -54,14 +77,22 @@ STYLES = {
     "claims": "bright_blue",
     "reporting": "bright_magenta",
 }
+LEVEL_STYLES = {"DEBUG": "dim", "WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
+PART_STYLES = {"time": "dim", "fields": "dim", "cid": "dim", "exc": "red"}
 ADMIN_KEY_FILE = "admin-api-key"
+CONTROL_SOCKET = "bpu-dev.sock"
 TAIL_LINES = 25
 PROBE_INTERVAL = 0.25
 NAME_WIDTH = max(len(n) for n in STYLES)
+# Restart backoff: the first delay, its cap, and how long a child must stay up for the next
+# death to count as a first one again.
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+BACKOFF_RESET = 60.0
 
 
 class DevSettings(BaseSettings):
-    """Settings of ``bpu-dev up``, each from the upper-case env var of the same name."""
+    """Settings of ``bpu-dev``, each from the upper-case env var of the same name."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -75,6 +106,9 @@ class DevSettings(BaseSettings):
     admin_api_key: SecretStr | None = None
     ready_timeout: float = Field(90.0, gt=0, validation_alias="BPU_READY_TIMEOUT")
     stop_timeout: float = Field(10.0, gt=0, validation_alias="BPU_STOP_TIMEOUT")
+    # human: the services' JSON lines rendered for a person; json: every line as written;
+    # auto: human when standard output is a terminal.
+    log_format: Literal["auto", "human", "json"] = Field("auto", validation_alias="BPU_LOG_FORMAT")
     # The command line of each service; ``{name}`` is replaced by the service's name. A bare
     # program name is looked up beside this Python first (the workspace's venv), then on PATH.
     service_command: str = Field("bpu-{name}", validation_alias="BPU_SERVICE_COMMAND")
@@ -111,7 +145,7 @@ class SafeStream:
 
 
 class Shutdown(Exception):
-    """Raised in the main thread by the first SIGINT or SIGTERM."""
+    """Raised in the main thread by the first SIGINT, SIGTERM or SIGHUP."""
 
 
 class StackError(Exception):
@@ -119,13 +153,30 @@ class StackError(Exception):
 
 
 @dataclass
-class Child:
-    """One child process of the stack, with its log."""
+class Request:
+    """A ``bpu-dev restart`` connection: one request line in, then answer lines out
+    (``info …``, and last ``ok …`` or ``error …``)."""
 
-    name: str
-    proc: subprocess.Popen[bytes]
+    conn: socket.socket
+    received: bytes = b""
+    text: str = ""
+
+    def reply(self, kind: str, message: str) -> None:
+        # A requester that went away must not hold up or break the runner.
+        with contextlib.suppress(OSError):
+            self.conn.sendall(f"{kind} {' '.join(message.splitlines())}\n".encode())
+
+    def finish(self, ok: bool, message: str) -> None:
+        self.reply("ok" if ok else "error", message)
+        self.conn.close()
+
+
+@dataclass
+class Child:
+    """One child process of the stack, with its log and its restart state."""
+
+    server: ChildServer
     log_file: IO[bytes]
-    port: int
     started: float = field(default_factory=time.monotonic)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     partial: bytes = b""
@@ -133,6 +184,25 @@ class Child:
     last_answer: str = "not started"
     last_probe: float = 0.0
     task: TaskID | None = None
+    # Set while it is (re)starting after the stack was ready: until when to wait for ready.
+    ready_deadline: float | None = None
+    # Set while it waits to be started again after it died.
+    restart_at: float | None = None
+    quick_deaths: int = 0
+    waiting: list[Request] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.server.proc is not None
+        return self.server.proc
 
     @property
     def style(self) -> str:
@@ -146,7 +216,7 @@ class StopState:
 
 
 class Stack:
-    """The children, the merged log and the orderly stop."""
+    """The children, the merged log, their restarts and the orderly stop."""
 
     def __init__(self, settings: DevSettings, console: Console) -> None:
         self.settings = settings
@@ -157,6 +227,10 @@ class Stack:
         self.selector = selectors.DefaultSelector()
         self.state = StopState()
         self.stopped = False
+        self.control: socket.socket | None = None
+        self.requests: list[Request] = []
+        mode = settings.log_format
+        self.human = mode == "human" or (mode == "auto" and console.is_terminal)
 
     # -- output -------------------------------------------------------------------------------
 
@@ -170,33 +244,69 @@ class Stack:
         if child.name == "mongodb" and " - INFO - " in line:
             # The store logs every command it serves at INFO: kept in its log file, not shown.
             return
-        self.console.print(
-            Text.assemble((f"{child.name:<{NAME_WIDTH}}", child.style), (" | ", "dim"), line),
-            soft_wrap=True,
+        self.console.print(self.shown(child, line), soft_wrap=True)
+
+    def shown(self, child: Child, line: str) -> Text:
+        """A child's line as the terminal shows it (the log file keeps it as written)."""
+        if not self.human:
+            return Text.assemble(
+                (f"{child.name:<{NAME_WIDTH}}", child.style), (" | ", "dim"), mask_niks(line)
+            )
+        entry = LogLine.from_json(line)
+        if entry is None:
+            # Not a log line of ours (the broker's and store's output, a crash's traceback):
+            # the time it arrived, the child, the text.
+            entry = LogLine(datetime.now().astimezone(), child.name, "", line)
+        return Text.assemble(
+            *(
+                (text, child.style if kind == "service" else self.part_style(kind, entry))
+                for text, kind in entry.parts()
+            )
         )
 
+    @staticmethod
+    def part_style(kind: str, entry: LogLine) -> str:
+        if kind == "level":
+            return LEVEL_STYLES.get(entry.level, "")
+        return PART_STYLES.get(kind, "")
+
     def pump(self, timeout: float) -> None:
-        """Print whatever the children wrote, waiting at most ``timeout`` seconds for it."""
+        """Print whatever the children wrote and take in ``bpu-dev restart`` requests, waiting
+        at most ``timeout`` seconds for either."""
         if not self.selector.get_map():
             time.sleep(timeout)
             return
         for key, _ in self.selector.select(timeout):
-            child: Child = key.data
-            try:
-                chunk = os.read(key.fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                self.selector.unregister(key.fileobj)
-                if child.partial:
-                    self.emit(child, child.partial)
-                    child.partial = b""
-                child.log_file.flush()
-                continue
-            *lines, child.partial = (child.partial + chunk).split(b"\n")
-            for raw in lines:
-                self.emit(child, raw)
-            child.log_file.flush()
+            if isinstance(key.data, Request):
+                self._read_request(key.data)
+            elif key.data is None:
+                self._accept()
+            else:
+                self._read_child(key)
+
+    def _read_child(self, key: selectors.SelectorKey) -> None:
+        child: Child = key.data
+        try:
+            chunk = os.read(key.fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self._forget_pipe(child, key.fileobj)  # type: ignore[arg-type]
+            return
+        *lines, child.partial = (child.partial + chunk).split(b"\n")
+        for raw in lines:
+            self.emit(child, raw)
+        child.log_file.flush()
+
+    def _forget_pipe(self, child: Child, pipe: IO[bytes]) -> None:
+        """The end of a child's output (it exited, or is being started again)."""
+        with contextlib.suppress(KeyError):
+            self.selector.unregister(pipe)
+        if child.partial:
+            self.emit(child, child.partial)
+            child.partial = b""
+        child.log_file.flush()
+        pipe.close()
 
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
@@ -207,13 +317,18 @@ class Stack:
 
     # -- starting -----------------------------------------------------------------------------
 
-    def _adopt(self, name: str, proc: subprocess.Popen[bytes], port: int) -> Child:
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        child = Child(name, proc, open(self.log_path(name), "wb"), port)
+    def _adopt(self, server: ChildServer) -> Child:
+        child = Child(server, open(self.log_path(server.name), "wb"))
         self.children.append(child)
-        self.selector.register(proc.stdout, selectors.EVENT_READ, child)
+        self._attach(child)
         return child
+
+    def _attach(self, child: Child) -> None:
+        """Read the output of the child's current process."""
+        stdout = child.proc.stdout
+        assert stdout is not None
+        os.set_blocking(stdout.fileno(), False)
+        self.selector.register(stdout, selectors.EVENT_READ, child)
 
     def start_server(self, server: ChildServer) -> float:
         """Start the broker or the store; return how long its port took to open."""
@@ -223,34 +338,28 @@ class Stack:
         except BaseException as exc:
             if server.proc is None:
                 raise
-            child = self._adopt(server.name, server.proc, server.port)  # so that stop() stops it
+            child = self._adopt(server)  # so that stop() stops it
             if not isinstance(exc, RuntimeError | TimeoutError):
                 raise
             self.drain(child)
             raise StackError(f"{server.name} did not start: {exc}\n{self.tail_of(child)}") from exc
-        assert server.proc is not None
-        self._adopt(server.name, server.proc, server.port)
+        self._adopt(server)
         self.pump(0)
         return time.monotonic() - began
 
-    def start_service(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            preexec_fn=death_signal_preexec(),
-        )
-        return self._adopt(name, proc, self.settings.service_port(name))
+    def start_service(self, server: ServiceProcess) -> Child:
+        server.spawn(stdout=subprocess.PIPE, die_with_parent=True)
+        return self._adopt(server)
 
     def drain(self, child: Child, timeout: float = 1.0) -> None:
         """Print what an exited child still had in its pipe (its last words)."""
         deadline = time.monotonic() + timeout
-        fd = child.proc.stdout
-        while fd is not None and fd in self.selector.get_map() and time.monotonic() < deadline:
+        while self.reading(child.proc.stdout) and time.monotonic() < deadline:
             self.pump(0.05)
+
+    def reading(self, pipe: IO[bytes] | None) -> bool:
+        """Whether the pipe is still being read (not yet at its end)."""
+        return pipe is not None and not pipe.closed and pipe in self.selector.get_map()
 
     def check_alive(self, phase: str) -> None:
         for child in self.children:
@@ -262,8 +371,15 @@ class Stack:
                 )
 
     def probe(self, child: Child) -> None:
-        url = f"http://{HOST}:{child.port}/ready"
+        """Is it ready: ``GET /ready`` answers 200 for a service, the port opens for the broker
+        and the store."""
         child.last_probe = time.monotonic()
+        if child.name not in SERVICES:
+            if port_open(HOST, child.port):
+                child.ready_after = time.monotonic() - child.started
+            child.last_answer = "listening" if child.ready_after else "port not open yet"
+            return
+        url = f"http://{HOST}:{child.port}/ready"
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
                 if response.status == 200:
@@ -275,6 +391,11 @@ class Stack:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             child.last_answer = f"no answer ({reason})"
+
+    def ready_url(self, child: Child) -> str:
+        if child.name in SERVICES:
+            return f"GET http://{HOST}:{child.port}/ready"
+        return f"{HOST}:{child.port}"
 
     def wait_ready(self, services: list[Child], progress: Progress) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
@@ -302,19 +423,185 @@ class Stack:
                 first = late[0]
                 raise StackError(
                     f"{', '.join(c.name for c in late)} not ready after "
-                    f"{self.settings.ready_timeout:.0f}s; {first.name}'s GET "
-                    f"http://{HOST}:{first.port}/ready last answered: {first.last_answer}\n"
+                    f"{self.settings.ready_timeout:.0f}s; {first.name}'s "
+                    f"{self.ready_url(first)} last answered: {first.last_answer}\n"
                     f"{self.tail_of(first)}"
                 )
             progress.refresh()
 
-    # -- running and stopping -----------------------------------------------------------------
+    # -- running: restarts and requests -------------------------------------------------------
 
     def watch(self) -> None:
-        """Stream the logs until a child exits (an error) or a signal comes (raises Shutdown)."""
+        """Stream the logs, restart what dies, serve ``bpu-dev restart``; only a signal ends
+        this (it raises Shutdown)."""
         while True:
             self.pump(0.2)
-            self.check_alive("unexpectedly")
+            self.supervise()
+
+    def supervise(self) -> None:
+        while self.requests:
+            self.serve(self.requests.pop(0))
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is None and child.proc.poll() is not None:
+                self.died(child)
+            elif child.restart_at is not None and now >= child.restart_at:
+                self.respawn(child)
+            elif child.ready_deadline is not None and now - child.last_probe >= PROBE_INTERVAL:
+                self.check_ready_again(child)
+
+    def died(self, child: Child) -> None:
+        """A child ended by itself: say how, and when it starts again."""
+        self.drain(child)
+        up_for = time.monotonic() - child.started
+        code = describe_exit(child.proc.returncode)
+        self.schedule(child, f"{child.name} exited ({code}) after {up_for:.1f}s", up_for)
+
+    def schedule(self, child: Child, what: str, up_for: float) -> None:
+        """Start the child again after the backoff delay, and say so."""
+        if up_for >= BACKOFF_RESET:
+            child.quick_deaths = 0
+        delay = min(BACKOFF_FIRST * 2**child.quick_deaths, BACKOFF_MAX)
+        child.quick_deaths += 1
+        child.restart_at = time.monotonic() + delay
+        child.ready_deadline = None
+        self.say(f"{what}; restarting it in {delay:g}s", "yellow")
+        for request in child.waiting:
+            request.finish(False, f"{what}, before it was ready; restarting it in {delay:g}s")
+        child.waiting.clear()
+
+    def respawn(self, child: Child) -> None:
+        child.restart_at = None
+        if self.reading(child.proc.stdout):
+            # A leftover of the old process may still hold its pipe open.
+            self._forget_pipe(child, child.proc.stdout)  # type: ignore[arg-type]
+        child.started = time.monotonic()
+        try:
+            child.server.spawn(stdout=subprocess.PIPE, die_with_parent=True)
+        except (RuntimeError, OSError) as exc:
+            self.schedule(child, f"{child.name} could not be started ({exc})", 0.0)
+            return
+        self._attach(child)
+        child.ready_after = None
+        child.last_probe = 0.0
+        child.ready_deadline = child.started + self.settings.ready_timeout
+        self.say(f"{child.name} started again (pid {child.proc.pid})")
+
+    def check_ready_again(self, child: Child) -> None:
+        assert child.ready_deadline is not None
+        self.probe(child)
+        if child.ready_after is not None:
+            child.ready_deadline = None
+            message = f"{child.name} ready again after {child.ready_after:.1f}s"
+            if child.name == "kafka":
+                message += " (empty: the services publish their retained events again)"
+            self.say(message, "green")
+            for request in child.waiting:
+                request.finish(True, message)
+        elif time.monotonic() > child.ready_deadline:
+            child.ready_deadline = None
+            message = (
+                f"{child.name} not ready {self.settings.ready_timeout:.0f}s after it was "
+                f"started again; {self.ready_url(child)} last answered: {child.last_answer}"
+            )
+            self.say(message, "red")
+            for request in child.waiting:
+                request.finish(False, message)
+        else:
+            return
+        child.waiting.clear()
+
+    def restart(self, child: Child, request: Request) -> None:
+        """Stop one child gracefully and start it again; the requester hears when it is ready."""
+        self.say(f"{child.name}: restart requested")
+        if child.proc.poll() is None:
+            request.reply("info", f"stopping {child.name} (pid {child.proc.pid})")
+            stop_all(
+                [child.server],
+                self.settings.stop_timeout,
+                wait=self.pump,
+                force=lambda: self.state.force,
+                on_kill=self._killing,
+            )
+            self.drain(child)
+            self.say(f"{child.name} stopped ({describe_exit(child.proc.returncode)})")
+        child.quick_deaths = 0
+        self.respawn(child)
+        if child.restart_at is not None:  # it could not be started
+            request.finish(False, f"{child.name} could not be started again; see bpu-dev's log")
+            return
+        request.reply("info", f"{child.name} started (pid {child.proc.pid}), waiting until ready")
+        child.waiting.append(request)
+
+    # -- the control socket -------------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Open ``<data dir>/bpu-dev.sock`` for ``bpu-dev restart``; refuse to run when another
+        runner already answers there (two stores on the same files would corrupt them)."""
+        path = self.data_dir / CONTROL_SOCKET
+        if path.is_socket():
+            if control_answers(path):
+                raise StackError(
+                    f"another bpu-dev up is running with the data folder {self.data_dir} "
+                    f"(it answers on {path}); stop it first, or set BPU_DATA_DIR to another folder"
+                )
+            path.unlink()  # left by a runner that was killed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with socket_address(path) as address:
+                sock.bind(address)
+            sock.listen(8)
+        except OSError as exc:
+            sock.close()
+            raise StackError(f"cannot open the control socket {path}: {exc}") from exc
+        sock.setblocking(False)
+        self.control = sock
+        self.selector.register(sock, selectors.EVENT_READ, None)
+
+    def _accept(self) -> None:
+        assert self.control is not None
+        try:
+            conn, _ = self.control.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self.selector.register(conn, selectors.EVENT_READ, Request(conn))
+
+    def _read_request(self, request: Request) -> None:
+        try:
+            chunk = request.conn.recv(1024)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        request.received += chunk
+        if chunk and b"\n" not in request.received and len(request.received) < 1024:
+            return
+        self.selector.unregister(request.conn)
+        if not chunk and not request.received:
+            request.conn.close()
+            return
+        # Answers are a few short lines: a blocking send with a timeout is simplest.
+        request.conn.settimeout(2.0)
+        request.text = request.received.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        self.requests.append(request)
+
+    def serve(self, request: Request) -> None:
+        words = request.text.split()
+        if len(words) != 2 or words[0] != "restart":
+            request.finish(False, f"unknown request {request.text!r}; known: restart NAME")
+            return
+        child = next((c for c in self.children if c.name == words[1]), None)
+        if child is None:
+            names = ", ".join(c.name for c in self.children)
+            request.finish(False, f"no child named {words[1]!r}; this stack runs {names}")
+            return
+        self.restart(child, request)
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def _killing(self, server: ChildServer) -> None:
+        self.say(f"{server.name} did not stop in time: SIGKILL", "yellow")
 
     def stop(self) -> None:
         """Stop the services, then the store and the broker: SIGTERM, then SIGKILL."""
@@ -322,35 +609,51 @@ class Stack:
         if self.stopped:
             return
         self.stopped = True
-        services = [c for c in self.children if c.name in SERVICES]
-        servers = [c for c in self.children if c.name not in SERVICES]
+        services = [c.server for c in self.children if c.name in SERVICES]
+        servers = [c.server for c in self.children if c.name not in SERVICES]
         for group in (services, servers):
-            self._stop_group(group)
+            stop_all(
+                group,
+                self.settings.stop_timeout,
+                wait=self.pump,
+                force=lambda: self.state.force,
+                on_kill=self._killing,
+            )
         self.pump(0)
+        for request in self.requests + [r for c in self.children for r in c.waiting]:
+            request.finish(False, "the stack is stopping")
+        if self.control is not None:
+            self.control.close()
+            (self.data_dir / CONTROL_SOCKET).unlink(missing_ok=True)
         for child in self.children:
             with contextlib.suppress(Exception):
                 child.log_file.close()
 
-    def _stop_group(self, group: list[Child]) -> None:
-        running = [c for c in group if c.proc.poll() is None]
-        for child in running:
-            signal_group(child.proc, signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.stop_timeout
-        while any(c.proc.poll() is None for c in running):
-            if self.state.force or time.monotonic() > deadline:
-                for child in running:
-                    if child.proc.poll() is None:
-                        self.say(f"{child.name} did not stop in time: SIGKILL", "yellow")
-                        signal_group(child.proc, signal.SIGKILL)
-                for child in running:
-                    child.proc.wait()
-                break
-            self.pump(0.05)
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """The address by which to bind or connect the unix socket ``path``: such an address is
+    limited to about 107 bytes, so a longer path is reached from inside its folder."""
+    if len(os.fsencode(path)) < 100:
+        yield str(path)
+        return
+    cwd = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(path.parent)
+        yield path.name
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
 
 
-def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+def control_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            with socket_address(path) as address:
+                sock.connect(address)
+        except OSError:
+            return False
+        return True
 
 
 def describe_exit(code: int) -> str:
@@ -462,6 +765,9 @@ def service_env(settings: DevSettings, name: str, key: str) -> dict[str, str]:
         HTTP_PORT=str(settings.service_port(name)),
         LOG_JSON=os.environ.get("LOG_JSON", "true"),
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO"),
+        # The embedded broker keeps nothing across its restarts; the services must notice and
+        # publish their retained events again.
+        OUTBOX_REPUBLISH_ON_BROKER_LOSS="true",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -531,6 +837,7 @@ def _up(stack: Stack, began: float) -> int:
 
     kafka = EmbeddedKafka(host=HOST, port=settings.kafka_port)
     mongo = EmbeddedMongo(host=HOST, port=settings.mongodb_port, data_dir=data_dir / "mongodb")
+    stack.listen()
     stack.say(f"data in {data_dir}, logs in {stack.log_dir}")
     took = stack.start_server(kafka)
     stack.say(f"kafka listening on {kafka.bootstrap_servers} after {took:.1f}s", "green")
@@ -538,7 +845,15 @@ def _up(stack: Stack, began: float) -> int:
     stack.say(f"mongodb listening on {mongo.url} after {took:.1f}s", "green")
 
     services = [
-        stack.start_service(name, argvs[name], service_env(settings, name, key))
+        stack.start_service(
+            ServiceProcess(
+                name=name,
+                host=HOST,
+                port=settings.service_port(name),
+                argv=argvs[name],
+                env=service_env(settings, name, key),
+            )
+        )
         for name in SERVICES
     ]
     progress = Progress(
@@ -581,10 +896,55 @@ def _up(stack: Stack, began: float) -> int:
         Text.assemble(("  admin key    ", "bold"), key, (f"  ({key_origin})", "dim")),
         soft_wrap=True,
     )
-    console.print(Text("  Ctrl-C stops the stack.", style="dim"))
+    console.print(
+        Text("  Ctrl-C stops the stack; `bpu-dev restart NAME` restarts one child.", style="dim")
+    )
     console.print()
     stack.watch()
     return 1  # watch() returns only by an exception
+
+
+def restart(settings: DevSettings, console: Console, name: str) -> int:
+    """Ask the runner of the stack on this data folder to restart one child; 0 once it is
+    ready again, 1 with the reason otherwise."""
+
+    def fail(message: str) -> int:
+        console.print(Text.assemble(("bpu-dev: error: ", "bold red"), message))
+        return 1
+
+    data_dir = settings.data_dir.resolve()
+    path = data_dir / CONTROL_SOCKET
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The runner answers within its stop and ready timeouts; these are the same settings.
+    sock.settimeout(settings.stop_timeout + settings.ready_timeout + 30.0)
+    with sock:
+        try:
+            with socket_address(path) as address:
+                sock.connect(address)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return fail(
+                f"no stack is running with the data folder {data_dir} (nothing answers on "
+                f"{path}); start one with `bpu-dev up`, or set BPU_DATA_DIR to the folder of "
+                "the running one"
+            )
+        except OSError as exc:
+            return fail(f"cannot reach the stack's control socket {path}: {exc}")
+        try:
+            sock.sendall(f"restart {name}\n".encode())
+            with sock.makefile("r", encoding="utf-8", errors="replace") as answers:
+                for line in answers:
+                    kind, _, message = line.rstrip("\n").partition(" ")
+                    if kind == "ok":
+                        console.print(Text(f"bpu-dev: {message}", style="bold green"))
+                        return 0
+                    if kind == "error":
+                        return fail(message)
+                    console.print(f"bpu-dev: {message}")
+        except TimeoutError:
+            return fail(f"the stack did not answer within {sock.gettimeout():.0f}s")
+        except OSError as exc:
+            return fail(f"lost the connection to the stack: {exc}")
+    return fail("the stack closed the connection without an answer (is it stopping?)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -599,20 +959,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "Start the embedded broker (Tansu, memory only), the store (NX-27017, SQLite files "
             "in <data dir>/mongodb) and the registration, billing, claims and reporting "
             "services; wait until each answers GET /ready; print their URLs and the admin key; "
-            "then stream every child's log, one line each, prefixed with its name. Ctrl-C or "
-            "SIGTERM stops everything and exits 0; a child that exits by itself stops the stack "
-            "with exit code 1."
+            "then stream every child's log (in human form on a terminal; each child's output "
+            "is kept as written in <data dir>/logs/<name>.log). A child that dies is started "
+            "again after 1 s, doubling up to 30 s while it keeps dying. Ctrl-C, SIGTERM or "
+            "SIGHUP stops everything and exits 0; a child that dies before the stack is ready "
+            "stops it with exit code 1."
         ),
         epilog=(
             "Settings (env vars): BPU_DATA_DIR (default .data), KAFKA_PORT (9092), "
             "MONGODB_PORT (27017), REGISTRATION_PORT (8001), BILLING_PORT (8002), CLAIMS_PORT "
             "(8003), REPORTING_PORT (8004), ADMIN_API_KEY (default: generated once and kept in "
             "<data dir>/admin-api-key), BPU_READY_TIMEOUT (90 s), BPU_STOP_TIMEOUT (10 s), "
-            "LOG_LEVEL, LOG_JSON, BPU_SERVICE_COMMAND (default 'bpu-{name}')."
+            "BPU_LOG_FORMAT (auto: human on a terminal; human; json), LOG_LEVEL, LOG_JSON, "
+            "BPU_SERVICE_COMMAND (default 'bpu-{name}')."
         ),
     )
     up_parser.add_argument("--data-dir", type=Path, help="overrides BPU_DATA_DIR")
     up_parser.add_argument("--ready-timeout", type=float, help="overrides BPU_READY_TIMEOUT")
+    restart_parser = commands.add_parser(
+        "restart",
+        help="restart one child of the running stack",
+        description=(
+            "Ask the running `bpu-dev up` (the one using the same data folder) to stop one "
+            "child gracefully (SIGTERM, then SIGKILL after BPU_STOP_TIMEOUT) and start it "
+            "again; return once it is ready (exit 0), or say why not (exit 1)."
+        ),
+    )
+    restart_parser.add_argument("name", choices=CHILDREN, help="the child to restart")
+    restart_parser.add_argument("--data-dir", type=Path, help="overrides BPU_DATA_DIR")
     return parser.parse_args(argv)
 
 
@@ -628,10 +1002,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {}
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
-    if args.ready_timeout is not None:
+    if getattr(args, "ready_timeout", None) is not None:
         overrides["ready_timeout"] = args.ready_timeout
     if overrides:
         settings = settings.model_copy(update=overrides)
+    if args.command == "restart":
+        return restart(settings, console, args.name)
     code = up(settings, console)
     if stdout.broken:  # nothing more can be written there, not even at exit
         devnull = os.open(os.devnull, os.O_WRONLY)

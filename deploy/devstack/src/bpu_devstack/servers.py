@@ -1,14 +1,20 @@
-"""Start and stop the embedded broker and store as child processes, and wait until they answer."""
+"""Our server processes (the embedded broker and store, the services): started in their own
+process group, optionally with the parent-death signal, stopped with SIGTERM then SIGKILL.
+
+The tests' fixtures, the benchmarks and ``bpu-dev up`` all start and stop processes through
+this module, so that there is one way of doing it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -77,17 +83,19 @@ class ChildServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The environment of the process; None inherits this one's."""
+        return None
+
     def prepare(self) -> None:
         """Anything to do before the process starts."""
 
-    def start(
-        self,
-        timeout: float = 30.0,
-        *,
-        stdout: int | None = None,
-        die_with_parent: bool = False,
-    ) -> None:
-        """Start the server and wait until its port answers.
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def spawn(self, *, stdout: int | None = None, die_with_parent: bool = False) -> None:
+        """Start the server without waiting for it.
 
         ``stdout``: where its output goes (e.g. ``subprocess.PIPE``); by default ``log_path``,
         or nowhere. ``die_with_parent``: the server gets SIGTERM when this process dies, even
@@ -107,29 +115,87 @@ class ChildServer:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=self.environment(),
                 start_new_session=True,
                 preexec_fn=death_signal_preexec() if die_with_parent else None,
             )
         finally:
             if log_file is not None:
                 log_file.close()  # the child has its own copy
+
+    def start(
+        self,
+        timeout: float = 30.0,
+        *,
+        stdout: int | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        """Start the server (see ``spawn``) and wait until its port answers."""
+        self.spawn(stdout=stdout, die_with_parent=die_with_parent)
         wait_port(self.host, self.port, timeout, self.proc)
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the server's whole process group, if it still has one."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        stop_all([self], timeout)
 
     def kill(self) -> None:
         """Kill at once (``kill -9``), as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.running:
+            assert self.proc is not None
+            self.signal(signal.SIGKILL)
             self.proc.wait()
+
+
+def stop_all(
+    servers: Sequence[ChildServer],
+    timeout: float,
+    *,
+    wait: Callable[[float], object] = time.sleep,
+    force: Callable[[], bool] = lambda: False,
+    on_kill: Callable[[ChildServer], object] = lambda server: None,
+) -> None:
+    """Stop ``servers`` together: SIGTERM to each, then SIGKILL to those still running after
+    ``timeout`` seconds, or as soon as ``force()`` says so.
+
+    ``wait(seconds)`` is called while they stop, so that a caller reading their output can keep
+    reading it (a child blocked on a full pipe would never exit); ``on_kill`` is told about each
+    server that has to be killed.
+    """
+    running = [s for s in servers if s.running]
+    for server in running:
+        server.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(s.running for s in running):
+        if force() or time.monotonic() > deadline:
+            for server in running:
+                if server.running:
+                    on_kill(server)
+                    server.signal(signal.SIGKILL)
+            for server in running:
+                assert server.proc is not None
+                server.proc.wait()
+            return
+        wait(0.05)
+
+
+@dataclass
+class ServiceProcess(ChildServer):
+    """One of the platform's services, run by its command line with its own environment."""
+
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
+
+    def command(self) -> list[str]:
+        return list(self.argv)
+
+    def environment(self) -> dict[str, str] | None:
+        return self.env
 
 
 @dataclass
