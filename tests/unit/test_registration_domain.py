@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bpu_registration.domain import (
-    Month,
     Occupation,
     Programme,
     Sponsor,
@@ -18,8 +17,10 @@ from bpu_registration.domain import (
     mask_nik,
     parse_identity,
 )
+from bpu_shared.clock import JAKARTA
 from bpu_shared.errors import InvalidInput
-from bpu_shared.events import BenefitProgramme, SponsorKind
+from bpu_shared.events import BenefitProgramme, ProgrammeTerms, SponsorKind
+from bpu_shared.month import Month
 
 JKK, JKM, JHT = BenefitProgramme.JKK, BenefitProgramme.JKM, BenefitProgramme.JHT
 
@@ -284,7 +285,8 @@ def bengkulu() -> Sponsor:
 
 
 def open_programme(sponsor: Sponsor, **overrides: object) -> Programme:
-    args: dict[str, object] = {
+    """Paser's 2022 programme, with ``overrides``; months may be written ``"YYYY-MM"``."""
+    terms: dict[str, object] = {
         "name": "Perlindungan pekerja rentan 2022",
         "region_code": None,
         "budget_year": 2022,
@@ -296,8 +298,10 @@ def open_programme(sponsor: Sponsor, **overrides: object) -> Programme:
         "min_age": 15,
         "max_age": 64,
     }
-    args.update(overrides)
-    return Programme.open(sponsor, **args)  # type: ignore[arg-type]
+    terms.update(overrides)
+    for field in ("start_month", "end_month"):
+        terms[field] = Month.parse(str(terms[field]))
+    return Programme.open(sponsor, terms)
 
 
 def test_paser_2022_october_to_december_is_valid(paser: Sponsor) -> None:
@@ -307,7 +311,7 @@ def test_paser_2022_october_to_december_is_valid(paser: Sponsor) -> None:
     assert programme.budget_year == 2022
     assert programme.budget_rupiah == 1_626_307_200
     assert programme.quota == 32_268
-    assert programme.benefits == (JKK, JKM)
+    assert programme.benefits == [JKK, JKM]
     assert programme.start_month == Month(2022, 10)
     assert programme.end_month == Month(2022, 12)
     assert (programme.min_age, programme.max_age) == (15, 64)
@@ -320,12 +324,30 @@ def test_paser_2022_october_to_december_is_valid(paser: Sponsor) -> None:
 
 def test_open_keeps_optional_jht_and_drops_repeats(paser: Sponsor) -> None:
     programme = open_programme(paser, benefits=["JKM", "JKK", "JHT", "JKK"])
-    assert programme.benefits == (JKM, JKK, JHT)
+    assert programme.benefits == [JKM, JKK, JHT]
 
 
 def test_open_a_single_month_programme(paser: Sponsor) -> None:
     programme = open_programme(paser, start_month="2022-12", end_month="2022-12")
     assert programme.covers(Month(2022, 12))
+
+
+def test_open_takes_the_terms_as_the_shared_model_too(paser: Sponsor) -> None:
+    terms = ProgrammeTerms(
+        name="Perlindungan pekerja rentan 2022",
+        region_code="64.01",
+        budget_year=2022,
+        budget_rupiah=1_626_307_200,
+        quota=32_268,
+        start_month="2022-10",  # type: ignore[arg-type]
+        end_month="2022-12",  # type: ignore[arg-type]
+    )
+    programme = Programme.open(paser, terms)
+    assert programme.region_code == "64.01"
+    assert programme.benefits == [JKK, JKM]  # the default
+    assert (programme.start_month, programme.end_month) == (Month(2022, 10), Month(2022, 12))
+    assert (programme.min_age, programme.max_age) == (15, 64)
+    assert programme.sponsor_id == paser.sponsor_id
 
 
 @pytest.mark.parametrize(
@@ -426,7 +448,14 @@ def man_born(birth: date, district: str = "640101", serial: int = 1) -> str:
     return f"{district}{birth.day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
 
 
+def noon(day: date) -> datetime:
+    """Midday of ``day`` in Jakarta, where cover months are reckoned."""
+    return datetime.combine(day, time(12), JAKARTA)
+
+
 def enrol(programme: Programme, **overrides: object) -> Worker:
+    """Siti enrolled on 20 September 2022, with ``overrides``; ``cover_start`` may be written
+    ``"YYYY-MM"``."""
     args: dict[str, object] = {
         "nik": WOMAN_NIK,
         "name": "Siti Aminah",
@@ -436,9 +465,11 @@ def enrol(programme: Programme, **overrides: object) -> Worker:
         "declared_monthly_income": 1_000_000,
         "min_declared_income": 1_000_000,
         "cover_start": None,
-        "today": date(2022, 9, 20),
+        "now": noon(date(2022, 9, 20)),
     }
     args.update(overrides)
+    if isinstance(args["cover_start"], str):
+        args["cover_start"] = Month.parse(args["cover_start"])
     return Worker.enrol(programme, **args)  # type: ignore[arg-type]
 
 
@@ -455,6 +486,7 @@ def test_enrol_a_worker(paser_2022: Programme) -> None:
     assert worker.declared_monthly_income == 1_000_000
     assert worker.cover_start == Month(2022, 10)
     assert worker.worker_id.startswith("WK-")
+    assert worker.registered_at == noon(date(2022, 9, 20))
     assert worker.registered_at.tzinfo is not None
 
 
@@ -477,12 +509,19 @@ def test_the_nik_prefix_does_not_have_to_match_the_domicile(paser_2022: Programm
 def test_default_cover_start_is_the_later_of_this_month_and_the_programme_start(
     paser_2022: Programme, today: date, expected: Month
 ) -> None:
-    assert enrol(paser_2022, today=today).cover_start == expected
+    assert enrol(paser_2022, now=noon(today)).cover_start == expected
+
+
+def test_default_cover_start_is_this_month_in_jakarta_not_in_utc(paser_2022: Programme) -> None:
+    # 30 November 2022, 18:00 UTC is already 1 December, 01:00 in Jakarta (the clock handlers
+    # are given is in Jakarta time).
+    now = datetime(2022, 11, 30, 18, 0, tzinfo=UTC).astimezone(JAKARTA)
+    assert enrol(paser_2022, now=now).cover_start == Month(2022, 12)
 
 
 def test_default_cover_start_after_the_programme_ended_is_refused(paser_2022: Programme) -> None:
     with pytest.raises(InvalidInput) as exc:
-        enrol(paser_2022, today=date(2023, 1, 2))
+        enrol(paser_2022, now=noon(date(2023, 1, 2)))
     assert invalid(exc) == (
         "cover_start",
         "2023-01 is outside the programme's months 2022-10–2022-12",
@@ -642,7 +681,7 @@ def test_age_is_taken_at_the_chosen_cover_start_not_today(paser_2022: Programme)
     nik = man_born(date(2007, 11, 1))
     assert enrol(paser_2022, nik=nik, cover_start="2022-11").cover_start == Month(2022, 11)
     with pytest.raises(InvalidInput) as exc:
-        enrol(paser_2022, nik=nik, cover_start="2022-10", today=date(2022, 11, 15))
+        enrol(paser_2022, nik=nik, cover_start="2022-10", now=noon(date(2022, 11, 15)))
     assert invalid(exc) == ("nik", "the worker is 14 on 2022-10-01; the programme takes ages 15–64")
 
 
@@ -650,11 +689,11 @@ def test_age_uses_the_default_cover_start(paser_2022: Programme) -> None:
     nik = man_born(date(2007, 11, 1))
     # Enrolling in September: cover defaults to October, when the worker is still 14.
     with pytest.raises(InvalidInput):
-        enrol(paser_2022, nik=nik, today=date(2022, 9, 1))
+        enrol(paser_2022, nik=nik, now=noon(date(2022, 9, 1)))
     # Enrolling in November: cover defaults to November, when the worker is 15.
-    assert enrol(paser_2022, nik=nik, today=date(2022, 11, 1) + timedelta(days=3)).cover_start == (
-        Month(2022, 11)
-    )
+    assert enrol(
+        paser_2022, nik=nik, now=noon(date(2022, 11, 1) + timedelta(days=3))
+    ).cover_start == Month(2022, 11)
 
 
 @pytest.mark.parametrize("text", ["2022-13", "2022-00", "2022-10-01", "22-10", "2022/10"])

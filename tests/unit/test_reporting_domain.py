@@ -1,11 +1,21 @@
-"""Which region level a dashboard asks about, and how the counts break down below it."""
+"""Which region level a dashboard asks about, how the counts break down below it, and what
+each fact adds to the counters of its regions."""
 
 from __future__ import annotations
 
 import pytest
 
-from bpu_reporting.domain import RegionView, breakdown, region_view
+from bpu_reporting.domain import (
+    COUNTRY,
+    RegionView,
+    breakdown,
+    claim_contributions,
+    counter_id,
+    region_view,
+    worker_contributions,
+)
 from bpu_shared.errors import InvalidInput
+from bpu_shared.http import status_of
 
 BENGKULU_REGENCIES = [
     ("17.01", "Kabupaten Bengkulu Selatan"),
@@ -92,7 +102,7 @@ def test_an_unknown_code_is_invalid_input_on_region(code: str) -> None:
         region_view(code)
     assert exc.value.field == "region"
     assert exc.value.detail == f"region code {code!r} is not in the Kemendagri region list"
-    assert exc.value.status == 422
+    assert status_of(exc.value) == 422
 
 
 def test_breakdown_lists_every_child_with_zeros() -> None:
@@ -130,3 +140,55 @@ def test_a_village_has_no_children_so_every_count_is_unlisted() -> None:
     assert breakdown(village, {"17.04.01.2001": 4}) == [
         ("17.04.01.2001", "(not in the region list)", 4)
     ]
+
+
+# -- the counters each fact adds to --------------------------------------------------------------
+
+
+def test_a_worker_counts_once_in_each_level_up_to_the_country_each_with_its_parent() -> None:
+    fact = {"village_code": "17.04.01.2001", "district_code": "17.04.01", "regency_code": "17.04"}
+    assert worker_contributions(fact) == [
+        ("ID", {"workers": 1}, {"parent": None, "level": 0}),
+        ("17", {"workers": 1}, {"parent": "ID", "level": 1}),
+        ("17.04", {"workers": 1}, {"parent": "17", "level": 2}),
+        ("17.04.01", {"workers": 1}, {"parent": "17.04", "level": 3}),
+        ("17.04.01.2001", {"workers": 1}, {"parent": "17.04.01", "level": 4}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "level"), [("", 0), ("17", 1), ("17.04", 2), ("17.04.01", 3), ("17.04.01.2001", 4)]
+)
+def test_each_counter_is_the_level_a_region_view_reads(code: str, level: int) -> None:
+    # The dashboard reads the counter of its region and the counters whose parent that is, so
+    # a counter's id and level must be what region_view gives for the same code.
+    view = region_view(code)
+    counters = {
+        cid: fields for cid, _, fields in worker_contributions({"village_code": "17.04.01.2001"})
+    }
+    assert counters[counter_id(view.code)]["level"] == view.level == level
+    children = {
+        cid for cid, fields in counters.items() if fields["parent"] == counter_id(view.code)
+    }
+    assert children <= set(view.children())
+
+
+def test_a_worker_in_paser_counts_in_paser_not_in_bengkulu() -> None:
+    ids = [cid for cid, _, _ in worker_contributions({"village_code": "64.01.01.2009"})]
+    assert ids == [COUNTRY, "64", "64.01", "64.01.01", "64.01.01.2009"]
+
+
+def test_a_paid_claim_adds_its_amount_down_to_the_district() -> None:
+    fact = {"district_code": "17.04.01", "regency_code": "17.04", "amount_rupiah": 42_000_000}
+    added = {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000}
+    assert claim_contributions(fact) == [
+        ("ID", added, {"parent": None, "level": 0}),
+        ("17", added, {"parent": "ID", "level": 1}),
+        ("17.04", added, {"parent": "17", "level": 2}),
+        ("17.04.01", added, {"parent": "17.04", "level": 3}),
+    ]
+
+
+def test_the_country_counter_has_its_own_id() -> None:
+    assert counter_id("") == COUNTRY == "ID"
+    assert counter_id("17.04") == "17.04"

@@ -17,7 +17,6 @@ from bpu_shared.auth import (
     IssueKey,
     Principal,
     Role,
-    Unauthorized,
     _key_id,
     hash_key,
     new_key,
