@@ -29,6 +29,8 @@ def settings_for(settings_cls: type[T], infra: Any, prefix: str, **overrides: An
             "outbox_relay_interval_seconds": 0.05,
             "outbox_reset_check_seconds": 1.0,
             "consumer_retry_backoff_seconds": 0.05,
+            "outbox_republish_on_broker_loss": True,
+            "lease_ttl_seconds": 2.0,
             **overrides,
         },
     )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,13 +19,17 @@ from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_registration.domain import Occupation, Programme, Sponsor, Worker
 from bpu_registration.events import worker_registered
-from bpu_registration.store import RegistrationStore
+from bpu_registration.store import RegistrationRepository
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
-from bpu_reporting.store import ReportingStore
+from bpu_reporting.handlers import covered_worker_facts
+from bpu_reporting.store import COVERED_WORKERS
 from bpu_shared.events import BenefitProgramme, SponsorKind, WorkerRegistered, dlq_topic
+from bpu_shared.messaging.exactly_once import Facts
 from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import CONSUMER_RETRIES, OUTBOX_REPUBLISHED
+from bpu_shared.month import Month
+from bpu_shared.service_layer.unit_of_work import UnitOfWork
 from tests.e2e.test_slice import coverage, enrol, wait_committed
 from tests.harness import CuttableProxy, eventually, nik, settings_for, village_in
 
@@ -39,16 +44,18 @@ def kaur_worker(village: str) -> Worker:
     sponsor = Sponsor.register("Pemkab Kaur", SponsorKind.REGENCY, "17.04")
     programme = Programme.open(
         sponsor,
-        name="PPR",
-        region_code=None,
-        budget_year=2026,
-        budget_rupiah=10_000_000,
-        quota=10,
-        benefits=[BenefitProgramme.JKK, BenefitProgramme.JKM],
-        start_month="2026-01",
-        end_month="2026-12",
-        min_age=15,
-        max_age=64,
+        {
+            "name": "PPR",
+            "region_code": None,
+            "budget_year": 2026,
+            "budget_rupiah": 10_000_000,
+            "quota": 10,
+            "benefits": [BenefitProgramme.JKK, BenefitProgramme.JKM],
+            "start_month": Month(2026, 1),
+            "end_month": Month(2026, 12),
+            "min_age": 15,
+            "max_age": 64,
+        },
     )
     return Worker.enrol(
         programme,
@@ -59,8 +66,8 @@ def kaur_worker(village: str) -> Worker:
         village_code=village,
         declared_monthly_income=1_000_000,
         min_declared_income=1_000_000,
-        cover_start="2026-03",
-        today=date(2026, 3, 1),
+        cover_start=Month(2026, 3),
+        now=datetime(2026, 3, 1, tzinfo=UTC),
     )
 
 
@@ -100,8 +107,8 @@ async def test_consumer_killed_after_its_write_and_before_its_commit_counts_once
         client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_url, tz_aware=True)
         try:
             db = client[reporting_settings.database_name]
-            await ReportingStore(db).apply_workers_registered(
-                [WorkerRegistered.from_wire(record.value)]
+            await Facts(db[COVERED_WORKERS]).insert_once(
+                covered_worker_facts([WorkerRegistered.from_wire(record.value)])
             )
             assert await db["covered_workers"].count_documents({}) == 1
         finally:
@@ -111,14 +118,14 @@ async def test_consumer_killed_after_its_write_and_before_its_commit_counts_once
         async with running(build_reporting, reporting_settings) as rep:
             await wait_committed(infra, rep, prefix + WorkerRegistered.TOPIC)
             assert (await coverage(rep, "17.04"))["registered_workers"] == 1
-            assert await rep.store.workers.count_documents({}) == 1
+            assert await rep.repository.workers.coll.count_documents({}) == 1
 
 
 async def test_relay_killed_after_publishing_and_before_marking_counts_once(infra):
     prefix = new_prefix()
     reg_settings = settings_for(RegistrationSettings, infra, prefix)
     worker = kaur_worker(village_in("17.04.03"))
-    event = worker_registered(worker, correlation_id=None)
+    event = worker_registered(worker)
 
     from pymongo import AsyncMongoClient
 
@@ -126,8 +133,10 @@ async def test_relay_killed_after_publishing_and_before_marking_counts_once(infr
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()
     try:
-        store = RegistrationStore(client[reg_settings.database_name])
-        await store.add_worker(worker, event)
+        db = client[reg_settings.database_name]
+        uow = UnitOfWork(db, RegistrationRepository.OUTBOX_COLLECTIONS)
+        store = RegistrationRepository(SimpleNamespace(db=db, uow=uow, api_keys=None))  # type: ignore[arg-type]
+        await store.add_worker(worker, [event])
         # The relay published the pending entry and died before marking it sent.
         [entry] = [
             read_entry(e)
@@ -146,7 +155,7 @@ async def test_relay_killed_after_publishing_and_before_marking_counts_once(infr
     ):
         # The restarted relay publishes the still-pending entry again.
         await eventually(
-            lambda: reg.store.workers.find_one({"_id": worker.worker_id}),
+            lambda: reg.repository.workers.find_one({"_id": worker.worker_id}),
             lambda d: d["outbox_pending"] == 0,
         )
         records = await read_topic(
@@ -198,7 +207,7 @@ async def test_events_survive_a_broker_restart_exactly_once(infra, tmp_path: Pat
             assert republished >= 4  # sponsor, programme, both workers (and any key events)
             await wait_committed_on(kafka.bootstrap_servers, rep)
             assert (await coverage(rep, "17.04"))["registered_workers"] == 2
-            assert await rep.store.workers.count_documents({}) == 2
+            assert await rep.repository.workers.coll.count_documents({}) == 2
     finally:
         kafka.stop()
 
@@ -237,9 +246,14 @@ async def test_store_unreachable_for_seconds_loses_no_event(infra):
             assert retries._value.get() > retried_before  # the outage was felt, not missed
 
             await eventually(
-                lambda: rep.store.workers.count_documents({}), lambda n: n == 4, timeout=30
+                lambda: rep.repository.workers.coll.count_documents({}),
+                lambda n: n == 4,
+                timeout=30,
             )
-            assert (await coverage(rep, "17.04"))["registered_workers"] == 4
+            # The tally counts the facts once the store is back.
+            await eventually(
+                lambda: coverage(rep, "17.04"), lambda b: b["registered_workers"] == 4, timeout=30
+            )
         dead = await dead_letter_count(
             infra.kafka_bootstrap_servers, prefix + WorkerRegistered.TOPIC
         )

@@ -95,7 +95,13 @@ async def test_worker_registered_in_kaur_is_counted_with_its_district(registrati
     districts = {row["region"]: row for row in body["breakdown"]}
     assert body["breakdown_level"] == "district"
     assert len(districts) == 15  # Kaur's 15 districts, the empty ones at zero
-    assert districts["17.04.01"] == {"region": "17.04.01", "name": "Kinal", "registered_workers": 1}
+    assert districts["17.04.01"] == {
+        "region": "17.04.01",
+        "name": "Kinal",
+        "registered_workers": 1,
+        "claims_paid": 0,
+        "benefits_paid_rupiah": 0,
+    }
     province = await coverage(reporting, "17")
     assert province["registered_workers"] == 1
     assert {r["region"]: r["registered_workers"] for r in province["breakdown"]}["17.04"] == 1
@@ -214,7 +220,7 @@ async def test_keys_roles_and_their_propagation(registration, reporting):
 async def test_same_event_delivered_twice_counts_once(infra, prefix, registration, reporting):
     [worker] = await enrol(registration, "64.01", village_in("64.01.01"))
     await eventually(lambda: coverage(reporting, "64.01"), lambda b: b["registered_workers"] == 1)
-    stored = await registration.store.workers.find_one({"_id": worker["worker_id"]})
+    stored = await registration.repository.workers.find_one({"_id": worker["worker_id"]})
     [entry] = [read_entry(e) for e in stored["outbox_sent"]]
 
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
 from bpu_shared.events import SponsorKind, SponsorRegistered, SponsorRegisteredPayload
+from bpu_shared.messaging.lease import Lease
 from bpu_shared.messaging.outbox import outbox_push, read_entry, with_outbox
 from bpu_shared.messaging.relay import OutboxRelay
 
@@ -65,7 +66,9 @@ async def test_relay_publishes_every_pending_event_once_in_order_and_keeps_the_n
         mongo_db,
         ["sponsors"],
         broker,
+        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
         kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
+        republish_on_broker_loss=True,
         retained=2,
         topic_prefix=prefix,
     )
@@ -101,6 +104,7 @@ async def test_republish_sends_the_retained_events_again(infra, mongo_db, broker
         mongo_db,
         ["sponsors"],
         broker,
+        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
         kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
         topic_prefix=prefix,
     )

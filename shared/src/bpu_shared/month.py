@@ -52,7 +52,8 @@ class Month:
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
-            cls._coerce, serialization=core_schema.plain_serializer_function_ser_schema(str)
+            cls._coerce,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
         )
 
     @classmethod

@@ -47,8 +47,8 @@ class Running:
         return self.app.state.runtime
 
     @property
-    def store(self) -> Any:
-        return self.app.state.store
+    def repository(self) -> Any:
+        return self.app.state.repository
 
 
 @contextlib.asynccontextmanager

@@ -45,7 +45,7 @@ class ProgrammeOut(ProgrammeFields):
     @classmethod
     def of(cls, found: tuple[Programme, int]) -> ProgrammeOut:
         programme, enrolled = found
-        return cls.model_validate({**programme.model_dump(), "enrolled": enrolled})
+        return cls.model_validate({**programme.model_dump(mode="json"), "enrolled": enrolled})
 
 
 class WorkerOut(BaseModel):

@@ -80,6 +80,11 @@ class Sponsor:
 # -- programmes --------------------------------------------------------------------------------
 
 
+def fields_of(model: ProgrammeTerms) -> dict[str, Any]:
+    """The model's fields as they are (``model_dump`` would turn a ``Month`` into a dict)."""
+    return {name: getattr(model, name) for name in type(model).model_fields}
+
+
 class Programme(ProgrammeFields):
     """A sponsor's budgeted cover: a year, a budget, a quota, benefits, months and age limits
     (the fields are ``ProgrammeFields``, shared with the API and the event)."""
@@ -88,7 +93,7 @@ class Programme(ProgrammeFields):
     def open(cls, sponsor: Sponsor, terms: ProgrammeTerms | dict[str, Any]) -> Programme:
         """A new programme of ``sponsor``; ``terms`` may leave ``region_code`` empty for the
         sponsor's own region."""
-        values = terms.model_dump() if isinstance(terms, ProgrammeTerms) else dict(terms)
+        values = fields_of(terms) if isinstance(terms, ProgrammeTerms) else dict(terms)
         region = values.get("region_code") or sponsor.region_code
         check_region(region, "region_code")
         if not within(region, sponsor.region_code):

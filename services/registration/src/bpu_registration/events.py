@@ -30,7 +30,7 @@ def sponsor_registered(sponsor: Sponsor) -> SponsorRegistered:
 
 def programme_opened(programme: Programme) -> ProgrammeOpened:
     return ProgrammeOpened.create(
-        ProgrammeOpenedPayload.model_validate(programme.model_dump()), producer=PRODUCER
+        ProgrammeOpenedPayload.model_validate(programme.model_dump(mode="json")), producer=PRODUCER
     )
 
 

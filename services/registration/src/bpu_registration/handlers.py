@@ -125,7 +125,7 @@ async def open_programme(
     if sponsor is None:
         raise NotFound("sponsor", cmd.sponsor_id, field="sponsor_id")
     principal.require_region(sponsor.region_code)
-    programme = Programme.open(sponsor, cmd.model_dump(exclude={"sponsor_id"}))
+    programme = Programme.open(sponsor, cmd)
     await deps.repository.add_programme(programme, [events.programme_opened(programme)])
     return programme, 0
 

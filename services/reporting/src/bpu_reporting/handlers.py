@@ -37,18 +37,22 @@ _CLAIM_FIELDS = {
 }
 
 
-async def record_workers_covered(events: Sequence[WorkerRegistered], deps: Reporting) -> None:
-    """One fact per worker, by worker id: the same worker arriving again changes nothing."""
-    await deps.repository.add_covered_workers(
-        {
-            e.payload.worker_id: {
-                **e.payload.model_dump(mode="json", include=_WORKER_FIELDS),
-                "registered_at": e.payload.registered_at,
-                "event_id": str(e.event_id),
-            }
-            for e in events
+def covered_worker_facts(events: Sequence[WorkerRegistered]) -> dict[str, dict[str, Any]]:
+    """One fact per worker, keyed by its worker id; no personal data."""
+    return {
+        e.payload.worker_id: {
+            **e.payload.model_dump(mode="json", include=_WORKER_FIELDS),
+            "registered_at": e.payload.registered_at,
+            "event_id": str(e.event_id),
         }
-    )
+        for e in events
+    }
+
+
+async def record_workers_covered(events: Sequence[WorkerRegistered], deps: Reporting) -> None:
+    """The same worker arriving again (redelivered, published twice, replayed) finds its fact
+    and changes nothing; the tally counts each fact once."""
+    await deps.repository.add_covered_workers(covered_worker_facts(events))
 
 
 async def record_claims_paid(events: Sequence[ClaimPaid], deps: Reporting) -> None:
