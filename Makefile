@@ -3,7 +3,7 @@
 #
 #   make up     the whole embedded stack in the foreground (bpu-dev up; Ctrl-C stops it)
 #   make test   the whole test suite: tests/unit, tests/integration, tests/e2e
-#   make lint   ruff check and ruff format --check
+#   make lint   ruff check, ruff format --check, and mypy (pydantic plugin) over the packages
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -25,7 +25,7 @@ endif
 help:
 	@echo "make up     start the embedded stack (broker, store, four services) in the foreground"
 	@echo "make test   run every test (unit, integration, e2e)"
-	@echo "make lint   ruff check and ruff format --check"
+	@echo "make lint   ruff check, ruff format --check, mypy over shared/, services/, deploy/"
 	@echo "make bench  run the benchmarks in bench/ (about 3 minutes; prints figures)"
 	@echo "(uv: $(UV))"
 
@@ -53,9 +53,12 @@ up: install
 test: install
 	$(UV) run $(SYNC_FLAGS) pytest
 
+# mypy's settings (strictness, pydantic plugin, the untyped third-party packages) are in
+# pyproject.toml's [tool.mypy].
 lint: install
 	$(UV) run $(SYNC_FLAGS) ruff check .
 	$(UV) run $(SYNC_FLAGS) ruff format --check .
+	$(UV) run $(SYNC_FLAGS) mypy shared/src services/*/src deploy/devstack/src
 
 bench: install
 	$(UV) run $(SYNC_FLAGS) python bench/registration_api.py

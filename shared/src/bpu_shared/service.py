@@ -324,7 +324,10 @@ def service_app(
     return app
 
 
-def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(app_factory: Callable[[S], FastAPI], settings: S) -> None:
     """Run one service process: logging, then uvicorn on the configured host and port."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     uvicorn.run(

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -291,7 +291,8 @@ class Stack:
         except BlockingIOError:
             return
         if not chunk:
-            self._forget_pipe(child, key.fileobj)  # type: ignore[arg-type]
+            # The selector holds only the children's stdout pipes (see _attach).
+            self._forget_pipe(child, cast(IO[bytes], key.fileobj))
             return
         *lines, child.partial = (child.partial + chunk).split(b"\n")
         for raw in lines:
@@ -472,9 +473,10 @@ class Stack:
 
     def respawn(self, child: Child) -> None:
         child.restart_at = None
-        if self.reading(child.proc.stdout):
+        old_pipe = child.proc.stdout
+        if old_pipe is not None and self.reading(old_pipe):
             # A leftover of the old process may still hold its pipe open.
-            self._forget_pipe(child, child.proc.stdout)  # type: ignore[arg-type]
+            self._forget_pipe(child, old_pipe)
         child.started = time.monotonic()
         try:
             child.server.spawn(stdout=subprocess.PIPE, die_with_parent=True)
@@ -993,7 +995,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stdout = SafeStream(sys.stdout)
-    console = Console(file=stdout, highlight=False, emoji=False, soft_wrap=True)
+    # SafeStream is a text stream by delegation (__getattr__), which mypy cannot see.
+    console = Console(file=cast(IO[str], stdout), highlight=False, emoji=False, soft_wrap=True)
     try:
         settings = DevSettings()
     except ValidationError as exc:

@@ -12,8 +12,9 @@ import httpx
 from fastapi import FastAPI
 
 from bpu_shared.service import Runtime
+from bpu_shared.settings import ServiceSettings
 
-T = TypeVar("T")
+T = TypeVar("T", bound=ServiceSettings)
 
 
 def service_settings(
@@ -26,7 +27,7 @@ def service_settings(
     """One service's settings for one run: its own topics (``prefix``), consumer group and
     database, so several runs can share a broker and a store. ``overrides`` names the broker
     and store (``kafka_bootstrap_servers``, ``mongodb_url``) and anything else to change."""
-    name = settings_cls.model_fields["service_name"].default  # type: ignore[attr-defined]
+    name = settings_cls.model_fields["service_name"].default
     values: dict[str, Any] = {
         "mongodb_database": f"{prefix}{name}".replace(".", "_"),
         "kafka_topic_prefix": prefix,
@@ -34,7 +35,7 @@ def service_settings(
         "log_json": False,
         **overrides,
     }
-    return settings_cls(**values)  # type: ignore[call-arg]
+    return settings_cls(**values)
 
 
 @dataclass
@@ -44,7 +45,8 @@ class Running:
 
     @property
     def runtime(self) -> Runtime:
-        return self.app.state.runtime
+        runtime: Runtime = self.app.state.runtime
+        return runtime
 
     @property
     def repository(self) -> Any:

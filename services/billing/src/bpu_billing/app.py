@@ -31,4 +31,4 @@ def build_app(settings: BillingSettings) -> FastAPI:
 
 
 def main() -> None:
-    serve(build_app, BillingSettings())  # type: ignore[arg-type]
+    serve(build_app, BillingSettings())

@@ -30,4 +30,4 @@ def build_app(settings: ClaimsSettings) -> FastAPI:
 
 
 def main() -> None:
-    serve(build_app, ClaimsSettings())  # type: ignore[arg-type]
+    serve(build_app, ClaimsSettings())

@@ -36,4 +36,4 @@ def build_app(settings: RegistrationSettings) -> FastAPI:
 
 
 def main() -> None:
-    serve(build_app, RegistrationSettings())  # type: ignore[arg-type]
+    serve(build_app, RegistrationSettings())

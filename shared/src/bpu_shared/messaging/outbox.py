@@ -37,7 +37,8 @@ def outbox_entry(event: Event) -> str:
 
 
 def read_entry(entry: str) -> dict[str, Any]:
-    return json.loads(entry)
+    parsed: dict[str, Any] = json.loads(entry)
+    return parsed
 
 
 def with_outbox(document: dict[str, Any], *events: Event) -> dict[str, Any]:
