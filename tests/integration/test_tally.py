@@ -28,7 +28,8 @@ class Crash(BaseException):
 
 def worker_facts(start: int, count: int) -> dict[str, dict[str, Any]]:
     return {
-        f"WK-{i:06d}": {"village_code": VILLAGES[i % len(VILLAGES)]} for i in range(start, start + count)
+        f"WK-{i:06d}": {"village_code": VILLAGES[i % len(VILLAGES)]}
+        for i in range(start, start + count)
     }
 
 
