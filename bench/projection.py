@@ -160,7 +160,7 @@ async def first_delivery(
     group = svc.runtime.group_id
     with progress() as bar:
         first, done = await wait_consumed(group, n, started, bar, "applying", timeout)
-    count = await svc.store.workers.count_documents({})
+    count = await svc.repository.workers.coll.count_documents({})
     show(
         f"first delivery of {n:,} events",
         [
@@ -193,7 +193,7 @@ async def redelivery(
             produce(infra, topic, records, bar, "producing duplicates"),
             wait_consumed(group, target, started, bar, "consuming duplicates", timeout),
         )
-    count = await svc.store.workers.count_documents({})
+    count = await svc.repository.workers.coll.count_documents({})
     show(
         f"redelivery of the same {n:,} events",
         [

@@ -28,7 +28,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date
 
 from _common import (
     Running,
@@ -52,6 +51,7 @@ from prometheus_client import REGISTRY
 from bpu_registration import events
 from bpu_registration.app import RegistrationSettings, build_app
 from bpu_registration.domain import Occupation, Worker
+from bpu_shared.clock import SystemClock
 from bpu_shared.events import WorkerRegistered
 
 KAUR = "17.04"
@@ -92,7 +92,7 @@ def worker_bodies(count: int, programme_id: str, offset: int = 0) -> list[dict]:
 
 async def open_programme(svc: Running, quota: int) -> str:
     """Pemkab Kaur as sponsor, and one programme of this year with room for every worker."""
-    year = date.today().year
+    year = SystemClock().today().year
     sponsor = await svc.client.post(
         "/sponsors", json={"name": "Pemkab Kaur", "kind": "regency", "region_code": KAUR}
     )
@@ -232,7 +232,7 @@ async def preload(svc: Running, programme_id: str, count: int) -> None:
     end as in production: published, each keeping its sent event for republishing."""
     relay = svc.runtime.relay
     await relay.stop()
-    store = svc.store
+    store = svc.repository
     programme, _ = await store.programme(programme_id)
     bodies = iter(worker_bodies(count, programme_id))
     started = time.perf_counter()
@@ -251,9 +251,9 @@ async def preload(svc: Running, programme_id: str, count: int) -> None:
                     declared_monthly_income=1_000_000,
                     min_declared_income=1_000_000,
                     cover_start=None,
-                    today=date.today(),
+                    now=SystemClock().now(),
                 )
-                await store.add_worker(worker, events.worker_registered(worker, None))
+                await store.add_worker(worker, [events.worker_registered(worker)])
                 bar.advance(task)
 
         await asyncio.gather(*(adder() for _ in range(8)))
