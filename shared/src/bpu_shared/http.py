@@ -4,6 +4,7 @@ details, the problem schema documented on each route, and the base of request bo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,8 @@ from bpu_shared.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+_REF = "#/components/schemas/"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
 class RequestModel(BaseModel):
@@ -61,6 +64,7 @@ _STATUS: tuple[tuple[type[DomainError], int], ...] = (
 )
 
 _DESCRIPTIONS = {
+    400: "The body could not be read as JSON",
     401: "No valid API key (`Authorization: Bearer <key>`)",
     403: "The key's role or region may not do this",
     404: "Not found (or outside the key's region)",
@@ -97,16 +101,55 @@ def problem_body(error: DomainError, instance: str | None = None) -> dict[str, A
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: each status it can answer, with the problem schema. 401 and
-    422 are on every authenticated route with parameters, so callers list the others."""
+    """``responses=`` for a route: each status it can answer, as problem details (and only as
+    ``application/problem+json``, the type the error handlers answer with)."""
+    return {status: _problem_response(status) for status in sorted(set(statuses))}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
     return {
-        status: {
-            "model": ProblemDetails,
-            "description": _DESCRIPTIONS.get(status, "Problem"),
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
-        }
-        for status in sorted(set(statuses))
+        "description": _DESCRIPTIONS.get(status, "Problem"),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"{_REF}ProblemDetails"}}},
     }
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the error handlers answer. FastAPI documents a 422 of its own
+    (``HTTPValidationError``, as ``application/json``) on every route with input; here it is the
+    problem details the handler sends. Whatever the framework itself answers is documented on
+    every route it applies to: 422 where there is input, 400 where a body may not be JSON, 401
+    where a key is required."""
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    problem = ProblemDetails.model_json_schema(ref_template=_REF + "{model}")
+    components.update(problem.pop("$defs", {}))
+    components["ProblemDetails"] = problem
+    for item in spec.get("paths", {}).values():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            framework: set[int] = set()
+            if operation.get("parameters") or operation.get("requestBody"):
+                framework.add(422)
+            if operation.get("requestBody"):
+                framework.add(400)
+            if operation.get("security"):
+                framework.add(401)
+            for status in framework:
+                responses[str(status)] = _problem_response(status)
+            operation["responses"] = dict(sorted(responses.items()))
+    if "HTTPValidationError" not in str(spec.get("paths")):
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+    return spec
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _field_path(loc: Sequence[Any]) -> str:
@@ -145,7 +188,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = {
             "type": "about:blank",
-            "title": "Error",
+            "title": _phrase(exc.status_code),
             "status": exc.status_code,
             "detail": str(exc.detail),
             "instance": request.url.path,

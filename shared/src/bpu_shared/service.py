@@ -29,7 +29,7 @@ from bpu_shared import store
 from bpu_shared.auth import KEYS_COLLECTION, ApiKeys, Authenticator, admin_router
 from bpu_shared.clock import Clock, SystemClock
 from bpu_shared.events import Event
-from bpu_shared.http import install_error_handlers
+from bpu_shared.http import document_problems, install_error_handlers
 from bpu_shared.logging import configure_logging
 from bpu_shared.messaging.broker import make_broker
 from bpu_shared.messaging.consumer import Apply, BatchConsumer, DeadLetters, E, subscribe
@@ -233,7 +233,17 @@ def create_app(
         "/ready",
         tags=["operations"],
         summary="The broker and the store are reachable",
-        responses={503: {"description": "The broker or the store is unreachable"}},
+        response_model=dict[str, str],
+        responses={
+            503: {
+                "description": "The broker or the store is unreachable",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                },
+            }
+        },
     )
     async def ready() -> JSONResponse:
         checks = await runtime.readiness()
@@ -256,6 +266,13 @@ def create_app(
     app.include_router(admin_router())
     for router in routers:
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        # Errors leave as problem details: the spec says so on every route (see http.py).
+        # FastAPI caches its document (anew when routes change); documenting it is idempotent.
+        return document_problems(FastAPI.openapi(app))
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
