@@ -26,8 +26,6 @@ once: only the holder counts, and it finishes unfinished batches before drawing 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -38,8 +36,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from bpu_shared.messaging.lease import Lease
+from bpu_shared.messaging.leased_loop import LeasedLoop, LeaseLost
 from bpu_shared.messaging.outbox import merge_updates
-from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +53,21 @@ DUPLICATE_KEY = 11000
 Contribution = tuple[str, Mapping[str, int], Mapping[str, Any]]
 
 
-class LeaseLost(Exception):
-    """Another process holds the lease now: stop counting, it will finish."""
-
-
 class Facts:
-    """A collection of facts inserted once by deterministic id."""
+    """A collection of facts inserted once by deterministic id, each waiting to be tallied."""
 
-    def __init__(self, coll: AsyncCollection, *, tallied: bool = True) -> None:
+    def __init__(self, coll: AsyncCollection) -> None:
         self.coll = coll
-        self.tallied = tallied
 
     async def insert_once(self, facts: Mapping[str, Mapping[str, Any]]) -> int:
         """Insert the facts not there yet, in one bulk write; how many were new."""
         if not facts:
             return 0
-        extra = {TALLY_FIELD: WAITING} if self.tallied else {}
         result = await self.coll.bulk_write(
             [
-                UpdateOne({"_id": key}, {"$setOnInsert": {**fields, **extra}}, upsert=True)
+                UpdateOne(
+                    {"_id": key}, {"$setOnInsert": {**fields, TALLY_FIELD: WAITING}}, upsert=True
+                )
                 for key, fields in facts.items()
             ],
             ordered=False,
@@ -106,7 +100,7 @@ async def _no_fault(point: str) -> None:
     return None
 
 
-class Tally:
+class Tally(LeasedLoop):
     """Keeps ``counters`` up to date with the waiting facts of ``facts``."""
 
     def __init__(
@@ -122,22 +116,19 @@ class Tally:
         ring: int = 128,
         interval: float = 0.5,
     ) -> None:
-        self.name = name
+        super().__init__(f"tally {name}", lease, interval)
+        self.tally_name = name
         self.facts = facts
         self.counters = counters
         self.batches = batches
         self.contributions = contributions
-        self.lease = lease
         self.batch_size = batch_size
         self.ring = ring
-        self.interval = interval
         self.counter_chunk = 1000
         # Each tally remembers its own batch numbers: two tallies may add to one counter.
         self.applied_field = f"{APPLIED_BATCHES}_{name.replace('-', '_')}"
         #: Called after each write with its name; tests make it raise to crash there.
         self.after_write: Callable[[str], Awaitable[None]] = _no_fault
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def ensure_indexes(self) -> None:
         await self.facts.create_index(TALLY_FIELD)
@@ -150,9 +141,11 @@ class Tally:
         Does nothing unless this process holds the lease."""
         if not self.lease.held and not await self.lease.acquire():
             return 0
-        for batch in await self.batches.find({"tally": self.name}).sort("batch", 1).to_list():
+        for batch in await self.batches.find({"tally": self.tally_name}).sort("batch", 1).to_list():
             log.info(
-                "tally %s: finishing batch %d left by a stopped process", self.name, batch["batch"]
+                "tally %s: finishing batch %d left by a stopped process",
+                self.tally_name,
+                batch["batch"],
             )
             await self._finish(batch["batch"], batch["ids"])
         total = 0
@@ -168,8 +161,8 @@ class Tally:
             number = await self._draw_number()
             await self.batches.insert_one(
                 {
-                    "_id": f"{self.name}|{number:012d}",
-                    "tally": self.name,
+                    "_id": f"{self.tally_name}|{number:012d}",
+                    "tally": self.tally_name,
                     "batch": number,
                     "ids": ids,
                 }
@@ -205,7 +198,7 @@ class Tally:
                 {"_id": {"$in": ids}, TALLY_FIELD: number}, {"$set": {TALLY_FIELD: COUNTED}}
             )
             await self.after_write("marked")
-        await self.batches.delete_one({"_id": f"{self.name}|{number:012d}"})
+        await self.batches.delete_one({"_id": f"{self.tally_name}|{number:012d}"})
         await self.after_write("batch-closed")
         return len(docs)
 
@@ -245,35 +238,5 @@ class Tally:
                     raise
             await self.after_write("counted")
 
-    # -- the loop ------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except LeaseLost:
-                log.info("tally %s: another process holds the lease now", self.name)
-            except TRANSIENT_STORE_ERRORS as exc:
-                log.warning("tally %s: store unreachable (%s); retrying", self.name, exc)
-            except Exception:
-                log.exception("tally %s: pass failed; retrying", self.name)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"tally-{self.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.lease.release()
+    async def run_pass(self) -> None:
+        await self.run_once()

@@ -11,7 +11,6 @@ that (see ``exactly_once``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -23,9 +22,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.lease import Lease
+from bpu_shared.messaging.leased_loop import LeasedLoop
 from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REPUBLISHED
-from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,10 @@ def _tp_of(hw_id: str) -> TopicPartition:
 HIGH_WATER = {"kind": "high-water"}
 
 
-class _NotHolder(Exception):
-    """This process does not hold the relay's lease."""
-
-
 REPUBLISH_ID = "republish"
 
 
-class OutboxRelay:
+class OutboxRelay(LeasedLoop):
     """Publishes the outboxes of ``collections`` in ``db`` through ``broker``."""
 
     def __init__(
@@ -72,20 +67,18 @@ class OutboxRelay:
         topic_prefix: str = "",
         before_republish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        super().__init__("outbox-relay", lease, interval)
         self.db = db
         self.collections = list(collections)
         self.broker = broker
-        self.lease = lease
         self.republish_on_broker_loss = republish_on_broker_loss
         self.kafka_kwargs = kafka_kwargs
         self.retained = retained
-        self.interval = interval
         self.batch_size = batch_size
         self.reset_check_interval = reset_check_interval
         self.topic_prefix = topic_prefix
         self.before_republish = before_republish
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._next_reset_check = 0.0
 
     async def ensure_indexes(self) -> None:
         """The relay finds pending events by ``outbox_pending``: without an index every pass
@@ -252,45 +245,14 @@ class OutboxRelay:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Publish now rather than at the next tick (called after a write with events)."""
-        self._wake.set()
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_reset_check = loop.time()
-        while True:
-            try:
-                if not self.lease.held and not await self.lease.acquire():
-                    # Another replica publishes; look again at the next tick.
-                    raise _NotHolder
-                check_broker = loop.time() >= next_reset_check
-                if check_broker:
-                    next_reset_check = loop.time() + self.reset_check_interval
-                if await self._republish_due(check_broker):
-                    count = await self.republish_retained()
-                    log.warning("broker lost its events; published %d retained events again", count)
-                await self.publish_pending()
-            except asyncio.CancelledError:
-                raise
-            except _NotHolder:
-                pass
-            except TRANSIENT_STORE_ERRORS as exc:
-                log.warning("outbox relay: store unreachable (%s); retrying", exc)
-            except Exception:
-                log.exception("outbox relay pass failed; retrying")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.lease.release()
+    async def run_pass(self) -> None:
+        """Republish after a broker loss when due (checked every ``reset_check_interval``),
+        then publish what is pending."""
+        now = asyncio.get_running_loop().time()
+        check_broker = now >= self._next_reset_check
+        if check_broker:
+            self._next_reset_check = now + self.reset_check_interval
+        if await self._republish_due(check_broker):
+            count = await self.republish_retained()
+            log.warning("broker lost its events; published %d retained events again", count)
+        await self.publish_pending()
