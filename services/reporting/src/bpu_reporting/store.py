@@ -26,25 +26,20 @@ class ReportingRepository(Repository):
         self.workers = Facts(db[COVERED_WORKERS])
         self.claims = Facts(db[PAID_CLAIMS])
         self.counters = db[COVERAGE]
-        batches = db[TALLY_BATCHES]
-        self.tallies = [
-            Tally(
-                name="coverage-workers",
-                facts=db[COVERED_WORKERS],
+
+        def tally(name: str, facts: str, contributions: Any) -> Tally:
+            return Tally(
+                name=name,
+                facts=db[facts],
                 counters=self.counters,
-                batches=batches,
-                contributions=worker_contributions,
-                lease=runtime.lease("tally-coverage-workers"),
-            ),
-            Tally(
-                name="coverage-claims",
-                facts=db[PAID_CLAIMS],
-                counters=self.counters,
-                batches=batches,
-                contributions=claim_contributions,
-                lease=runtime.lease("tally-coverage-claims"),
-            ),
-        ]
+                batches=db[TALLY_BATCHES],
+                contributions=contributions,
+                lease=runtime.lease(f"tally-{name}"),
+            )
+
+        self.worker_tally = tally("coverage-workers", COVERED_WORKERS, worker_contributions)
+        self.claim_tally = tally("coverage-claims", PAID_CLAIMS, claim_contributions)
+        self.tallies = [self.worker_tally, self.claim_tally]
 
     async def ensure_indexes(self) -> None:
         await self.counters.create_index([("parent", ASCENDING)])
@@ -56,12 +51,12 @@ class ReportingRepository(Repository):
 
     async def add_covered_workers(self, facts: Mapping[str, Mapping[str, Any]]) -> int:
         new = await self.workers.insert_once(facts)
-        self.tallies[0].wake()
+        self.worker_tally.wake()
         return new
 
     async def add_paid_claims(self, facts: Mapping[str, Mapping[str, Any]]) -> int:
         new = await self.claims.insert_once(facts)
-        self.tallies[1].wake()
+        self.claim_tally.wake()
         return new
 
     async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
