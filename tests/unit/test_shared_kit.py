@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from bpu_shared.auth import (
-    IssueKey,
+    IssueApiKey,
     Principal,
     Role,
     _key_id,
@@ -288,17 +288,17 @@ def test_a_sponsor_without_a_scope_sees_nothing() -> None:
     assert unscoped.can_access("17.04") is False
 
 
-# -- IssueKey, hash_key, new_key ---------------------------------------------------------------
+# -- IssueApiKey, hash_key, new_key ---------------------------------------------------------------
 
 
 def test_issue_a_sponsor_key_with_a_scope() -> None:
-    body = IssueKey(role=Role.SPONSOR, region_scope="17.04", label="Kaur officer")
+    body = IssueApiKey(role=Role.SPONSOR, region_scope="17.04", label="Kaur officer")
     assert (body.role, body.region_scope, body.label) == (Role.SPONSOR, "17.04", "Kaur officer")
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.DASHBOARD])
 def test_issue_other_keys_without_a_scope(role: Role) -> None:
-    assert IssueKey(role=role, label="office").region_scope is None
+    assert IssueApiKey(role=role, label="office").region_scope is None
 
 
 def validation_messages(exc: pytest.ExceptionInfo[ValidationError]) -> list[tuple[tuple, str]]:
@@ -307,7 +307,7 @@ def validation_messages(exc: pytest.ExceptionInfo[ValidationError]) -> list[tupl
 
 def test_a_sponsor_key_needs_a_scope() -> None:
     with pytest.raises(ValidationError) as exc:
-        IssueKey(role=Role.SPONSOR, label="Kaur officer")
+        IssueApiKey(role=Role.SPONSOR, label="Kaur officer")
     assert validation_messages(exc) == [
         ((), "Value error, region_scope is required for a sponsor key")
     ]
@@ -315,7 +315,7 @@ def test_a_sponsor_key_needs_a_scope() -> None:
 
 def test_an_admin_key_cannot_be_issued() -> None:
     with pytest.raises(ValidationError) as exc:
-        IssueKey(role=Role.ADMIN, label="root")
+        IssueApiKey(role=Role.ADMIN, label="root")
     assert validation_messages(exc) == [
         ((), "Value error, admin keys are not issued; the admin key comes from ADMIN_API_KEY")
     ]
@@ -332,7 +332,7 @@ def test_an_admin_key_cannot_be_issued() -> None:
 )
 def test_issue_key_fields_are_validated(body: dict[str, str], loc: tuple[str, ...]) -> None:
     with pytest.raises(ValidationError) as exc:
-        IssueKey.model_validate(body)
+        IssueApiKey.model_validate(body)
     assert [tuple(e["loc"]) for e in exc.value.errors()] == [loc]
 
 
@@ -432,4 +432,4 @@ def test_a_nik_written_in_groups_is_masked_too(written):
 
 def test_a_region_scope_on_a_key_that_is_not_a_sponsors_is_refused():
     with pytest.raises(ValidationError, match="limits sponsor keys only"):
-        IssueKey(role=Role.DASHBOARD, region_scope="17.04", label="Kaur dashboard")
+        IssueApiKey(role=Role.DASHBOARD, region_scope="17.04", label="Kaur dashboard")

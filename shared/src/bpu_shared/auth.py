@@ -26,6 +26,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, model_validator
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -152,17 +153,32 @@ class ApiKeys:
         return doc is not None
 
     async def record_issued(self, payloads: Sequence[ApiKeyIssuedPayload]) -> None:
-        for p in payloads:  # created once: a key issued again changes nothing
-            await self.coll.update_one(
-                {"_id": p.key_id},
-                {"$setOnInsert": p.model_dump(exclude={"key_id"})},
-                upsert=True,
+        """Created once, in one bulk write: a key issued again changes nothing."""
+        if payloads:
+            await self.coll.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": p.key_id},
+                        {"$setOnInsert": p.model_dump(exclude={"key_id"})},
+                        upsert=True,
+                    )
+                    for p in payloads
+                ],
+                ordered=False,
             )
 
     async def record_revoked(self, payloads: Sequence[ApiKeyRevokedPayload]) -> None:
-        for p in payloads:  # $min: the earliest revocation wins, however often it arrives
-            await self.coll.update_one(
-                {"_id": p.key_id}, {"$min": {"revoked_at": p.revoked_at}}, upsert=True
+        """``$min``, in one bulk write: the earliest revocation wins, however often it
+        arrives."""
+        if payloads:
+            await self.coll.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": p.key_id}, {"$min": {"revoked_at": p.revoked_at}}, upsert=True
+                    )
+                    for p in payloads
+                ],
+                ordered=False,
             )
 
 
@@ -209,10 +225,6 @@ class IssueApiKey(RequestModel):
                 f"region_scope limits sponsor keys only; a {self.role.value} key sees every region"
             )
         return self
-
-
-#: The request body's name before the service layer; kept for callers that import it.
-IssueKey = IssueApiKey
 
 
 @dataclass(frozen=True)
