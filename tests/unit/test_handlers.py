@@ -837,6 +837,10 @@ def test_nothing_in_force_before_the_first_row_names_the_table() -> None:
         in_force(JKM_RATES, date(2015, 6, 30), "JKM rate")
     with pytest.raises(LookupError, match="no table is in force on 2026-01-01"):
         in_force([], date(2026, 1, 1))
+    # A domain error naming the input that gave the day: the API answers 422 on that field.
+    with pytest.raises(InvalidInput) as exc:
+        in_force(JKM_RATES, date(2015, 6, 30), "JKM rate", field="on")
+    assert exc.value.field == "on"
 
 
 # -- Month -------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from typing import Any
 from bpu_billing.domain import ContributionRate, rate_on
 from bpu_billing.store import BillingRepository
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS, Principal, Role
-from bpu_shared.errors import InvalidInput
 from bpu_shared.service_layer.bus import Deps
 
 Billing = Deps[BillingRepository, Any]
@@ -24,11 +23,7 @@ class GetRate:
 
 async def rate_in_force(q: GetRate, principal: Principal, deps: Billing) -> ContributionRate:
     principal.require_role(Role.OPERATOR, Role.SPONSOR, Role.DASHBOARD)
-    day = q.on or deps.clock.today()
-    try:
-        return rate_on(day)
-    except LookupError as exc:
-        raise InvalidInput("on", str(exc)) from None
+    return rate_on(q.on or deps.clock.today())  # NotInForce names the "on" field
 
 
 # -- the service on one screen -----------------------------------------------------------------

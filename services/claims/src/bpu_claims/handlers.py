@@ -11,7 +11,6 @@ from typing import Any
 from bpu_claims.domain import BenefitTable, benefits_on
 from bpu_claims.store import ClaimsRepository
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS, Principal, Role
-from bpu_shared.errors import InvalidInput
 from bpu_shared.service_layer.bus import Deps
 
 Claims = Deps[ClaimsRepository, Any]
@@ -24,11 +23,7 @@ class GetBenefits:
 
 async def benefits_in_force(q: GetBenefits, principal: Principal, deps: Claims) -> BenefitTable:
     principal.require_role(Role.OPERATOR, Role.SPONSOR, Role.DASHBOARD)
-    day = q.on or deps.clock.today()
-    try:
-        return benefits_on(day)
-    except LookupError as exc:
-        raise InvalidInput("on", str(exc)) from None
+    return benefits_on(q.on or deps.clock.today())  # NotInForce names the "on" field
 
 
 # -- the service on one screen -----------------------------------------------------------------
