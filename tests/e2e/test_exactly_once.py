@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,14 @@ from aiokafka.structs import OffsetAndMetadata
 from bpu_devstack.inprocess import running
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
-from bpu_shared.events import BenefitProgramme, WorkerRegistered, WorkerRegisteredPayload
+from bpu_shared.events import (
+    BenefitProgramme,
+    ClaimPaid,
+    ClaimPaidPayload,
+    Event,
+    WorkerRegistered,
+    WorkerRegisteredPayload,
+)
 from bpu_shared.metrics import EVENTS_CONSUMED
 from bpu_shared.topics import create_topics, plan_topics
 from tests.e2e.procs import ServiceProcess
@@ -62,14 +70,12 @@ def worker_events(count: int, tag: str) -> list[WorkerRegistered]:
     return events
 
 
-async def produce(infra, prefix: str, events: list[WorkerRegistered]) -> None:
+async def produce(infra, prefix: str, events: Sequence[Event]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()
     try:
         for event in events:
-            await producer.send(
-                prefix + WorkerRegistered.TOPIC, event.to_wire(), key=event.key.encode()
-            )
+            await producer.send(prefix + event.TOPIC, event.to_wire(), key=event.key.encode())
         await producer.flush()
     finally:
         await producer.stop()
@@ -80,8 +86,8 @@ async def topics_for(infra, prefix: str) -> None:
     await create_topics(settings, plan_topics(prefix=prefix))
 
 
-def consumed(group: str) -> float:
-    return EVENTS_CONSUMED.labels(WorkerRegistered.TOPIC, group)._value.get()
+def consumed(group: str, topic: str = WorkerRegistered.TOPIC) -> float:
+    return EVENTS_CONSUMED.labels(topic, group)._value.get()
 
 
 async def kaur_count(service) -> int:
@@ -131,9 +137,11 @@ async def test_the_same_events_published_twice_at_different_offsets_count_once(i
     # What a relay killed between publishing and marking does: the same events again, later in
     # their partitions, after others.
     await produce(infra, prefix, first + worker_events(10, "c") + first[:20])
-    async with running(build_reporting, settings_for(ReportingSettings, infra, prefix)) as rep:
-        group = rep.runtime.group_id
-        before = consumed(group)
+    settings = settings_for(ReportingSettings, infra, prefix)
+    group = prefix + settings.service_name
+    before = consumed(group)  # read before the consumer starts
+    async with running(build_reporting, settings) as rep:
+        assert rep.runtime.group_id == group
         await wait_committed(infra, rep, prefix + WorkerRegistered.TOPIC)
         assert consumed(group) - before == 70  # every copy was consumed
         await eventually(lambda: kaur_count(rep), lambda n: n == 50)
@@ -198,3 +206,55 @@ async def test_two_replicas_through_rebalances_count_each_event_once(infra):
             await eventually(lambda: kaur_count(second), lambda n: n == 400, timeout=30)
             await asyncio.sleep(1)
             assert await kaur_count(second) == 400
+
+
+def claims_paid(count: int, tag: str) -> list[ClaimPaid]:
+    """JKM death benefits (Rp42m each) paid in Kaur's districts."""
+    return [
+        ClaimPaid.create(
+            ClaimPaidPayload(
+                claim_id=f"CL-{tag}-{i:04d}",
+                worker_id=f"WK-{tag}-{i:04d}",
+                programme_id="PG-kaur-2026",
+                benefit=BenefitProgramme.JKM,
+                kind="death",
+                province_code="17",
+                regency_code="17.04",
+                district_code=KAUR_DISTRICTS[i % len(KAUR_DISTRICTS)],
+                amount_rupiah=42_000_000,
+                paid_at=datetime(2026, 3, 2, tzinfo=UTC),
+            ),
+            producer="test",
+        )
+        for i in range(count)
+    ]
+
+
+async def test_claims_paid_twice_at_other_offsets_and_again_after_a_restart_count_once(infra):
+    prefix = new_prefix()
+    await topics_for(infra, prefix)
+    claims = claims_paid(12, "f")
+    await produce(infra, prefix, claims + claims[:5])  # five published again, later
+    settings = settings_for(ReportingSettings, infra, prefix)
+    group = prefix + settings.service_name
+    before = consumed(group, ClaimPaid.TOPIC)
+
+    async def kaur(rep) -> tuple[int, int]:
+        body = await coverage(rep, "17.04")
+        return body["claims_paid"], body["benefits_paid_rupiah"]
+
+    async with running(build_reporting, settings) as rep:
+        await wait_committed(infra, rep, prefix + ClaimPaid.TOPIC)
+        assert consumed(group, ClaimPaid.TOPIC) - before == 17
+        await eventually(lambda: kaur(rep), lambda t: t == (12, 12 * 42_000_000))
+
+    # Restarted, and the same events published once more at new offsets: still twelve claims.
+    # (A tally killed between any two of its writes: tests/integration/test_tally.py.)
+    async with running(build_reporting, settings) as rep:
+        await produce(infra, prefix, claims)
+        await wait_committed(infra, rep, prefix + ClaimPaid.TOPIC)
+        assert consumed(group, ClaimPaid.TOPIC) - before == 29
+        await asyncio.sleep(1)
+        assert await kaur(rep) == (12, 12 * 42_000_000)
+        districts = {row["region"]: row for row in (await coverage(rep, "17.04"))["breakdown"]}
+        assert sum(row["claims_paid"] for row in districts.values()) == 12
