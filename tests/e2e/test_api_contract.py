@@ -37,7 +37,8 @@ from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
-from tests.harness import ADMIN_KEY, nik, settings_for, village_in
+from tests.e2e.test_slice import enrol
+from tests.harness import ADMIN_KEY, settings_for, village_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -283,40 +284,8 @@ async def test_registration_answers_on_records_that_exist(infra: Any, prefix: st
     async with running(
         build_registration, settings_for(RegistrationSettings, infra, prefix + "r.")
     ) as svc:
-        client = svc.client
-        sponsor = await client.post(
-            "/sponsors", json={"name": "Pemkab Kaur", "kind": "regency", "region_code": "17.04"}
-        )
-        assert sponsor.status_code == 201, sponsor.text
-        programme = await client.post(
-            "/programmes",
-            json={
-                "sponsor_id": sponsor.json()["sponsor_id"],
-                "name": "Pekerja Rentan Kaur",
-                "budget_year": 2026,
-                "budget_rupiah": 16_800 * 12 * 100,
-                "quota": 100,
-                "start_month": "2026-01",
-                "end_month": "2026-12",
-            },
-        )
-        assert programme.status_code == 201, programme.text
-        worker = await client.post(
-            "/workers",
-            json={
-                "nik": nik(),
-                "name": "Siti Aminah",
-                "occupation": "farmer",
-                "domicile_code": village_in("17.04.01"),
-                "programme_id": programme.json()["programme_id"],
-            },
-        )
-        assert worker.status_code == 201, worker.text
-        ids = {
-            "sponsor_id": sponsor.json()["sponsor_id"],
-            "programme_id": programme.json()["programme_id"],
-            "worker_id": worker.json()["worker_id"],
-        }
+        [worker] = await enrol(svc, "17.04", village_in("17.04.01"))
+        ids = {name: worker[name] for name in ("sponsor_id", "programme_id", "worker_id")}
         schema = await contract_schema(svc)
         by_id = {
             op: name
@@ -339,7 +308,7 @@ async def test_registration_answers_on_records_that_exist(infra: Any, prefix: st
 
         await asyncio.to_thread(fuzz)
         assert not findings.seen, findings.report()
-        listed = await client.get("/sponsors", params={"region": "17.04"})
+        listed = await svc.client.get("/sponsors", params={"region": "17.04"})
         assert [s["sponsor_id"] for s in listed.json()] == [ids["sponsor_id"]]
 
 
