@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -71,6 +72,27 @@ class UnitOfWork:
         """A new aggregate with its first events (DuplicateKeyError when its id exists)."""
         await self._collection(name).insert_one(with_outbox(dict(document), *stamp(events)))
         self.publisher.wake()
+
+    async def insert_many(
+        self, name: str, changes: Sequence[tuple[Mapping[str, Any], Sequence[Event]]]
+    ) -> list[Any]:
+        """Many new aggregates, each with its events, in one unordered bulk write (each document
+        still carries its own outbox, so each is atomic on its own). The ids that were inserted;
+        a document whose id or unique key exists already is left out, not raised."""
+        if not changes:
+            return []
+        docs = [with_outbox(dict(doc), *stamp(events)) for doc, events in changes]
+        try:
+            result = await self._collection(name).insert_many(docs, ordered=False)
+            inserted = list(result.inserted_ids)
+        except BulkWriteError as failed:
+            refused = {e["index"] for e in failed.details.get("writeErrors", [])}
+            if any(e.get("code") != 11000 for e in failed.details.get("writeErrors", [])):
+                raise
+            inserted = [d["_id"] for i, d in enumerate(docs) if i not in refused]
+        if inserted:
+            self.publisher.wake()
+        return inserted
 
     async def update(
         self,
