@@ -1,0 +1,244 @@
+"""The participant card (kartu peserta): its number, with a check digit that catches a mistyped
+digit, and the printable card as one self-contained HTML page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+
+from bpu_shared.events import BenefitProgramme
+from bpu_shared.month import Month
+
+SERIAL_DIGITS = 10
+CARD_DIGITS = SERIAL_DIGITS + 1
+
+
+# -- the number --------------------------------------------------------------------------------
+
+
+def _luhn_sum(digits: str) -> int:
+    """The Luhn sum, doubling every second digit from the right, the rightmost not doubled."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total
+
+
+def card_number(serial: int) -> str:
+    """The 11-digit card number of a serial: the serial in 10 digits, then its Luhn check
+    digit. Luhn catches every single mistyped digit and every swap of two neighbouring digits
+    except 09 ↔ 90."""
+    if isinstance(serial, bool) or not 0 < serial < 10**SERIAL_DIGITS:
+        raise ValueError(f"a card serial is between 1 and {10**SERIAL_DIGITS - 1}, not {serial}")
+    payload = f"{serial:0{SERIAL_DIGITS}d}"
+    # With a 0 appended the payload's digits sit where they will in the card number.
+    check = -_luhn_sum(payload + "0") % 10
+    return f"{payload}{check}"
+
+
+def valid_card_number(text: str) -> bool:
+    """True for 11 digits (spaces allowed, as printed) that pass the Luhn check and do not
+    stand for serial 0."""
+    digits = "".join(text.split())
+    return (
+        len(digits) == CARD_DIGITS
+        and digits.isascii()
+        and digits.isdigit()
+        and digits[:SERIAL_DIGITS] != "0" * SERIAL_DIGITS
+        and _luhn_sum(digits) % 10 == 0
+    )
+
+
+def format_card_number(number: str) -> str:
+    """``12345678901`` as ``1234 5678 901``: groups a person can read out and type back."""
+    digits = "".join(number.split())
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
+# -- the card ----------------------------------------------------------------------------------
+
+MONTH_NAMES = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+GENDERS = {"L": ("Laki-laki", "Male"), "P": ("Perempuan", "Female")}
+BENEFIT_NAMES = {
+    BenefitProgramme.JKK: ("Jaminan Kecelakaan Kerja", "work-accident insurance"),
+    BenefitProgramme.JKM: ("Jaminan Kematian", "death insurance"),
+    BenefitProgramme.JHT: ("Jaminan Hari Tua", "old-age savings"),
+}
+
+
+def indonesian_date(day: date) -> str:
+    """``1 Juli 1990``."""
+    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
+
+
+def indonesian_month(month: Month) -> str:
+    """``Juli 2026``."""
+    return f"{MONTH_NAMES[month.month - 1]} {month.year}"
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What the card shows; the NIK only masked, as on anything that leaves the system."""
+
+    card_number: str
+    name: str
+    nik_masked: str
+    birth_date: date
+    gender: str  # L = laki-laki (male), P = perempuan (female), as in the NIK
+    occupation: str  # the label to print, e.g. "Petani"
+    village_name: str  # desa/kelurahan of domicile
+    village_code: str
+    regency_name: str
+    programme_name: str
+    sponsor_name: str  # pemberi iuran
+    benefits: Sequence[str]  # "JKK", "JKM", "JHT"
+    first_month: str  # YYYY-MM
+    last_month: str  # YYYY-MM
+    issued_on: date
+
+    def __post_init__(self) -> None:
+        if not valid_card_number(self.card_number):
+            raise ValueError(f"{self.card_number!r} is not a valid card number")
+        if self.gender not in GENDERS:
+            raise ValueError(f"gender is L or P, not {self.gender!r}")
+        unknown = [b for b in self.benefits if b not in BENEFIT_NAMES]
+        if unknown:
+            raise ValueError(f"unknown benefit programme(s) {unknown}; JKK, JKM or JHT")
+        if Month.parse(self.last_month) < Month.parse(self.first_month):
+            raise ValueError(f"last_month {self.last_month} is before {self.first_month}")
+
+
+def _field(label: str, english: str, value: str, css: str = "") -> str:
+    wide = f' class="{css}"' if css else ""
+    return (
+        f"<div{wide}><dt>{escape(label)} <small>/ {escape(english)}</small></dt>"
+        f"<dd>{value}</dd></div>"
+    )
+
+
+_STYLE = """
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;padding:16px;background:#eef1f5;color:#14213d;
+  font:16px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",Arial,sans-serif}
+.card{max-width:30rem;margin:0 auto;background:#fff;border:1px solid #c9d3df;border-radius:14px;
+  overflow:hidden;box-shadow:0 2px 10px rgba(20,33,61,.12)}
+.head{display:flex;justify-content:space-between;align-items:flex-end;gap:.75rem;
+  padding:.75rem 1rem;background:#0b6e4f;color:#fff}
+.head h1{margin:0;font-size:1.05rem;letter-spacing:.06em}
+.head h1 small,.head p small{display:block;font-weight:400;font-size:.7rem;letter-spacing:0;opacity:.85}
+.head p{margin:0;text-align:right;font-size:.8rem;font-weight:600}
+.number{padding:.75rem 1rem .25rem}
+.number dt{font-size:.75rem;color:#5b6b7f}
+.number dd{margin:0;font:700 1.6rem/1.2 ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
+  letter-spacing:.08em;white-space:nowrap}
+dl{margin:0}
+.fields{display:grid;grid-template-columns:1fr 1fr;gap:.6rem 1rem;padding:.5rem 1rem 1rem}
+.fields dt{font-size:.75rem;color:#5b6b7f}
+dt small{font-size:.65rem;color:#7a8899}
+dd{margin:0;font-weight:600;overflow-wrap:anywhere}
+dd small{display:block;font-weight:400;font-size:.7rem;color:#5b6b7f}
+.wide{grid-column:1/-1}
+.note{margin:0;padding:.5rem 1rem;border-top:1px solid #e3e8ef;font-size:.7rem;color:#5b6b7f}
+@media (max-width:22rem){.fields{grid-template-columns:1fr}}
+@media print{
+  @page{size:85.6mm 54mm;margin:0}
+  html,body{width:85.6mm;height:54mm}
+  body{padding:0;background:none;font-size:5.6pt;line-height:1.2}
+  .card{width:85.6mm;height:54mm;max-width:none;margin:0;border:.2mm solid #8a97a8;
+    border-radius:3.18mm;box-shadow:none;break-inside:avoid;page-break-inside:avoid;
+    -webkit-print-color-adjust:exact;print-color-adjust:exact}
+  .head{padding:1.2mm 2.5mm}
+  .head h1{font-size:7pt}
+  .head h1 small,.head p small{font-size:4.2pt}
+  .head p{font-size:5pt}
+  .number{padding:1mm 2.5mm 0}
+  .number dt,.fields dt{font-size:4.4pt}
+  dt small,dd small{font-size:3.8pt}
+  .number dd{font-size:10pt}
+  .fields{grid-template-columns:1fr 1fr 1fr;gap:.6mm 2mm;padding:.6mm 2.5mm 1mm}
+  .note{padding:.6mm 2.5mm;font-size:3.8pt}
+  .screen{display:none}  /* the benefits' full names do not fit on a printed card */
+}
+"""
+
+
+def render_card_html(card: CardView) -> str:
+    """The card as one HTML page: no external files, readable on a phone, printed at the size
+    of an ID card (ID-1, 85.6 × 54 mm). Every value is escaped."""
+    e = escape
+    gender, gender_en = GENDERS[card.gender]
+    benefits = ", ".join(e(b) for b in card.benefits)
+    benefit_names = "; ".join(
+        f"{e(BENEFIT_NAMES[BenefitProgramme(b)][0])} ({e(BENEFIT_NAMES[BenefitProgramme(b)][1])})"
+        for b in card.benefits
+    )
+    first, last = Month.parse(card.first_month), Month.parse(card.last_month)
+    fields = "".join(
+        (
+            _field("Nama", "Name", e(card.name), "wide"),
+            _field("NIK", "National ID", e(card.nik_masked)),
+            _field("Tanggal lahir", "Date of birth", e(indonesian_date(card.birth_date))),
+            _field("Jenis kelamin", "Sex", f"{e(gender)} <small>{e(gender_en)}</small>"),
+            _field("Pekerjaan", "Occupation", e(card.occupation)),
+            _field(
+                "Domisili",
+                "Domicile",
+                f"{e(card.village_name)} <small>{e(card.village_code)}</small>",
+            ),
+            _field("Kabupaten/Kota", "Regency/City", e(card.regency_name)),
+            _field("Program", "Programme", e(card.programme_name)),
+            _field(
+                "Manfaat",
+                "Benefits",
+                f'{benefits} <small class="screen">{benefit_names}</small>',
+            ),
+            _field(
+                "Masa perlindungan",
+                "Cover",
+                f"{e(indonesian_month(first))} – {e(indonesian_month(last))}",
+            ),
+            _field("Diterbitkan", "Issued", e(indonesian_date(card.issued_on))),
+        )
+    )
+    return f"""<!DOCTYPE html>
+<html lang="id">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kartu Peserta {e(format_card_number(card.card_number))}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<article class="card">
+<header class="head">
+<h1>KARTU PESERTA <small>Participant card</small></h1>
+<p>{e(card.sponsor_name)} <small>Pemberi iuran / Sponsor</small></p>
+</header>
+<dl class="number"><dt>Nomor Kartu <small>/ Card number</small></dt>
+<dd>{e(format_card_number(card.card_number))}</dd></dl>
+<dl class="fields">{fields}</dl>
+<p class="note">Perlindungan berlaku untuk bulan yang iurannya telah dibayar. <small>/ Cover
+holds for the months whose contribution is paid.</small></p>
+</article>
+</body>
+</html>
+"""
