@@ -136,20 +136,76 @@ async def test_invalid_input_names_the_field(registration):
     assert response.json()["errors"][0]["field"] == "nik"
 
 
-async def test_same_nik_cannot_be_enrolled_twice(registration):
-    [worker] = await enrol(registration, "62.05", village_in("62.05.01"))
+async def programme_of(registration: Running, sponsor_id: str, year: int, **terms) -> dict:
+    response = await registration.client.post(
+        "/programmes",
+        json={
+            "sponsor_id": sponsor_id,
+            "name": f"Pekerja Rentan {year}",
+            "budget_year": year,
+            "budget_rupiah": 16_800 * 12 * 100,
+            "quota": 100,
+            "start_month": f"{year}-01",
+            "end_month": f"{year}-12",
+            **terms,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_one_payer_per_worker_month(registration):
+    """The same enrolment again is the one made (200); another programme for overlapping
+    months is refused naming it; one for other months is a second enrolment of the same
+    worker."""
+    client = registration.client
+    [first] = await enrol(registration, "62.05", village_in("62.05.01"))
+    province = await client.post(
+        "/sponsors", json={"name": "Pemprov Kalteng", "kind": "province", "region_code": "62"}
+    )
+    assert province.status_code == 201, province.text
+    province_id = province.json()["sponsor_id"]
     body = {
         "nik": (n := nik()),
         "name": "Rahmat",
         "occupation": "motorcycle_taxi_rider",
         "domicile_code": village_in("62.05.01"),
-        "programme_id": worker["programme_id"],
+        "programme_id": first["programme_id"],
+        "cover_start": "2026-03",
     }
-    assert (await registration.client.post("/workers", json=body)).status_code == 201
-    again = await registration.client.post("/workers", json={**body, "name": "Rahmat 2"})
-    assert again.status_code == 409
-    assert again.json()["errors"][0]["field"] == "nik"
-    assert n not in again.text  # the NIK is not echoed back
+    made = await client.post("/workers", json=body)
+    assert made.status_code == 201, made.text
+    again = await client.post("/workers", json={**body, "name": "Rahmat 2"})
+    assert again.status_code == 200, again.text
+    assert again.json()["worker_id"] == made.json()["worker_id"]
+    assert again.json()["enrolments"] == made.json()["enrolments"]
+
+    overlapping = await programme_of(registration, province_id, 2026, start_month="2026-07")
+    refused = await client.post(
+        "/workers",
+        json={**body, "programme_id": overlapping["programme_id"], "cover_start": "2026-07"},
+    )
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["errors"][0]["field"] == "nik"
+    assert problem["programme_id"] == first["programme_id"]
+    assert problem["sponsor_id"] == first["sponsor_id"]
+    assert problem["overlap"] == {"from": "2026-07", "to": "2026-12"}
+    assert n not in refused.text  # the NIK is not echoed back
+
+    next_year = await programme_of(registration, province_id, 2027)
+    taken_over = await client.post(
+        "/workers", json={**body, "programme_id": next_year["programme_id"], "cover_start": None}
+    )
+    assert taken_over.status_code == 201, taken_over.text
+    worker = taken_over.json()
+    assert worker["worker_id"] == made.json()["worker_id"]
+    assert [
+        (e["programme_id"], e["first_month"], e["last_month"]) for e in worker["enrolments"]
+    ] == [
+        (first["programme_id"], "2026-03", "2026-12"),
+        (next_year["programme_id"], "2027-01", "2027-12"),
+    ]
 
 
 async def test_keys_roles_and_their_propagation(registration, reporting):

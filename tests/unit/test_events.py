@@ -23,15 +23,37 @@ from bpu_shared.events import (
     ClaimPaidPayload,
     ContributionInvoiced,
     ContributionInvoicedPayload,
+    EndReason,
+    EnrolmentAccepted,
+    EnrolmentAcceptedPayload,
+    EnrolmentEnded,
+    EnrolmentEndedPayload,
+    EnrolmentOutcome,
+    EnrolmentRejected,
+    EnrolmentRejectedPayload,
+    EnrolmentRequested,
+    EnrolmentRequestedPayload,
     Event,
     Payload,
+    ProgrammeChanged,
+    ProgrammeChangedPayload,
+    ProgrammeClosed,
+    ProgrammeClosedPayload,
     ProgrammeOpened,
     ProgrammeOpenedPayload,
+    Reason,
     SponsorKind,
     SponsorRegistered,
     SponsorRegisteredPayload,
+    WaitingListEntryPayload,
+    WaitingListLeft,
+    WaitingListLeftPayload,
+    WaitingListReason,
+    WorkerChanged,
+    WorkerChangedPayload,
     WorkerRegistered,
     WorkerRegisteredPayload,
+    WorkerWaitlisted,
     all_topics,
     dlq_topic,
 )
@@ -77,6 +99,112 @@ SAMPLE_PAYLOADS: dict[type[Event], Payload] = {
         cover_start="2024-12",
         registered_at=AT,
     ),
+    ProgrammeChanged: ProgrammeChangedPayload(
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        name="Kaur 2024",
+        region_code="17.04",
+        budget_year=2024,
+        budget_rupiah=1_437_408_000,
+        quota=7_130,
+        benefits=[BenefitProgramme.JKK, BenefitProgramme.JKM],
+        start_month="2024-01",
+        end_month="2024-12",
+        min_age=15,
+        max_age=64,
+        changed=["quota"],
+    ),
+    ProgrammeClosed: ProgrammeClosedPayload(
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        name="Kaur 2024",
+        region_code="17.04",
+        budget_year=2024,
+        budget_rupiah=1_437_408_000,
+        quota=7_130,
+        benefits=[BenefitProgramme.JKK, BenefitProgramme.JKM],
+        start_month="2024-01",
+        end_month="2024-12",
+        min_age=15,
+        max_age=64,
+        closed_on=date(2024, 12, 2),
+    ),
+    WorkerChanged: WorkerChangedPayload(
+        worker_id="WK-1",
+        province_code="17",
+        regency_code="17.04",
+        district_code="17.04.01",
+        village_code="17.04.01.2001",
+        occupation="farmer",
+        gender="P",
+        declared_monthly_income=1_000_000,
+        changed=["declared_monthly_income"],
+        effective_month="2024-12",
+    ),
+    EnrolmentEnded: EnrolmentEndedPayload(
+        worker_id="WK-1",
+        province_code="17",
+        regency_code="17.04",
+        district_code="17.04.01",
+        village_code="17.04.01.2001",
+        occupation="farmer",
+        gender="P",
+        declared_monthly_income=1_000_000,
+        enrolment_id="EN-1",
+        sponsor_id="SP-1",
+        programme_id="PG-1",
+        cover_start="2024-01",
+        cover_end="2024-12",
+        reason=EndReason.DEATH,
+        effective_on=date(2024, 12, 2),
+    ),
+    WorkerWaitlisted: WaitingListEntryPayload(
+        entry_id="WL-1",
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        province_code="17",
+        regency_code="17.04",
+        district_code="17.04.01",
+        village_code="17.04.01.2001",
+        occupation="farmer",
+        priority=1,
+        requested_on=date(2024, 11, 4),
+    ),
+    WaitingListLeft: WaitingListLeftPayload(
+        entry_id="WL-1",
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        province_code="17",
+        regency_code="17.04",
+        district_code="17.04.01",
+        village_code="17.04.01.2001",
+        occupation="farmer",
+        priority=1,
+        requested_on=date(2024, 11, 4),
+        reason=WaitingListReason.ENROLLED,
+        worker_id="WK-1",
+    ),
+    EnrolmentRequested: EnrolmentRequestedPayload(
+        request_id="RQ-1",
+        programme_id="PG-1",
+        nik="1704014107900001",
+        name="Siti Aminah",
+        occupation="farmer",
+        domicile_code="17.04.01.2001",
+    ),
+    EnrolmentAccepted: EnrolmentAcceptedPayload(
+        request_id="RQ-1",
+        programme_id="PG-1",
+        outcome=EnrolmentOutcome.ENROLLED,
+        worker_id="WK-1",
+        enrolment_id="EN-1",
+        card_number="00000000018",
+    ),
+    EnrolmentRejected: EnrolmentRejectedPayload(
+        request_id="RQ-1",
+        programme_id="PG-1",
+        reasons=[Reason(field="nik", reason="not a valid NIK: must be 16 digits")],
+    ),
     ContributionInvoiced: ContributionInvoicedPayload(
         invoice_id="IN-1",
         sponsor_id="SP-1",
@@ -115,6 +243,15 @@ EXPECTED_KEYS = {
     SponsorRegistered: "SP-1",
     ProgrammeOpened: "PG-1",
     WorkerRegistered: "WK-1",
+    ProgrammeChanged: "PG-1",
+    ProgrammeClosed: "PG-1",
+    WorkerChanged: "WK-1",
+    EnrolmentEnded: "WK-1",
+    WorkerWaitlisted: "WL-1",
+    WaitingListLeft: "WL-1",
+    EnrolmentRequested: "RQ-1",
+    EnrolmentAccepted: "RQ-1",
+    EnrolmentRejected: "RQ-1",
     ContributionInvoiced: "IN-1",
     ClaimPaid: "CL-1",
     ApiKeyIssued: "0123456789abcdef",
@@ -136,7 +273,7 @@ def kebab(name: str) -> str:
 
 def test_the_samples_cover_every_event() -> None:
     assert set(SAMPLE_PAYLOADS) == set(ALL_EVENTS)
-    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 7
+    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 16
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
@@ -166,7 +303,7 @@ def test_all_topics_lists_every_topic_and_its_dead_letters() -> None:
         f"{e.TOPIC}.dlq": 1 for e in ALL_EVENTS
     }
     assert all_topics() == expected
-    assert len(all_topics()) == 14
+    assert len(all_topics()) == 32
     assert dlq_topic("registration.worker-registered.v1") == (
         "registration.worker-registered.v1.dlq"
     )
@@ -337,14 +474,14 @@ def test_published_schemas_match_the_models() -> None:
 def test_the_index_describes_every_topic() -> None:
     index = json.loads(documents()["index.json"])
     assert [row["topic"] for row in index] == [e.TOPIC for e in ALL_EVENTS]
-    worker = index[2]
+    [worker] = [row for row in index if row["event_type"] == "WorkerRegistered"]
     assert worker == {
         "event_type": "WorkerRegistered",
         "topic": "registration.worker-registered.v1",
         "dead_letter_topic": "registration.worker-registered.v1.dlq",
         "partitions": 12,
         "key": "worker_id",
-        "description": "A worker was enrolled in a sponsor programme.",
+        "description": (WorkerRegistered.__doc__ or "").strip(),
         "schema": "registration.worker-registered.v1.json",
     }
 

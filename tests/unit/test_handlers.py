@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from bpu_registration.app import RegistrationSettings
-from bpu_registration.domain import AlreadyFunded, Programme, QuotaExhausted, Sponsor, Worker
+from bpu_registration.domain import AlreadyFunded, Programme, QuotaExhausted, Sponsor
 from bpu_registration.handlers import (
     COMMAND_HANDLERS as REGISTRATION_COMMANDS,
 )
@@ -30,7 +30,6 @@ from bpu_registration.handlers import (
     OpenProgramme,
     RegisterSponsor,
 )
-from bpu_registration.store import NikTaken
 from bpu_reporting.handlers import COMMAND_HANDLERS as REPORTING_COMMANDS
 from bpu_reporting.handlers import EVENT_HANDLERS as REPORTING_EVENTS
 from bpu_reporting.handlers import CoverageReport, GetCoverage
@@ -60,10 +59,11 @@ from bpu_shared.events import (
 )
 from bpu_shared.http import status_of
 from bpu_shared.month import Month
-from bpu_shared.regions import parent, within
+from bpu_shared.regions import parent
 from bpu_shared.service_layer.bus import MessageBus, bootstrap
 from bpu_shared.service_layer.context import caused_by
 from bpu_shared.service_layer.unit_of_work import stamp
+from tests.unit.registration_fakes import FakeRegistrationRepository
 
 JKK, JKM = BenefitProgramme.JKK, BenefitProgramme.JKM
 
@@ -134,65 +134,6 @@ class FakeApiKeys:
             doc["revoked_at"] = min(filter(None, [doc.get("revoked_at"), p.revoked_at]))
 
 
-class FakeRegistrationRepository:
-    """Registration's repository in memory: what the handlers call, with the store's guarantees
-    (a seat counter that cannot overshoot, one worker per NIK). ``events`` is the outbox: every
-    event committed with a change, in order."""
-
-    def __init__(self) -> None:
-        self.sponsors: dict[str, Sponsor] = {}
-        self.programmes: dict[str, Programme] = {}
-        self.enrolled: dict[str, int] = {}
-        self.workers: dict[str, Worker] = {}
-        self.events: list[Event] = []
-        self.api_keys = FakeApiKeys()
-
-    async def add_sponsor(self, sponsor: Sponsor, events: list[Event]) -> None:
-        self.sponsors[sponsor.sponsor_id] = sponsor
-        self.events += events
-
-    async def sponsor(self, sponsor_id: str) -> Sponsor | None:
-        return self.sponsors.get(sponsor_id)
-
-    async def list_sponsors(
-        self, region_prefix: str | None, limit: int, skip: int
-    ) -> list[Sponsor]:
-        found = [
-            s
-            for _, s in sorted(self.sponsors.items())
-            if not region_prefix or within(s.region_code, region_prefix)
-        ]
-        return found[skip : skip + limit]
-
-    async def add_programme(self, programme: Programme, events: list[Event]) -> None:
-        self.programmes[programme.programme_id] = programme
-        self.enrolled[programme.programme_id] = 0
-        self.events += events
-
-    async def programme(self, programme_id: str) -> tuple[Programme, int] | None:
-        programme = self.programmes.get(programme_id)
-        return None if programme is None else (programme, self.enrolled[programme_id])
-
-    async def take_seat(self, programme_id: str) -> bool:
-        if self.enrolled[programme_id] >= self.programmes[programme_id].quota:
-            return False
-        self.enrolled[programme_id] += 1
-        return True
-
-    async def give_back_seat(self, programme_id: str) -> None:
-        self.enrolled[programme_id] -= 1
-
-    async def add_worker(self, worker: Worker, events: list[Event]) -> None:
-        for existing in self.workers.values():
-            if existing.identity.nik == worker.identity.nik:
-                raise NikTaken(existing.programme_id)
-        self.workers[worker.worker_id] = worker
-        self.events += events
-
-    async def worker(self, worker_id: str) -> Worker | None:
-        return self.workers.get(worker_id)
-
-
 def registration_bus(
     repository: FakeRegistrationRepository, at: datetime = LAST_EVENING_OF_JANUARY_UTC
 ) -> MessageBus[Any, Any]:
@@ -249,7 +190,7 @@ class Registration:
 
 @pytest.fixture
 async def registration() -> Registration:
-    repository = FakeRegistrationRepository()
+    repository = FakeRegistrationRepository(FakeApiKeys())
     kaur_sponsor = Sponsor.register("Pemerintah Kabupaten Kaur", SponsorKind.REGENCY, "17.04")
     paser_sponsor = Sponsor.register("Pemerintah Kabupaten Paser", SponsorKind.REGENCY, "64.01")
     kaur, paser = programme_of(kaur_sponsor), programme_of(paser_sponsor, name="Paser 2026")
@@ -267,7 +208,7 @@ async def test_enrol_raises_one_worker_registered_with_the_regions_and_the_clock
     registration: Registration,
 ) -> None:
     r = registration
-    worker = await r.bus.handle(r.enrol(r.kaur), OPERATOR)
+    worker = (await r.bus.handle(r.enrol(r.kaur), OPERATOR)).worker
 
     assert r.repository.workers == {worker.worker_id: worker}
     assert len(r.repository.events) == 1
@@ -295,7 +236,7 @@ async def test_the_default_cover_start_is_this_month_in_jakarta(
     # 31 January in UTC, but 1 February in Jakarta: cover starts in February, not January.
     r = registration
     assert r.bus.deps.clock.now().date() == date(2026, 2, 1)
-    worker = await r.bus.handle(r.enrol(r.kaur), OPERATOR)
+    worker = (await r.bus.handle(r.enrol(r.kaur), OPERATOR)).worker
     assert worker.cover_start == Month(2026, 2)
     assert r.repository.events[0].payload.cover_start == Month(2026, 2)
 
@@ -305,13 +246,13 @@ async def test_an_hour_earlier_it_is_still_january_in_jakarta(
 ) -> None:
     r = registration
     bus = registration_bus(r.repository, at=datetime(2026, 1, 31, 16, 59, tzinfo=UTC))
-    worker = await bus.handle(r.enrol(r.kaur), OPERATOR)
+    worker = (await bus.handle(r.enrol(r.kaur), OPERATOR)).worker
     assert worker.cover_start == Month(2026, 1)
 
 
 async def test_a_cover_start_asked_for_is_kept(registration: Registration) -> None:
     r = registration
-    worker = await r.bus.handle(r.enrol(r.kaur, cover_start="2026-07"), OPERATOR)
+    worker = (await r.bus.handle(r.enrol(r.kaur, cover_start="2026-07"), OPERATOR)).worker
     assert worker.cover_start == Month(2026, 7)
 
 
@@ -322,7 +263,7 @@ async def test_a_full_programme_raises_quota_exhausted_and_writes_nothing(
     sponsor = r.repository.sponsors[r.kaur.sponsor_id]
     one_seat = programme_of(sponsor, name="Kaur, one seat", quota=1)
     await r.repository.add_programme(one_seat, [])
-    first = await r.bus.handle(r.enrol(one_seat), OPERATOR)
+    first = (await r.bus.handle(r.enrol(one_seat), OPERATOR)).worker
 
     with pytest.raises(QuotaExhausted) as exc:
         await r.bus.handle(r.enrol(one_seat, nik=MAN_NIK, name="Budi"), OPERATOR)
@@ -343,7 +284,7 @@ async def test_a_nik_already_funded_raises_already_funded_and_gives_the_seat_bac
     sponsor = r.repository.sponsors[r.kaur.sponsor_id]
     second = programme_of(sponsor, name="Kaur, a second programme")
     await r.repository.add_programme(second, [])
-    first = await r.bus.handle(r.enrol(r.kaur), OPERATOR)
+    first = (await r.bus.handle(r.enrol(r.kaur), OPERATOR)).worker
 
     with pytest.raises(AlreadyFunded) as exc:
         await r.bus.handle(r.enrol(second), OPERATOR)
@@ -351,7 +292,9 @@ async def test_a_nik_already_funded_raises_already_funded_and_gives_the_seat_bac
     assert isinstance(exc.value, Conflict)
     assert exc.value.field == "nik"
     assert f"programme {r.kaur.programme_id}" in exc.value.detail
-    assert "one NIK is funded by at most one sponsor programme" in exc.value.detail
+    assert f"of sponsor {r.kaur.sponsor_id} for 2026-02–2026-12" in exc.value.detail
+    assert "one programme pays for a worker in any month" in exc.value.detail
+    assert exc.value.extra["overlap"] == {"from": "2026-02", "to": "2026-12"}
     assert status_of(exc.value) == 409
     assert r.repository.enrolled == {
         r.kaur.programme_id: 1,
@@ -403,7 +346,7 @@ async def test_a_sponsor_key_is_forbidden_a_domicile_outside_its_scope(
 
 async def test_a_sponsor_key_enrols_inside_its_scope(registration: Registration) -> None:
     r = registration
-    worker = await r.bus.handle(r.enrol(r.kaur), KAUR_OFFICER)
+    worker = (await r.bus.handle(r.enrol(r.kaur), KAUR_OFFICER)).worker
     assert worker.village_code == KAUR_VILLAGE
     assert len(r.repository.events) == 1
 
@@ -478,7 +421,7 @@ async def test_open_programme_refuses_a_sponsor_of_another_region(
         start_month="2026-01",  # type: ignore[arg-type]
         end_month="2026-12",  # type: ignore[arg-type]
     )
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await r.bus.handle(command, KAUR_OFFICER)
     unknown = command.model_copy(update={"sponsor_id": "SP-0000000000000000"})
     with pytest.raises(NotFound) as exc:
@@ -524,7 +467,7 @@ async def test_a_worker_outside_a_sponsor_keys_region_is_not_found(
     registration: Registration,
 ) -> None:
     r = registration
-    worker = await r.bus.handle(r.enrol(r.kaur), OPERATOR)
+    worker = (await r.bus.handle(r.enrol(r.kaur), OPERATOR)).worker
     assert await r.bus.handle(GetWorker(worker.worker_id), KAUR_OFFICER) == worker
     with pytest.raises(NotFound) as exc:
         await r.bus.handle(GetWorker(worker.worker_id), PASER_OFFICER)

@@ -21,7 +21,9 @@ class SystemClock:
     """The wall clock, in Asia/Jakarta."""
 
     def now(self) -> datetime:
-        return datetime.now(JAKARTA)
+        # Milliseconds, as the store keeps them: a time read back equals the time written.
+        now = datetime.now(JAKARTA)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def today(self) -> date:
         return self.now().date()

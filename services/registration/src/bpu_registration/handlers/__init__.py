@@ -1,0 +1,100 @@
+"""Registration's use cases, one handler each: load through the repository, ask the domain,
+save through the unit of work. Access checks, "not found" and the clock live in the handlers;
+the two tables below are the whole service on one screen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bpu_registration.handlers.programmes import (
+    ChangeProgramme,
+    CloseProgramme,
+    Closing,
+    GetProgramme,
+    ListProgrammes,
+    OpenProgramme,
+    ProgrammeChanges,
+    change_programme,
+    close_programme,
+    get_programme,
+    list_programmes,
+    open_programme,
+)
+from bpu_registration.handlers.sponsors import (
+    GetSponsor,
+    ListSponsors,
+    RegisterSponsor,
+    get_sponsor,
+    list_sponsors,
+    register_sponsor,
+)
+from bpu_registration.handlers.workers import (
+    ChangeWorker,
+    EndEnrolment,
+    Ending,
+    Enrolled,
+    EnrolWorker,
+    FindWorker,
+    GetWorker,
+    Move,
+    MoveWorker,
+    WorkerChanges,
+    change_worker,
+    end_enrolment,
+    end_enrolments_of_closed_programmes,
+    enrol_worker,
+    find_worker,
+    get_worker,
+    move_worker,
+)
+from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
+from bpu_shared.events import ProgrammeClosed
+
+COMMAND_HANDLERS: dict[type, Any] = {
+    RegisterSponsor: register_sponsor,
+    ListSponsors: list_sponsors,
+    GetSponsor: get_sponsor,
+    OpenProgramme: open_programme,
+    GetProgramme: get_programme,
+    ListProgrammes: list_programmes,
+    ChangeProgramme: change_programme,
+    CloseProgramme: close_programme,
+    EnrolWorker: enrol_worker,
+    GetWorker: get_worker,
+    FindWorker: find_worker,
+    ChangeWorker: change_worker,
+    EndEnrolment: end_enrolment,
+    MoveWorker: move_worker,
+    **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
+}
+
+EVENT_HANDLERS: dict[type, Sequence[Any]] = {
+    ProgrammeClosed: [end_enrolments_of_closed_programmes],
+    **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
+}
+
+__all__ = [
+    "COMMAND_HANDLERS",
+    "EVENT_HANDLERS",
+    "ChangeProgramme",
+    "ChangeWorker",
+    "CloseProgramme",
+    "Closing",
+    "EndEnrolment",
+    "Ending",
+    "EnrolWorker",
+    "Enrolled",
+    "FindWorker",
+    "GetProgramme",
+    "GetSponsor",
+    "GetWorker",
+    "ListProgrammes",
+    "ListSponsors",
+    "Move",
+    "MoveWorker",
+    "OpenProgramme",
+    "ProgrammeChanges",
+    "RegisterSponsor",
+    "WorkerChanges",
+]
