@@ -9,17 +9,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpu_registration.domain import (
+    AlreadyFunded,
+    NotEnrolled,
     Occupation,
     Programme,
+    ProgrammeClosedError,
     Sponsor,
     Worker,
     age_on,
+    card_number,
+    check_phone,
     mask_nik,
     parse_identity,
+    valid_card_number,
 )
 from bpu_shared.clock import JAKARTA
 from bpu_shared.errors import InvalidInput
-from bpu_shared.events import BenefitProgramme, ProgrammeTerms, SponsorKind
+from bpu_shared.events import (
+    BenefitProgramme,
+    EndReason,
+    FundingSource,
+    ProgrammeStatus,
+    ProgrammeTerms,
+    SponsorKind,
+)
 from bpu_shared.month import Month
 
 JKK, JKM, JHT = BenefitProgramme.JKK, BenefitProgramme.JKM, BenefitProgramme.JHT
@@ -707,3 +720,253 @@ def test_a_region_code_without_dots_is_refused_with_the_dotted_form():
         Sponsor.register("Pemkab Kaur", SponsorKind.REGENCY, "1704")
     assert caught.value.field == "region_code"
     assert "'17.04'" in caught.value.detail
+
+
+# -- one payer per worker-month ------------------------------------------------------------------
+
+
+def months_strategy() -> st.SearchStrategy[tuple[Month, Month]]:
+    """A run of months inside 2022–2024, first <= last."""
+    month = st.integers(0, 35).map(lambda i: Month(2022, 1).plus(i))
+    return st.tuples(month, month).map(lambda pair: (min(pair), max(pair)))
+
+
+def yearly(
+    sponsor: Sponsor, year: int, first: int = 1, last: int = 12, **terms: object
+) -> Programme:
+    return open_programme(
+        sponsor,
+        name=f"Pekerja rentan {year}",
+        budget_year=year,
+        start_month=f"{year}-{first:02d}",
+        end_month=f"{year}-{last:02d}",
+        **terms,
+    )
+
+
+def test_the_same_enrolment_again_is_the_one_made(paser: Sponsor) -> None:
+    programme = yearly(paser, 2022)
+    worker = enrol(programme, cover_start="2022-10")
+    again = worker.plan(programme, Month(2022, 11), noon(date(2022, 10, 2)))
+    assert again is worker.latest
+    assert len(worker.enrolments) == 1
+
+
+def test_another_programme_for_overlapping_months_is_refused_naming_it(
+    paser: Sponsor, bengkulu: Sponsor
+) -> None:
+    regency = yearly(paser, 2022)
+    province = yearly(Sponsor.register("Pemprov Kaltim", SponsorKind.PROVINCE, "64"), 2022, first=7)
+    worker = enrol(regency, cover_start="2022-10")
+    with pytest.raises(AlreadyFunded) as exc:
+        worker.plan(province, None, noon(date(2022, 8, 1)))
+    assert exc.value.field == "nik"
+    assert exc.value.extra == {
+        "programme_id": regency.programme_id,
+        "sponsor_id": paser.sponsor_id,
+        "overlap": {"from": "2022-10", "to": "2022-12"},
+    }
+    assert f"programme {regency.programme_id} of sponsor {paser.sponsor_id}" in exc.value.detail
+    assert "2022-10–2022-12" in exc.value.detail
+
+
+def test_months_that_do_not_overlap_are_a_second_enrolment_of_the_same_worker(
+    paser: Sponsor,
+) -> None:
+    this_year, next_year = yearly(paser, 2022, first=10), yearly(paser, 2023)
+    worker = enrol(this_year)
+    plan = worker.plan(next_year, None, noon(date(2022, 12, 20)))
+    both = worker.enrolled(plan)
+    assert [(e.programme_id, str(e.first_month), str(e.last_month)) for e in both.enrolments] == [
+        (this_year.programme_id, "2022-10", "2022-12"),
+        (next_year.programme_id, "2023-01", "2023-12"),
+    ]
+    assert both.worker_id == worker.worker_id
+    assert both.months()[0] == "2022-10" and both.months()[-1] == "2023-12"
+    assert len(both.months()) == 15
+
+
+@given(a=months_strategy(), b=months_strategy())
+def test_overlap_is_exactly_the_shared_months(
+    a: tuple[Month, Month], b: tuple[Month, Month]
+) -> None:
+    from bpu_registration.domain import Enrolment
+
+    e = Enrolment("EN-1", "PG-1", "SP-1", (JKK, JKM), a[0], a[1], noon(date(2022, 1, 1)))
+    shared = {m for m in e.months()} & {
+        m for m in Enrolment("EN-2", "PG-2", "SP-2", (JKK, JKM), b[0], b[1], e.enrolled_at).months()
+    }
+    found = e.overlap(*b)
+    if not shared:
+        assert found is None
+    else:
+        assert found == (min(shared), max(shared))
+
+
+def test_an_ended_enrolment_frees_the_months_after_it(paser: Sponsor) -> None:
+    regency, province_programme = (
+        yearly(paser, 2022),
+        yearly(Sponsor.register("Pemprov Kaltim", SponsorKind.PROVINCE, "64"), 2022),
+    )
+    worker = enrol(regency, cover_start="2022-01", now=noon(date(2022, 1, 5)))
+    moved_away, ended = worker.end(
+        worker.latest.enrolment_id, EndReason.WITHDRAWN, date(2022, 5, 20)
+    )
+    assert (str(ended.last_month), ended.status.value) == ("2022-05", "ended")
+    assert moved_away.latest.end_reason is EndReason.WITHDRAWN
+    with pytest.raises(AlreadyFunded):
+        moved_away.plan(province_programme, Month(2022, 5), noon(date(2022, 5, 21)))
+    taken_over = moved_away.plan(province_programme, Month(2022, 6), noon(date(2022, 5, 21)))
+    assert str(taken_over.first_month) == "2022-06"
+
+
+def test_ending_twice_is_refused(paser: Sponsor) -> None:
+    worker = enrol(yearly(paser, 2022), cover_start="2022-02", now=noon(date(2022, 2, 1)))
+    ended_worker, _ = worker.end(worker.latest.enrolment_id, EndReason.DEATH, date(2022, 3, 9))
+    with pytest.raises(NotEnrolled):
+        ended_worker.end(worker.latest.enrolment_id, EndReason.DEATH, date(2022, 3, 9))
+
+
+def test_an_end_before_the_first_month_keeps_one_month(paser: Sponsor) -> None:
+    worker = enrol(yearly(paser, 2022), cover_start="2022-06", now=noon(date(2022, 5, 1)))
+    _, ended = worker.end(worker.latest.enrolment_id, EndReason.WITHDRAWN, date(2022, 5, 10))
+    assert (ended.first_month, ended.last_month) == (Month(2022, 6), Month(2022, 6))
+
+
+def test_move_ends_the_old_enrolment_the_month_before(paser: Sponsor) -> None:
+    regency = yearly(paser, 2022)
+    province = yearly(Sponsor.register("Pemprov Kaltim", SponsorKind.PROVINCE, "64"), 2022)
+    worker = enrol(regency, cover_start="2022-01", now=noon(date(2022, 1, 3)))
+    moved, ended, started = worker.move(province, Month(2022, 7), noon(date(2022, 6, 15)))
+    assert (ended.last_month, ended.end_reason) == (Month(2022, 6), EndReason.MOVED_PROGRAMME)
+    assert (started.programme_id, started.first_month) == (province.programme_id, Month(2022, 7))
+    assert [e.status.value for e in moved.enrolments] == ["ended", "active"]
+    with pytest.raises(InvalidInput) as exc:
+        worker.move(province, Month(2022, 1), noon(date(2022, 6, 15)))
+    assert exc.value.field == "from_month"
+
+
+def test_change_checks_each_value_and_names_what_changed(paser: Sponsor) -> None:
+    worker = enrol(yearly(paser, 2022), cover_start="2022-10")
+    changed, names = worker.change(
+        domicile_code="64.01.02.2004", phone="0812 3456 7891", declared_monthly_income=1_000_000
+    )
+    assert names == ["domicile_code", "phone"]
+    assert (changed.village_code, changed.phone) == ("64.01.02.2004", "+6281234567891")
+    assert changed.district_code == "64.01.02"
+    with pytest.raises(InvalidInput) as exc:
+        worker.change(domicile_code="64.01.02")
+    assert exc.value.field == "domicile_code"
+    with pytest.raises(InvalidInput) as bad_phone:
+        worker.change(phone="12345")
+    assert bad_phone.value.field == "phone"
+
+
+def test_a_phone_is_kept_in_e164_and_a_bad_one_names_the_field(paser: Sponsor) -> None:
+    assert check_phone("0812-3456-7890") == "+6281234567890"
+    assert check_phone("+62 21 1234567") == "+62211234567"
+    assert check_phone("  ") is None
+    with pytest.raises(InvalidInput) as exc:
+        enrol(yearly(paser, 2022), phone="99")
+    assert exc.value.field == "phone"
+
+
+def test_an_occupation_the_programme_does_not_take_is_refused(paser: Sponsor) -> None:
+    fishers_only = yearly(paser, 2022, occupations=["fisher"])
+    with pytest.raises(InvalidInput) as exc:
+        enrol(fishers_only)
+    assert exc.value.field == "occupation"
+    assert enrol(fishers_only, occupation=Occupation.FISHER).occupation is Occupation.FISHER
+
+
+# -- programmes over time ------------------------------------------------------------------------
+
+
+def test_funding_source_defaults_to_the_sponsors_budget(paser: Sponsor, bengkulu: Sponsor) -> None:
+    assert yearly(paser, 2022).funding_source is FundingSource.APBD_REGENCY
+    assert yearly(bengkulu, 2022).funding_source is FundingSource.APBD_PROVINCE
+    donor = Sponsor.register("Yayasan Nelayan", SponsorKind.DONOR, "64.01")
+    assert yearly(donor, 2022).funding_source is FundingSource.DONOR
+    assert yearly(paser, 2022, funding_source="donor").funding_source is FundingSource.DONOR
+
+
+def test_before_its_start_anything_may_change(paser: Sponsor) -> None:
+    programme = yearly(paser, 2023)
+    changed, names = programme.change(
+        paser,
+        {"start_month": Month(2023, 4), "max_age": 60, "quota": 100},
+        date(2022, 12, 1),
+        enrolled=0,
+    )
+    assert names == ["start_month", "max_age", "quota"]
+    assert (changed.start_month, changed.max_age, changed.quota) == (Month(2023, 4), 60, 100)
+    assert changed.programme_id == programme.programme_id
+
+
+def test_after_its_start_only_name_budget_and_quota_change(paser: Sponsor) -> None:
+    programme = yearly(paser, 2023)
+    with pytest.raises(InvalidInput) as exc:
+        programme.change(paser, {"max_age": 60}, date(2023, 1, 1), enrolled=0)
+    assert exc.value.field == "max_age"
+    assert "only budget_rupiah, name, quota may change" in exc.value.detail
+    raised, names = programme.change(paser, {"quota": 40_000}, date(2023, 6, 1), enrolled=32_268)
+    assert (names, raised.quota) == (["quota"], 40_000)
+
+
+def test_the_quota_never_drops_below_the_workers_enrolled(paser: Sponsor) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        yearly(paser, 2023).change(paser, {"quota": 10}, date(2023, 2, 1), enrolled=11)
+    assert (exc.value.field, exc.value.detail) == (
+        "quota",
+        "11 workers are enrolled; the quota cannot go below that",
+    )
+
+
+def test_a_change_is_checked_like_an_opening(paser: Sponsor) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        yearly(paser, 2023).change(paser, {"end_month": Month(2024, 2)}, date(2022, 5, 1), 0)
+    assert exc.value.field == "end_month"
+
+
+def test_close_ends_the_programme_at_its_last_month_and_then_nothing_changes(
+    paser: Sponsor,
+) -> None:
+    programme = yearly(paser, 2023)
+    closed = programme.close(Month(2023, 9), date(2023, 8, 14))
+    assert (closed.status, closed.end_month) == (ProgrammeStatus.CLOSED, Month(2023, 9))
+    with pytest.raises(ProgrammeClosedError):
+        closed.change(paser, {"quota": 5}, date(2023, 8, 15), 0)
+    with pytest.raises(ProgrammeClosedError):
+        closed.close(None, date(2023, 8, 15))
+    with pytest.raises(ProgrammeClosedError):
+        enrol(closed, cover_start="2023-09", now=noon(date(2023, 8, 15)))
+    with pytest.raises(InvalidInput) as past:
+        programme.close(Month(2023, 7), date(2023, 8, 14))
+    assert past.value.field == "last_month"
+    assert programme.close(None, date(2023, 8, 14)).end_month == Month(2023, 12)
+
+
+# -- card numbers --------------------------------------------------------------------------------
+
+
+@given(st.integers(1, 10**10 - 1))
+def test_every_card_number_is_11_digits_and_validates(serial: int) -> None:
+    number = card_number(serial)
+    assert len(number) == 11 and number.isdigit()
+    assert int(number[:10]) == serial
+    assert valid_card_number(number)
+
+
+@given(st.integers(1, 10**10 - 1), st.integers(0, 10), st.integers(1, 9))
+def test_one_mistyped_digit_is_caught(serial: int, position: int, shift: int) -> None:
+    number = card_number(serial)
+    wrong = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
+    assert not valid_card_number(wrong)
+
+
+def test_card_number_refuses_serials_it_cannot_hold() -> None:
+    for serial in (0, -1, 10**10):
+        with pytest.raises(ValueError):
+            card_number(serial)
+    assert not valid_card_number("1234567890")
+    assert not valid_card_number("１２３４５６７８９０１")
