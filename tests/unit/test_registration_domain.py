@@ -970,3 +970,14 @@ def test_card_number_refuses_serials_it_cannot_hold() -> None:
             card_number(serial)
     assert not valid_card_number("1234567890")
     assert not valid_card_number("１２３４５６７８９０１")
+
+
+def test_a_new_domicile_outside_a_paying_programme_is_refused(paser: Sponsor) -> None:
+    programme = yearly(paser, 2022)
+    worker = enrol(programme, cover_start="2022-10")
+    with pytest.raises(InvalidInput) as exc:
+        worker.change([programme], domicile_code="17.04.01.2001")
+    assert exc.value.field == "domicile_code"
+    assert "end that enrolment (reason moved_away) first" in exc.value.detail
+    inside, _ = worker.change([programme], domicile_code="64.01.02.2004")
+    assert inside.village_code == "64.01.02.2004"

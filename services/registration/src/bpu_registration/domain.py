@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -602,13 +603,23 @@ class Worker:
         started = moved.plan(to, from_month, now)
         return moved.enrolled(started), ended, started
 
-    def change(self, **changes: Any) -> tuple[Worker, list[str]]:
+    def change(self, paying: Sequence[Programme] = (), **changes: Any) -> tuple[Worker, list[str]]:
         """The worker with new ``domicile_code``/``phone``/``declared_monthly_income``/
-        ``occupation`` values (each checked), and the names of those that changed."""
+        ``occupation`` values (each checked), and the names of those that changed. A new
+        domicile must lie inside the region of every programme ``paying`` for the worker now:
+        a worker who moves away ends that enrolment (moved_away) first."""
         values: dict[str, Any] = {}
         if changes.get("domicile_code") is not None:
             village = changes["domicile_code"]
             check_region(village, "domicile_code", 4)
+            for programme in paying:
+                if not within(village, programme.region_code):
+                    raise InvalidInput(
+                        "domicile_code",
+                        f"{village} is outside the region {programme.region_code} of programme "
+                        f"{programme.programme_id}, which pays for this worker; end that "
+                        "enrolment (reason moved_away) first",
+                    )
             values["village_code"] = village
         if "phone" in changes:
             values["phone"] = check_phone(changes["phone"])

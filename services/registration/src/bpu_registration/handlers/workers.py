@@ -364,7 +364,13 @@ async def change_worker(cmd: ChangeWorker, principal: Principal, deps: Registrat
         worker = await _visible_worker(deps, principal, cmd.worker_id)
         given = cmd.changes.model_fields_set - {"effective_month"}
         fields = {name: getattr(cmd.changes, name) for name in given}
-        changed_worker, changed = worker.change(**fields)
+        paying = [
+            found[0]
+            for e in worker.enrolments
+            if e.status is EnrolmentStatus.ACTIVE
+            and (found := await deps.repository.programme(e.programme_id)) is not None
+        ]
+        changed_worker, changed = worker.change(paying, **fields)
         if not changed:
             return worker
         principal.require_region(changed_worker.village_code)
