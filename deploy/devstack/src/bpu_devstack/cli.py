@@ -56,6 +56,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from bpu_devstack.samples import BadKind, sample_rows, write_sample
 from bpu_devstack.servers import (
     ChildServer,
     EmbeddedKafka,
@@ -949,6 +950,32 @@ def restart(settings: DevSettings, console: Console, name: str) -> int:
     return fail("the stack closed the connection without an answer (is it stopping?)")
 
 
+def sample_workers(args: argparse.Namespace, console: Console) -> int:
+    """Write a generated list of workers (``bpu_devstack.samples``) and say what is in it."""
+    began = time.monotonic()
+    try:
+        sample = sample_rows(
+            args.region,
+            args.count,
+            bad_share=args.bad_share,
+            seed=args.seed,
+            cover_start=args.cover_start,
+        )
+        write_sample(sample, args.out, excel=args.excel, xlsx=args.xlsx)
+    except (ValueError, OSError) as exc:
+        console.print(Text(f"bpu-dev: error: {exc}", style="bold red"))
+        return 2
+    kinds = ", ".join(
+        f"{kind.value} {sample.count(kind)}" for kind in BadKind if sample.count(kind)
+    )
+    form = "XLSX" if args.xlsx else "CSV as Excel exports it" if args.excel else "CSV"
+    console.print(
+        f"bpu-dev: wrote {args.out} ({form}): {args.count:,} workers in {args.region}, "
+        f"{len(sample.bad):,} bad ({kinds or 'none'}) in {time.monotonic() - began:.1f}s"
+    )
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bpu-dev", description="The embedded development stack of the BPU platform."
@@ -989,6 +1016,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     restart_parser.add_argument("name", choices=CHILDREN, help="the child to restart")
     restart_parser.add_argument("--data-dir", type=Path, help="overrides BPU_DATA_DIR")
+    sample_parser = commands.add_parser(
+        "sample-workers",
+        help="write a generated list of workers to upload (CSV or XLSX)",
+        description=(
+            "Write COUNT generated workers living in REGION (villages spread evenly over its "
+            "districts), with valid NIKs, names, phones, occupations and incomes, in the "
+            "columns of the bulk-enrolment template; --bad-share of the rows are bad in "
+            "varied kinds (malformed or duplicated NIK, impossible birth date, domicile "
+            "outside the region or not a village, income under Rp1.000.000, unknown "
+            "occupation, empty name, age outside 15-64). The same --seed gives the same file."
+        ),
+    )
+    sample_parser.add_argument("--region", required=True, help="e.g. 64.01 (Paser), 17.04 (Kaur)")
+    sample_parser.add_argument("--count", type=int, required=True, help="how many workers")
+    sample_parser.add_argument(
+        "--bad-share", type=float, default=0.0, help="share of bad rows, 0 to 1 (default 0)"
+    )
+    sample_parser.add_argument("--seed", type=int, default=0, help="default 0")
+    sample_parser.add_argument("--cover-start", help="YYYY-MM for every row (default empty)")
+    sample_parser.add_argument("--out", type=Path, required=True, help="the file to write")
+    form = sample_parser.add_mutually_exclusive_group()
+    form.add_argument(
+        "--excel", action="store_true", help="CSV as Excel in Indonesia exports it: ';', cp1252"
+    )
+    form.add_argument("--xlsx", action="store_true", help="an XLSX workbook")
     return parser.parse_args(argv)
 
 
@@ -997,6 +1049,8 @@ def main(argv: list[str] | None = None) -> int:
     stdout = SafeStream(sys.stdout)
     # SafeStream is a text stream by delegation (__getattr__), which mypy cannot see.
     console = Console(file=cast(IO[str], stdout), highlight=False, emoji=False, soft_wrap=True)
+    if args.command == "sample-workers":
+        return sample_workers(args, console)
     try:
         settings = DevSettings()
     except ValidationError as exc:
