@@ -112,6 +112,9 @@ class Programme(ProgrammeFields):
         values = fields_of(terms) if isinstance(terms, ProgrammeTerms) else dict(terms)
         values["region_code"] = values.get("region_code") or sponsor.region_code
         values["funding_source"] = values.get("funding_source") or sponsor.funding_source
+        for name, field in ProgrammeTerms.model_fields.items():  # the defaults left out
+            if name not in values and not field.is_required():
+                values[name] = field.get_default(call_default_factory=True)
         checked = _checked_terms(values, sponsor.region_code)
         return cls.model_validate(
             {**checked, "programme_id": new_id("PG"), "sponsor_id": sponsor.sponsor_id}
