@@ -1,5 +1,6 @@
-"""The participant card: a Luhn check digit that catches exactly what Luhn promises (every single
-mistyped digit, every swap of neighbouring digits but 09 ↔ 90), and the printable HTML card."""
+"""The participant card: its number's Luhn check digit (the domain's ``card_number``) catches
+exactly what Luhn promises (every single mistyped digit, every swap of neighbouring digits but
+09 ↔ 90), and the printable HTML card."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_a_known_luhn_number() -> None:
 
 @pytest.mark.parametrize("serial", [0, -1, 10**10, 10**12])
 def test_serials_outside_ten_digits_are_refused(serial: int) -> None:
-    with pytest.raises(ValueError, match="between 1 and 9999999999"):
+    with pytest.raises(ValueError, match="outside"):
         card_number(serial)
 
 
@@ -42,7 +43,7 @@ def test_every_card_number_validates(serial: int) -> None:
     number = card_number(serial)
     assert len(number) == 11 and number[:10] == f"{serial:010d}"
     assert valid_card_number(number)
-    assert valid_card_number(format_card_number(number))
+    assert "".join(format_card_number(number).split()) == number
 
 
 @given(serials, st.integers(min_value=0, max_value=10), st.integers(min_value=1, max_value=9))
@@ -80,7 +81,6 @@ def test_luhn_does_not_see_09_swapped_to_90(digits: list[str], i: int) -> None:
         "7992739871",
         "799273987130",
         "7992739871a",
-        "00000000000",
         "7992-7398-713",
         "٧٩٩٢٧٣٩٨٧١٣",
     ],

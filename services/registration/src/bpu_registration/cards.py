@@ -1,5 +1,5 @@
-"""The participant card (kartu peserta): its number, with a check digit that catches a mistyped
-digit, and the printable card as one self-contained HTML page."""
+"""The participant card (kartu peserta) as one self-contained HTML page, printable at ID-card
+size; its number is the domain's ``card_number``, shown in groups."""
 
 from __future__ import annotations
 
@@ -8,50 +8,20 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
+from bpu_registration.domain import card_number, valid_card_number
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.month import Month
 
-SERIAL_DIGITS = 10
-CARD_DIGITS = SERIAL_DIGITS + 1
-
-
-# -- the number --------------------------------------------------------------------------------
-
-
-def _luhn_sum(digits: str) -> int:
-    """The Luhn sum, doubling every second digit from the right, the rightmost not doubled."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total
-
-
-def card_number(serial: int) -> str:
-    """The 11-digit card number of a serial: the serial in 10 digits, then its Luhn check
-    digit. Luhn catches every single mistyped digit and every swap of two neighbouring digits
-    except 09 ↔ 90."""
-    if isinstance(serial, bool) or not 0 < serial < 10**SERIAL_DIGITS:
-        raise ValueError(f"a card serial is between 1 and {10**SERIAL_DIGITS - 1}, not {serial}")
-    payload = f"{serial:0{SERIAL_DIGITS}d}"
-    # With a 0 appended the payload's digits sit where they will in the card number.
-    check = -_luhn_sum(payload + "0") % 10
-    return f"{payload}{check}"
-
-
-def valid_card_number(text: str) -> bool:
-    """True for 11 digits (spaces allowed, as printed) that pass the Luhn check and do not
-    stand for serial 0."""
-    digits = "".join(text.split())
-    return (
-        len(digits) == CARD_DIGITS
-        and digits.isascii()
-        and digits.isdigit()
-        and digits[:SERIAL_DIGITS] != "0" * SERIAL_DIGITS
-        and _luhn_sum(digits) % 10 == 0
-    )
+# The number's rule (10-digit serial + Luhn check digit) is the domain's; the card shows it.
+__all__ = [
+    "CardView",
+    "card_number",
+    "format_card_number",
+    "indonesian_date",
+    "indonesian_month",
+    "render_card_html",
+    "valid_card_number",
+]
 
 
 def format_card_number(number: str) -> str:
