@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import random
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -150,13 +150,16 @@ def sample_rows(
     span = (BORN_TO - BORN_FROM).days
     serials: dict[str, int] = {}
 
-    def nik(district: str, born: date, woman: bool) -> str:
-        # Digits 7–12: birth date DDMMYY, the day plus 40 for a woman; 13–16 a serial from 0001
-        # among those of the same district and birth date.
-        stem = f"{district.replace('.', '')}{born.day + 40 * woman:02d}{born:%m%y}"
+    def numbered(stem: str) -> str:
+        # Digits 13–16: a serial from 0001 among the NIKs of the same first 12 digits, which
+        # keeps every NIK of the file unique, the malformed ones too.
         serial = serials.get(stem, 0) + 1
         serials[stem] = serial
         return f"{stem}{serial:04d}"
+
+    def nik(district: str, born: date, woman: bool) -> str:
+        # Digits 7–12: birth date DDMMYY, the day plus 40 for a woman.
+        return numbered(f"{district.replace('.', '')}{born.day + 40 * woman:02d}{born:%m%y}")
 
     bad_count = round(count * bad_share)
     bad_indexes = sorted(rng.sample(range(count), bad_count)) if bad_count else []
@@ -210,7 +213,7 @@ def sample_rows(
         if kind is None:
             good_niks.append(row["nik"])  # a repeat of it is then wrong only by repeating
         elif kind is not BadKind.AGE_OUT_OF_RANGE:
-            _spoil(row, kind, rng, good_niks, outside)
+            _spoil(row, kind, rng, good_niks, outside, numbered)
         if kind is not None:
             bad[index] = kind
         rows.append(row)
@@ -236,14 +239,23 @@ def _rupiah(rng: random.Random, amount: int) -> str:
 
 
 def _spoil(
-    row: dict[str, str], kind: BadKind, rng: random.Random, good_niks: list[str], outside: str
+    row: dict[str, str],
+    kind: BadKind,
+    rng: random.Random,
+    good_niks: list[str],
+    outside: str,
+    numbered: Callable[[str], str],
 ) -> None:
+    """Make ``row`` wrong in the one way ``kind`` says, and in no other: a malformed NIK still
+    differs from every other NIK of the file, or it would also be a repeat."""
     nik = row["nik"]
     if kind is BadKind.NIK_LENGTH:
-        row["nik"] = nik[:-1] if rng.random() < 0.5 else nik + str(rng.randrange(10))
+        # Every NIK of a region begins with the same province digit, so dropping it keeps them
+        # apart; a digit added at the end does too.
+        row["nik"] = nik[1:] if rng.random() < 0.5 else nik + str(rng.randrange(10))
     elif kind is BadKind.NIK_BIRTH_DATE:
         day_month = rng.choice(("3102", "7102", "0013", "1513", "0007", "3204"))
-        row["nik"] = nik[:6] + day_month + nik[10:]
+        row["nik"] = numbered(nik[:6] + day_month + nik[10:12])
     elif kind is BadKind.NIK_DUPLICATE:
         row["nik"] = rng.choice(good_niks)
     elif kind is BadKind.DOMICILE_OUTSIDE:
