@@ -440,12 +440,8 @@ def _match_columns(header: tuple[str, ...], what: str) -> tuple[dict[str, int], 
             f"{c.name} (accepted headers: {', '.join((c.name, *c.aliases))})" for c in missing
         )
         found = ", ".join(repr(h) for h in header if h) or "nothing"
-        hint = ""
-        if len(header) == 1 and any(d in header[0] for d in ";,\t"):
-            hint = " (is the file separated by another character than the header line shows?)"
         raise FileRefused(
-            f"{what} lacks the required column(s) {accepted}. The header row read was: "
-            f"{found}{hint}"
+            f"{what} lacks the required column(s) {accepted}. The header row read was: {found}"
         )
     return positions, tuple(ignored)
 
@@ -536,7 +532,7 @@ _OCCUPATION_NAMES = {
     ),
     Occupation.RT_RW_OFFICER: "ketua rt|ketua rw|ketua rt/rw|rt/rw|rt|rw|pengurus rt/rw",
     Occupation.PLANTATION_WORKER: "pekebun|buruh kebun|petani kebun",
-    Occupation.SOCIAL_WORKER: "pekerja sosial|relawan|relawan sosial|kader",
+    Occupation.SOCIAL_WORKER: "pekerja sosial|relawan|relawan sosial",
     Occupation.OTHER: "lainnya|lain lain",
 }
 _OCCUPATIONS: dict[str, Occupation] = {
@@ -547,7 +543,7 @@ _OCCUPATIONS: dict[str, Occupation] = {
 _OCCUPATION_HELP = (
     "write one of: petani, buruh tani, nelayan, tukang ojek, tukang becak, kuli, pedagang, "
     "UMKM, guru honorer, pekerja keagamaan, ketua RT/RW, pekebun, pekerja sosial, lainnya "
-    "(or farmer, fisher, … as in the Guide)"
+    "(or its English value: farmer, farm_labourer, fisher, …)"
 )
 
 
