@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bpu_registration.domain import EnrolmentStatus, Programme, Sponsor, Worker
 from bpu_registration.store import NikTaken, Stale
+from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_shared.events import Event
 from bpu_shared.regions import within
 
@@ -174,3 +176,98 @@ class FakeRegistrationRepository:
             key=lambda w: w.worker_id,
         )
         return found[:limit]
+
+    # -- waiting lists (handlers/waiting_list.py) --------------------------------------------
+    # The store's guarantees: one waiting entry per (programme, NIK) at a time, the line read
+    # in order-key order, a transition only while the entry still waits. The state is made on
+    # first use, so the constructor above stays as it is.
+
+    @property
+    def waiting(self) -> dict[str, WaitingEntry]:
+        """Every waiting-list entry by id, whatever its state."""
+        return self.__dict__.setdefault("_waiting", {})
+
+    def _open_entry(self, programme_id: str, nik: str) -> WaitingEntry | None:
+        return next(
+            (
+                e
+                for e in self.waiting.values()
+                if e.programme_id == programme_id
+                and e.nik == nik
+                and e.state is WaitingState.WAITING
+            ),
+            None,
+        )
+
+    def _line(self, programme_id: str) -> list[WaitingEntry]:
+        return sorted(
+            (
+                e
+                for e in self.waiting.values()
+                if e.programme_id == programme_id and e.state is WaitingState.WAITING
+            ),
+            key=lambda e: e.order,
+        )
+
+    async def reserve_waiting_seqs(self, count: int) -> range:
+        end = self.__dict__.get("_waiting_seq", 0) + count
+        self.__dict__["_waiting_seq"] = end
+        return range(end - count + 1, end + 1)
+
+    async def add_waiting(
+        self, entries: Sequence[tuple[WaitingEntry, Sequence[Event]]]
+    ) -> set[str]:
+        stored = set()
+        for entry, events in entries:
+            if self._open_entry(entry.programme_id, entry.nik) is not None:
+                continue
+            self.waiting[entry.entry_id] = entry
+            self.events += events
+            stored.add(entry.entry_id)
+        return stored
+
+    async def waiting_entry(self, entry_id: str) -> WaitingEntry | None:
+        return self.waiting.get(entry_id)
+
+    async def waiting_by_nik(
+        self, programme_id: str, niks: Sequence[str]
+    ) -> dict[str, WaitingEntry]:
+        found = (self._open_entry(programme_id, n) for n in niks)
+        return {e.nik: e for e in found if e is not None}
+
+    async def next_waiting(
+        self,
+        programme_id: str,
+        limit: int,
+        after: str | None = None,
+        district_code: str | None = None,
+    ) -> list[WaitingEntry]:
+        line = [
+            e
+            for e in self._line(programme_id)
+            if (after is None or e.order > after)
+            and (district_code is None or e.district_code == district_code)
+        ]
+        return line[:limit]
+
+    async def waiting_ahead(self, programme_id: str, order: str) -> int:
+        return sum(e.order < order for e in self._line(programme_id))
+
+    async def waiting_orders_between(self, programme_id: str, first: str, last: str) -> list[str]:
+        return [e.order for e in self._line(programme_id) if first <= e.order <= last]
+
+    async def waiting_per_district(self, programme_id: str) -> dict[str, int]:
+        return dict(Counter(e.district_code for e in self._line(programme_id)))
+
+    async def programmes_with_waiting(self) -> list[str]:
+        return sorted(
+            {e.programme_id for e in self.waiting.values() if e.state is WaitingState.WAITING}
+        )
+
+    async def leave_waiting(self, entry: WaitingEntry, events: Sequence[Event]) -> bool:
+        current = self.waiting.get(entry.entry_id)
+        if current is None or current.state is not WaitingState.WAITING:
+            return False
+        self.waiting[entry.entry_id] = entry
+        self.events += events
+        return True

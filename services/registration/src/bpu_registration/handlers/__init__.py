@@ -29,6 +29,17 @@ from bpu_registration.handlers.sponsors import (
     list_sponsors,
     register_sponsor,
 )
+from bpu_registration.handlers.waiting_list import (
+    GetWaitingEntry,
+    GetWaitingList,
+    GetWaitingListSummary,
+    WithdrawFromWaitingList,
+    close_waiting_lists_of_closed_programmes,
+    get_waiting_entry,
+    get_waiting_list,
+    get_waiting_list_summary,
+    withdraw_from_waiting_list,
+)
 from bpu_registration.handlers.workers import (
     ChangeWorker,
     EndEnrolment,
@@ -66,11 +77,18 @@ COMMAND_HANDLERS: dict[type, Any] = {
     ChangeWorker: change_worker,
     EndEnrolment: end_enrolment,
     MoveWorker: move_worker,
+    GetWaitingList: get_waiting_list,
+    GetWaitingListSummary: get_waiting_list_summary,
+    GetWaitingEntry: get_waiting_entry,
+    WithdrawFromWaitingList: withdraw_from_waiting_list,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
 
 EVENT_HANDLERS: dict[type, Sequence[Any]] = {
-    ProgrammeClosed: [end_enrolments_of_closed_programmes],
+    ProgrammeClosed: [
+        end_enrolments_of_closed_programmes,
+        close_waiting_lists_of_closed_programmes,
+    ],
     **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
 }
 
@@ -88,6 +106,9 @@ __all__ = [
     "FindWorker",
     "GetProgramme",
     "GetSponsor",
+    "GetWaitingEntry",
+    "GetWaitingList",
+    "GetWaitingListSummary",
     "GetWorker",
     "ListProgrammes",
     "ListSponsors",
@@ -96,5 +117,6 @@ __all__ = [
     "OpenProgramme",
     "ProgrammeChanges",
     "RegisterSponsor",
+    "WithdrawFromWaitingList",
     "WorkerChanges",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bpu_registration.store.programmes import PROGRAMMES, SPONSORS, ProgrammeStore
+from bpu_registration.store.waiting_list import WaitingListStore
 from bpu_registration.store.workers import WORKERS, NikTaken, Stale, WorkerStore
 from bpu_shared.service import Repository
 
@@ -19,7 +20,7 @@ __all__ = ["NikTaken", "RegistrationRepository", "Stale"]
 IMPORTS, WAITING_LIST, REQUESTS = "imports", "waiting_list", "enrolment_requests"
 
 
-class RegistrationRepository(ProgrammeStore, WorkerStore, Repository):
+class RegistrationRepository(ProgrammeStore, WorkerStore, WaitingListStore, Repository):
     #: Collections whose documents carry events (the relay publishes exactly these).
     OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = (
         SPONSORS,
@@ -33,3 +34,4 @@ class RegistrationRepository(ProgrammeStore, WorkerStore, Repository):
     async def ensure_indexes(self) -> None:
         await self.ensure_programme_indexes()
         await self.ensure_worker_indexes()
+        await self.ensure_waiting_list_indexes()
