@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bpu_registration.cards import (
+    OCCUPATION_LABELS,
     CardView,
+    card_enrolment,
     card_number,
+    card_of,
     format_card_number,
     indonesian_date,
     render_card_html,
     valid_card_number,
 )
+from bpu_registration.domain import (
+    Enrolment,
+    EnrolmentStatus,
+    Occupation,
+    Worker,
+    parse_identity,
+)
+from bpu_shared.events import BenefitProgramme
+from bpu_shared.month import Month
 
 serials = st.integers(min_value=1, max_value=10**10 - 1)
 
@@ -200,3 +212,79 @@ def test_a_man_and_dates_in_indonesian() -> None:
     assert "Laki-laki" in render_card_html(kaur_card(gender="L"))
     assert indonesian_date(date(1985, 8, 17)) == "17 Agustus 1985"
     assert indonesian_date(date(2000, 2, 29)) == "29 Februari 2000"
+
+
+# -- a worker's card ---------------------------------------------------------------------------
+
+
+def enrolment(ident: str, programme: str, *, active: bool = True, year: int = 2026) -> Enrolment:
+    return Enrolment(
+        enrolment_id=ident,
+        programme_id=programme,
+        sponsor_id="SP-KAUR",
+        benefits=(BenefitProgramme.JKK, BenefitProgramme.JKM),
+        first_month=Month(year, 1),
+        last_month=Month(year, 12),
+        # 20:00 UTC on 4 January is 03:00 on 5 January in Jakarta.
+        enrolled_at=datetime(year, 1, 4, 20, 0, tzinfo=UTC),
+        status=EnrolmentStatus.ACTIVE if active else EnrolmentStatus.ENDED,
+    )
+
+
+def kaur_worker(*enrolments: Enrolment) -> Worker:
+    return Worker(
+        worker_id="WK-1",
+        identity=parse_identity("1704014107900001"),
+        name="Siti Aminah",
+        phone=None,
+        occupation=Occupation.FISHER,
+        village_code="17.04.01.2001",
+        declared_monthly_income=1_000_000,
+        card_number=card_number(42),
+        registered_at=datetime(2025, 1, 4, tzinfo=UTC),
+        enrolments=enrolments,
+    )
+
+
+def test_the_card_is_for_the_latest_active_enrolment_the_caller_may_see() -> None:
+    old = enrolment("EN-2025", "PG-KAUR", active=False, year=2025)
+    kaur = enrolment("EN-KAUR", "PG-KAUR")
+    province = enrolment("EN-PROV", "PG-BENGKULU", year=2027)
+    worker = kaur_worker(old, kaur, province)
+    assert card_enrolment(worker, {"PG-KAUR", "PG-BENGKULU"}) is province
+    assert card_enrolment(worker, {"PG-KAUR"}) is kaur
+    assert card_enrolment(worker, {"PG-KAUR"}, "EN-2025") is old  # an ended one, asked for
+    assert card_enrolment(worker, {"PG-KAUR"}, "EN-PROV") is None  # not the caller's to see
+    assert card_enrolment(kaur_worker(old), {"PG-KAUR"}) is None  # nothing active
+    assert card_enrolment(worker, []) is None
+
+
+def test_what_the_card_of_a_worker_shows() -> None:
+    card = card_of(
+        kaur_worker(enrolment("EN-1", "PG-KAUR")),
+        enrolment("EN-1", "PG-KAUR"),
+        "Perlindungan Pekerja Rentan 2026",
+        "Pemerintah Kabupaten Kaur",
+    )
+    assert card == CardView(
+        card_number=card_number(42),
+        name="Siti Aminah",
+        nik_masked="1704********0001",
+        birth_date=date(1990, 7, 1),
+        gender="P",
+        occupation="Nelayan",
+        village_name="Gedung Wani",
+        village_code="17.04.01.2001",
+        regency_name="Kabupaten Kaur",
+        programme_name="Perlindungan Pekerja Rentan 2026",
+        sponsor_name="Pemerintah Kabupaten Kaur",
+        benefits=["JKK", "JKM"],
+        first_month="2026-01",
+        last_month="2026-12",
+        issued_on=date(2026, 1, 5),
+    )
+    assert "5 Januari 2026" in render_card_html(card)
+
+
+def test_every_occupation_has_a_label() -> None:
+    assert set(OCCUPATION_LABELS) == set(Occupation)

