@@ -131,14 +131,17 @@ def card_enrolment(
     worker: Worker, programme_ids: Iterable[str], enrolment_id: str | None = None
 ) -> Enrolment | None:
     """The enrolment a card is printed for, among those of the programmes in ``programme_ids``
-    (the ones the caller may see): ``enrolment_id`` if given, else the latest active one.
-    None when there is no such enrolment."""
+    (the ones the caller may see): ``enrolment_id`` if given, else the latest active one, else
+    the latest (an ended enrolment's card still says which months were covered). None when
+    there is no such enrolment."""
     seen = set(programme_ids)
     enrolments = [e for e in worker.enrolments if e.programme_id in seen]
     if enrolment_id is not None:
         return next((e for e in enrolments if e.enrolment_id == enrolment_id), None)
     active = [e for e in enrolments if e.status is EnrolmentStatus.ACTIVE]
-    return active[-1] if active else None
+    if active:
+        return active[-1]
+    return enrolments[-1] if enrolments else None
 
 
 def card_of(
