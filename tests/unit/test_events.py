@@ -199,6 +199,8 @@ SAMPLE_PAYLOADS: dict[type[Event], Payload] = {
         worker_id="WK-1",
         enrolment_id="EN-1",
         card_number="00000000018",
+        cover_start="2026-03",
+        cover_end="2026-12",
     ),
     EnrolmentRejected: EnrolmentRejectedPayload(
         request_id="RQ-1",

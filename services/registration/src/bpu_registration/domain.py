@@ -342,6 +342,7 @@ class Enrolment:
     end_reason: EndReason | None = None
     ended_on: date | None = None
     waiting_list_entry: str | None = None
+    request_id: str | None = None  # the enrolment request (event) that made it, if any
 
     def overlap(self, first: Month, last: Month) -> tuple[Month, Month] | None:
         lo, hi = max(first, self.first_month), min(last, self.last_month)
@@ -503,6 +504,7 @@ class Worker:
         *,
         applicant: Applicant | None = None,
         waiting_list_entry: str | None = None,
+        request_id: str | None = None,
     ) -> Enrolment:
         """The enrolment ``programme`` would make for this worker from ``cover_start``, or
         the active one it has made already (the same request again). Checks the programme's
@@ -533,6 +535,7 @@ class Worker:
             last_month=programme.end_month,
             enrolled_at=now,
             waiting_list_entry=waiting_list_entry,
+            request_id=request_id,
         )
 
     def enrolled(self, enrolment: Enrolment, applicant: Applicant | None = None) -> Worker:

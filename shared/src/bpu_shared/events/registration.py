@@ -289,15 +289,22 @@ class EnrolmentRequestedPayload(Payload):
 
     KEY_FIELD: ClassVar[str] = "request_id"
 
-    request_id: str = Field(min_length=1, max_length=100)
-    programme_id: str
+    request_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The registry's id of this request, also the Kafka key: one request id is "
+        "applied once and answered once",
+    )
+    programme_id: str = Field(description="The sponsor programme to enrol the worker in")
     nik: str = Field(description="16-digit NIK")
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(None, max_length=20)
-    occupation: str
+    occupation: str = Field(description="One of the occupations of POST /workers (farmer, …)")
     domicile_code: str = Field(description="Current domicile village (desa/kelurahan) code")
     declared_monthly_income: Rupiah = 1_000_000
-    cover_start: Month | None = None
+    cover_start: Month | None = Field(
+        None, description="First month of cover; default this month or the programme's start"
+    )
     priority: int | None = Field(None, ge=1, description="Waiting-list priority; lower first")
     requested_on: date | None = None
 
@@ -311,6 +318,10 @@ class EnrolmentRequested(Event[EnrolmentRequestedPayload]):
 
 
 class EnrolmentOutcome(StrEnum):
+    """``enrolled``: this request made the enrolment; ``already_enrolled``: the worker was
+    enrolled in the programme before (by another request or the API); ``waiting``: eligible,
+    but the quota is full, so the worker waits on the programme's waiting list."""
+
     ENROLLED = "enrolled"
     ALREADY_ENROLLED = "already_enrolled"
     WAITING = "waiting"
@@ -322,10 +333,12 @@ class EnrolmentAcceptedPayload(Payload):
     request_id: str
     programme_id: str
     outcome: EnrolmentOutcome
-    worker_id: str | None = None
-    enrolment_id: str | None = None
-    card_number: str | None = None
-    waiting_list_entry: str | None = None
+    worker_id: str | None = Field(None, description="The worker, when enrolled")
+    enrolment_id: str | None = Field(None, description="The enrolment, when enrolled")
+    card_number: str | None = Field(None, description="Participant card number, when enrolled")
+    waiting_list_entry: str | None = Field(None, description="The waiting-list entry, when waiting")
+    cover_start: Month | None = Field(None, description="First month paid for, when enrolled")
+    cover_end: Month | None = Field(None, description="Last month paid for, when enrolled")
 
 
 class EnrolmentAccepted(Event[EnrolmentAcceptedPayload]):
@@ -347,7 +360,9 @@ class EnrolmentRejectedPayload(Payload):
 
     request_id: str
     programme_id: str
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(
+        description="Every problem found, each naming the field as POST /workers names it"
+    )
 
 
 class EnrolmentRejected(Event[EnrolmentRejectedPayload]):

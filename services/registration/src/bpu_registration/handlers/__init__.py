@@ -21,6 +21,7 @@ from bpu_registration.handlers.programmes import (
     list_programmes,
     open_programme,
 )
+from bpu_registration.handlers.requests import answer_enrolment_requests
 from bpu_registration.handlers.sponsors import (
     GetSponsor,
     ListSponsors,
@@ -60,7 +61,7 @@ from bpu_registration.handlers.workers import (
     move_worker,
 )
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
-from bpu_shared.events import ProgrammeClosed
+from bpu_shared.events import EnrolmentRequested, ProgrammeClosed
 
 COMMAND_HANDLERS: dict[type, Any] = {
     RegisterSponsor: register_sponsor,
@@ -89,6 +90,7 @@ EVENT_HANDLERS: dict[type, Sequence[Any]] = {
         end_enrolments_of_closed_programmes,
         close_waiting_lists_of_closed_programmes,
     ],
+    EnrolmentRequested: [answer_enrolment_requests],  # a regional registry's requests
     **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
 }
 

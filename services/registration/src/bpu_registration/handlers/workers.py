@@ -138,6 +138,7 @@ class Candidate:
     priority: int | None = None
     requested_on: date | None = None
     waiting_list_entry: str | None = None
+    request_id: str | None = None  # an enrolment request's id: it marks the enrolment made
 
     def order(self) -> tuple[int, date, int]:
         """The waiting-list order: priority (none last), then date of request, then ref."""
@@ -207,6 +208,7 @@ async def enrol_one(
             now,
             applicant=applicant,
             waiting_list_entry=candidate.waiting_list_entry,
+            request_id=candidate.request_id,
         )
         if worker.active_in(programme.programme_id) is enrolment:
             return Enrolled(worker, enrolment, created=False)
@@ -246,6 +248,7 @@ def _history(worker: Worker, principal: Principal, at: datetime) -> str:
         enrolment_id=e.enrolment_id,
         months=f"{e.first_month}–{e.last_month}",
         waiting_list_entry=e.waiting_list_entry,
+        request_id=e.request_id,
     )
 
 
@@ -281,6 +284,7 @@ async def enrol_many(
                 now,
                 applicant=c.applicant,
                 waiting_list_entry=c.waiting_list_entry,
+                request_id=c.request_id,
             )
         except DomainError as refused:
             outcomes[c.ref] = Rejected(c.ref, refused.field, refused.detail)

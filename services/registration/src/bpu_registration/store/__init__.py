@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bpu_registration.store.programmes import PROGRAMMES, SPONSORS, ProgrammeStore
+from bpu_registration.store.requests import RequestStore
 from bpu_registration.store.waiting_list import WaitingListStore
 from bpu_registration.store.workers import WORKERS, NikTaken, Stale, WorkerStore
 from bpu_shared.service import Repository
@@ -20,7 +21,9 @@ __all__ = ["NikTaken", "RegistrationRepository", "Stale"]
 IMPORTS, WAITING_LIST, REQUESTS = "imports", "waiting_list", "enrolment_requests"
 
 
-class RegistrationRepository(ProgrammeStore, WorkerStore, WaitingListStore, Repository):
+class RegistrationRepository(
+    ProgrammeStore, WorkerStore, WaitingListStore, RequestStore, Repository
+):
     #: Collections whose documents carry events (the relay publishes exactly these).
     OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = (
         SPONSORS,
@@ -35,3 +38,4 @@ class RegistrationRepository(ProgrammeStore, WorkerStore, WaitingListStore, Repo
         await self.ensure_programme_indexes()
         await self.ensure_worker_indexes()
         await self.ensure_waiting_list_indexes()
+        await self.ensure_request_indexes()

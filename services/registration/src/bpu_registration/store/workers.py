@@ -188,6 +188,7 @@ def _enrolment_doc(e: Enrolment) -> dict[str, Any]:
         "end_reason": e.end_reason.value if e.end_reason else None,
         "ended_on": e.ended_on.isoformat() if e.ended_on else None,
         "waiting_list_entry": e.waiting_list_entry,
+        "request_id": e.request_id,
     }
 
 
@@ -204,6 +205,7 @@ def _enrolment(d: dict[str, Any]) -> Enrolment:
         end_reason=EndReason(d["end_reason"]) if d.get("end_reason") else None,
         ended_on=date.fromisoformat(d["ended_on"]) if d.get("ended_on") else None,
         waiting_list_entry=d.get("waiting_list_entry"),
+        request_id=d.get("request_id"),
     )
 
 
