@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from bpu_registration.app import RegistrationSettings
-from bpu_registration.domain import AlreadyFunded, Programme, QuotaExhausted, Sponsor
+from bpu_registration.domain import AlreadyFunded, Programme, Sponsor
 from bpu_registration.handlers import (
     COMMAND_HANDLERS as REGISTRATION_COMMANDS,
 )
@@ -30,6 +30,7 @@ from bpu_registration.handlers import (
     OpenProgramme,
     RegisterSponsor,
 )
+from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_reporting.handlers import COMMAND_HANDLERS as REPORTING_COMMANDS
 from bpu_reporting.handlers import EVENT_HANDLERS as REPORTING_EVENTS
 from bpu_reporting.handlers import CoverageReport, GetCoverage
@@ -56,6 +57,7 @@ from bpu_shared.events import (
     SponsorRegistered,
     WorkerRegistered,
     WorkerRegisteredPayload,
+    WorkerWaitlisted,
 )
 from bpu_shared.http import status_of
 from bpu_shared.month import Month
@@ -256,24 +258,26 @@ async def test_a_cover_start_asked_for_is_kept(registration: Registration) -> No
     assert worker.cover_start == Month(2026, 7)
 
 
-async def test_a_full_programme_raises_quota_exhausted_and_writes_nothing(
+async def test_a_full_programme_puts_the_worker_on_its_waiting_list_and_enrols_no_one(
     registration: Registration,
 ) -> None:
+    # QuotaExhausted is no longer an answer: the eligible worker waits (handlers/waiting_list).
     r = registration
     sponsor = r.repository.sponsors[r.kaur.sponsor_id]
     one_seat = programme_of(sponsor, name="Kaur, one seat", quota=1)
     await r.repository.add_programme(one_seat, [])
     first = (await r.bus.handle(r.enrol(one_seat), OPERATOR)).worker
 
-    with pytest.raises(QuotaExhausted) as exc:
-        await r.bus.handle(r.enrol(one_seat, nik=MAN_NIK, name="Budi"), OPERATOR)
+    entry = await r.bus.handle(r.enrol(one_seat, nik=MAN_NIK, name="Budi"), OPERATOR)
 
-    assert isinstance(exc.value, Conflict)
-    assert exc.value.field == "programme_id"
-    assert exc.value.detail == (f"programme {one_seat.programme_id} has filled its quota of 1")
-    assert status_of(exc.value) == 409
+    assert isinstance(entry, WaitingEntry)
+    assert (entry.programme_id, entry.nik, entry.state) == (
+        one_seat.programme_id,
+        MAN_NIK,
+        WaitingState.WAITING,
+    )
     assert list(r.repository.workers) == [first.worker_id]
-    assert [e.payload.worker_id for e in r.repository.events] == [first.worker_id]
+    assert [type(e) for e in r.repository.events] == [WorkerRegistered, WorkerWaitlisted]
     assert r.repository.enrolled[one_seat.programme_id] == 1
 
 

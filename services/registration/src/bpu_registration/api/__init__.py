@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bpu_registration.api import programmes, sponsors, workers
+from bpu_registration.api import programmes, sponsors, waiting_list, workers
 
 router = APIRouter()
-for module in (sponsors, programmes, workers):
+for module in (sponsors, programmes, workers, waiting_list):
     router.include_router(module.router)
 
 __all__ = ["router"]

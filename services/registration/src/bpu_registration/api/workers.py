@@ -6,9 +6,11 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from bpu_registration.api.base import ask
+from bpu_registration.api.waiting_list import ORDER, WaitingEntryOut
 from bpu_registration.domain import Enrolment, Worker, mask_nik
 from bpu_registration.handlers import (
     ChangeWorker,
@@ -22,6 +24,7 @@ from bpu_registration.handlers import (
     MoveWorker,
     WorkerChanges,
 )
+from bpu_registration.store.waiting_list import WaitingEntry
 from bpu_shared.auth import Anyone, Principal, Role
 from bpu_shared.clock import JAKARTA
 from bpu_shared.events import BenefitProgramme, EndReason, Occupation
@@ -134,15 +137,26 @@ class Lookup(RequestModel):
     response_model=WorkerOut,
     responses={
         200: {"description": "The same enrolment was made before", "model": WorkerOut},
+        202: {
+            "description": "Eligible, but the quota is full: the worker waits on the "
+            "programme's waiting list (the entry; the same request again answers the same "
+            "entry). " + ORDER,
+            "model": WaitingEntryOut,
+        },
         **problem_responses(401, 403, 409, 422),
     },
 )
 async def enrol_worker(
     body: EnrolWorker, request: Request, response: Response, who: Anyone
-) -> WorkerOut:
+) -> WorkerOut | JSONResponse:
     """Enrol a worker in a programme. A new NIK, or a known one for months no other programme
-    pays for, is enrolled (201); the same enrolment again answers the existing one (200)."""
-    done: Enrolled = await ask(request, body, who)
+    pays for, is enrolled (201); the same enrolment again answers the existing one (200); an
+    eligible worker the quota has no seat for is put on the waiting list (202)."""
+    done: Enrolled | WaitingEntry = await ask(request, body, who)
+    if isinstance(done, WaitingEntry):
+        # Its own body, not the route's WorkerOut: answered as it is.
+        entry = WaitingEntryOut.of(done, who).model_dump(mode="json")
+        return JSONResponse(entry, status_code=status.HTTP_202_ACCEPTED)
     if not done.created:
         response.status_code = status.HTTP_200_OK
     return WorkerOut.of(done.worker, who)

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 from bpu_registration import events
 from bpu_registration.domain import Programme
 from bpu_registration.handlers.base import WRITERS, Registration, load_programme
+from bpu_registration.handlers.waiting_list import fill_after_change
 from bpu_shared.auth import Principal
 from bpu_shared.errors import Conflict, NotFound
 from bpu_shared.events import (
@@ -143,6 +144,9 @@ async def change_programme(
         if await deps.repository.save_programme(
             changed_programme, version, programme.quota, [event]
         ):
+            if "quota" in changed:  # a raised quota seats the next workers of the waiting list
+                await fill_after_change(changed_programme.programme_id, deps)
+                return await load_programme(deps, principal, cmd.programme_id)
             return changed_programme, enrolled
     raise Conflict(
         f"programme {cmd.programme_id} kept changing meanwhile; try again", field="programme_id"

@@ -280,12 +280,17 @@ def _new_entry(
 # -- fill freed seats --------------------------------------------------------------------------
 
 
-async def fill_from_waiting_list(programme_id: str, deps: Registration) -> Filled:
+async def fill_from_waiting_list(
+    programme_id: str, deps: Registration, *, heal: bool = False
+) -> Filled:
     """Enrol the next waiting workers of the programme into its free seats, in order, until
     the seats or the line run out. An entry the enrolment now refuses (enrolled elsewhere for
     those months, too old by now…) leaves as refused with the reason and does not hold up the
     line. Safe to run twice and from two replicas at once: seats are taken atomically, a worker
-    is written once (unique NIK), each entry moves on once (its state in the update filter)."""
+    is written once (unique NIK), each entry moves on once (its state in the update filter).
+
+    ``heal`` (the background pass) also closes, when no seat is free, the entries at the head
+    of the line whose enrolment a crashed fill made before it could close them."""
     repo, filled = deps.repository, Filled(programme_id)
     # Each round enrols or refuses at least one entry, or stops.
     while True:
@@ -298,10 +303,22 @@ async def fill_from_waiting_list(programme_id: str, deps: Registration) -> Fille
             return filled
         free = programme.quota - enrolled
         if free <= 0:
+            if heal:
+                await _close_enrolled(
+                    await repo.next_waiting(programme_id, FILL_BATCH), deps, filled
+                )
             return filled
         entries = await repo.next_waiting(programme_id, min(free, FILL_BATCH))
         if not entries or not await _seat(programme, entries, deps, filled):
             return filled
+
+
+async def _close_enrolled(entries: list[WaitingEntry], deps: Registration, filled: Filled) -> None:
+    workers = await deps.repository.workers_by_nik([e.nik for e in entries])
+    for e in entries:
+        worker = workers.get(e.nik)
+        if worker is not None and enrolled_for(worker, e.entry_id):
+            await _leave(deps, e, WaitingState.ENROLLED, filled, worker_id=worker.worker_id)
 
 
 async def _seat(
@@ -512,7 +529,7 @@ class WaitingListFiller(LeasedLoop):
 
     async def run_pass(self) -> None:
         for programme_id in await self.deps.repository.programmes_with_waiting():
-            filled = await fill_from_waiting_list(programme_id, self.deps)
+            filled = await fill_from_waiting_list(programme_id, self.deps, heal=True)
             if filled.enrolled or filled.refused or filled.closed:
                 log.info(
                     "programme %s: %d enrolled from the waiting list, %d refused, %d closed",

@@ -26,6 +26,7 @@ from bpu_registration.domain import (
 )
 from bpu_registration.handlers.base import SYSTEM, WRITERS, Registration, load_programme
 from bpu_registration.store import NikTaken, Stale
+from bpu_registration.store.waiting_list import WaitingEntry
 from bpu_registration.store.workers import history_entry
 from bpu_shared.auth import Principal
 from bpu_shared.errors import Conflict, DomainError, NotFound
@@ -181,15 +182,25 @@ def _applicant(cmd: EnrolWorker, deps: Registration) -> Applicant:
     )
 
 
-async def enrol_worker(cmd: EnrolWorker, principal: Principal, deps: Registration) -> Enrolled:
+async def enrol_worker(
+    cmd: EnrolWorker, principal: Principal, deps: Registration
+) -> Enrolled | WaitingEntry:
     """Enrol one worker: a new person, a new enrolment of a known one, or — the same request
-    again — the enrolment made before (``created`` False). ``QuotaExhausted`` when no seat is
-    left."""
+    again — the enrolment made before (``created`` False). An eligible worker the quota has no
+    seat for goes on the programme's waiting list (the entry; the same request again keeps
+    the first entry)."""
     principal.require_role(*WRITERS)
     programme, _ = await load_programme(deps, principal, cmd.programme_id, field="programme_id")
     principal.require_region(cmd.domicile_code)
     candidate = Candidate(0, _applicant(cmd, deps), cmd.cover_start, cmd.priority, cmd.requested_on)
-    return await enrol_one(programme, candidate, principal, deps)
+    try:
+        return await enrol_one(programme, candidate, principal, deps)
+    except QuotaExhausted:
+        # waiting_list builds on this module (enrol_many): imported when first needed.
+        from bpu_registration.handlers.waiting_list import put_on_waiting_list
+
+        [entry] = await put_on_waiting_list(programme, [candidate], principal, deps)
+        return entry
 
 
 async def enrol_one(
@@ -420,6 +431,7 @@ async def end_enrolment(cmd: EndEnrolment, principal: Principal, deps: Registrat
         except Stale:
             continue
         await deps.repository.give_back_seat(ended.programme_id)
+        await _fill_freed_seats(ended.programme_id, deps)
         return saved
     raise Conflict(f"worker {cmd.worker_id} kept changing meanwhile; try again")
 
@@ -456,8 +468,17 @@ async def move_worker(cmd: MoveWorker, principal: Principal, deps: Registration)
             await deps.repository.give_back_seat(target.programme_id)
             raise
         await deps.repository.give_back_seat(ended.programme_id)
+        await _fill_freed_seats(ended.programme_id, deps)
         return saved
     raise Conflict(f"worker {cmd.worker_id} kept changing meanwhile; try again")
+
+
+async def _fill_freed_seats(programme_id: str, deps: Registration) -> None:
+    """The next workers of the programme's waiting list take the seats freed."""
+    # waiting_list builds on this module (enrol_many): imported when first needed.
+    from bpu_registration.handlers.waiting_list import fill_after_change
+
+    await fill_after_change(programme_id, deps)
 
 
 def _active(worker: Worker) -> Enrolment:
