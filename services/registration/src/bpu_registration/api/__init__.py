@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bpu_registration.api import programmes, sponsors, waiting_list, workers
+from bpu_registration.api import programmes, sponsors, waiting_list, worker_views, workers
 
 router = APIRouter()
-for module in (sponsors, programmes, workers, waiting_list):
+# worker_views' paths (GET /workers, /workers/{id}/history, /workers/{id}/card) differ from
+# workers' in method or segments, so their order does not matter (tested).
+for module in (sponsors, programmes, workers, worker_views, waiting_list):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -22,6 +22,14 @@ from bpu_registration.handlers.programmes import (
     open_programme,
 )
 from bpu_registration.handlers.requests import answer_enrolment_requests
+from bpu_registration.handlers.search import (
+    GetCard,
+    GetWorkerHistory,
+    SearchWorkers,
+    search_workers,
+    worker_card,
+    worker_history,
+)
 from bpu_registration.handlers.sponsors import (
     GetSponsor,
     ListSponsors,
@@ -75,6 +83,9 @@ COMMAND_HANDLERS: dict[type, Any] = {
     EnrolWorker: enrol_worker,
     GetWorker: get_worker,
     FindWorker: find_worker,
+    SearchWorkers: search_workers,
+    GetWorkerHistory: worker_history,
+    GetCard: worker_card,
     ChangeWorker: change_worker,
     EndEnrolment: end_enrolment,
     MoveWorker: move_worker,
@@ -106,12 +117,14 @@ __all__ = [
     "EnrolWorker",
     "Enrolled",
     "FindWorker",
+    "GetCard",
     "GetProgramme",
     "GetSponsor",
     "GetWaitingEntry",
     "GetWaitingList",
     "GetWaitingListSummary",
     "GetWorker",
+    "GetWorkerHistory",
     "ListProgrammes",
     "ListSponsors",
     "Move",
@@ -119,6 +132,7 @@ __all__ = [
     "OpenProgramme",
     "ProgrammeChanges",
     "RegisterSponsor",
+    "SearchWorkers",
     "WithdrawFromWaitingList",
     "WorkerChanges",
 ]

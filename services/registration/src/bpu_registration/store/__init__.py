@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from bpu_registration.store.programmes import PROGRAMMES, SPONSORS, ProgrammeStore
 from bpu_registration.store.requests import RequestStore
+from bpu_registration.store.search import SearchStore
 from bpu_registration.store.waiting_list import WaitingListStore
 from bpu_registration.store.workers import WORKERS, NikTaken, Stale, WorkerStore
 from bpu_shared.service import Repository
@@ -22,7 +23,7 @@ IMPORTS, WAITING_LIST, REQUESTS = "imports", "waiting_list", "enrolment_requests
 
 
 class RegistrationRepository(
-    ProgrammeStore, WorkerStore, WaitingListStore, RequestStore, Repository
+    ProgrammeStore, WorkerStore, SearchStore, WaitingListStore, RequestStore, Repository
 ):
     #: Collections whose documents carry events (the relay publishes exactly these).
     OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = (
@@ -37,5 +38,6 @@ class RegistrationRepository(
     async def ensure_indexes(self) -> None:
         await self.ensure_programme_indexes()
         await self.ensure_worker_indexes()
+        await self.ensure_search_indexes()
         await self.ensure_waiting_list_indexes()
         await self.ensure_request_indexes()
