@@ -208,7 +208,7 @@ class WaitingListStore:
             {
                 "$set": {
                     "state": entry.state.value,
-                    "left_at": entry.left_at,
+                    "left_at": _time(entry.left_at),
                     "left_by": entry.left_by,
                     "worker_id": entry.worker_id,
                     "detail": entry.detail,
@@ -221,6 +221,12 @@ class WaitingListStore:
 
 
 # -- documents ---------------------------------------------------------------------------------
+
+
+def _time(at: datetime | None) -> str | None:
+    """Times as ISO strings with their offset: the embedded store turns a date given to a
+    top-level ``$set`` into a string without its zone (seen with NX-27017 0.8.1)."""
+    return at.isoformat() if at is not None else None
 
 
 def entry_doc(e: WaitingEntry) -> dict[str, Any]:
@@ -243,9 +249,9 @@ def entry_doc(e: WaitingEntry) -> dict[str, Any]:
         "seq": e.seq,
         "order": e.order,
         "added_by": e.added_by,
-        "added_at": e.added_at,
+        "added_at": _time(e.added_at),
         "state": e.state.value,
-        "left_at": e.left_at,
+        "left_at": _time(e.left_at),
         "left_by": e.left_by,
         "worker_id": e.worker_id,
         "detail": e.detail,
@@ -269,9 +275,9 @@ def to_entry(d: dict[str, Any]) -> WaitingEntry:
         seq=int(d["seq"]),
         order=d["order"],
         added_by=d["added_by"],
-        added_at=d["added_at"],
+        added_at=datetime.fromisoformat(d["added_at"]),
         state=WaitingState(d["state"]),
-        left_at=d.get("left_at"),
+        left_at=datetime.fromisoformat(d["left_at"]) if d.get("left_at") else None,
         left_by=d.get("left_by"),
         worker_id=d.get("worker_id"),
         detail=d.get("detail"),
