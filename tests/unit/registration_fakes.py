@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from bpu_registration.domain import EnrolmentStatus, Programme, Sponsor, Worker
@@ -176,6 +176,14 @@ class FakeRegistrationRepository:
             key=lambda w: w.worker_id,
         )
         return found[:limit]
+
+    async def each_in_programme(
+        self, programme_id: str, chunk: int = 1000
+    ) -> AsyncIterator[list[Worker]]:
+        """Every active worker of the programme, ``chunk`` at a time (as the store walks)."""
+        found = await self.workers_in_programme(programme_id, None, 10**9)
+        for start in range(0, len(found), chunk):
+            yield found[start : start + chunk]
 
     # -- waiting lists (handlers/waiting_list.py) --------------------------------------------
     # The store's guarantees: one waiting entry per (programme, NIK) at a time, the line read

@@ -969,6 +969,7 @@ def test_card_number_refuses_serials_it_cannot_hold() -> None:
         with pytest.raises(ValueError):
             card_number(serial)
     assert not valid_card_number("1234567890")
+    assert not valid_card_number("00000000000")  # serial 0 is never issued
     assert not valid_card_number("１２３４５６７８９０１")
 
 

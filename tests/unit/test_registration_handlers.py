@@ -196,8 +196,16 @@ async def test_lookup_by_nik_and_card(world: World) -> None:
     by_nik = await world.bus.handle(FindWorker(nik=WOMAN_NIK), OPERATOR)
     by_card = await world.bus.handle(FindWorker(card_number=made.worker.card_number), OPERATOR)
     assert by_nik.worker_id == by_card.worker_id == made.worker.worker_id
-    with pytest.raises(NotFound):
+    printed = f"{made.worker.card_number[:4]} {made.worker.card_number[4:8]} {made.worker.card_number[8:]}"
+    assert (await world.bus.handle(FindWorker(card_number=printed), OPERATOR)) == by_card
+    with pytest.raises(NotFound) as missing:
         await world.bus.handle(FindWorker(nik=MAN_NIK), OPERATOR)
+    assert MAN_NIK not in str(missing.value)
+    assert "1704********0123" in str(missing.value)
+    mistyped = made.worker.card_number[:-1] + str((int(made.worker.card_number[-1]) + 1) % 10)
+    with pytest.raises(InvalidInput) as bad:
+        await world.bus.handle(FindWorker(card_number=mistyped), OPERATOR)
+    assert bad.value.field == "card_number"
 
 
 # -- the bulk core -------------------------------------------------------------------------------

@@ -294,7 +294,13 @@ def card_number(serial: int) -> str:
 
 
 def valid_card_number(text: str) -> bool:
-    return len(text) == 11 and text.isascii() and text.isdigit() and _luhn_sum(text) % 10 == 0
+    return (
+        len(text) == 11
+        and text.isascii()
+        and text.isdigit()
+        and text[:10] != "0000000000"  # serials start at 1
+        and _luhn_sum(text) % 10 == 0
+    )
 
 
 def _luhn_sum(digits: str) -> int:

@@ -23,13 +23,15 @@ from bpu_registration.domain import (
     QuotaExhausted,
     Worker,
     card_number,
+    mask_nik,
+    valid_card_number,
 )
 from bpu_registration.handlers.base import SYSTEM, WRITERS, Registration, load_programme
 from bpu_registration.store import NikTaken, Stale
 from bpu_registration.store.waiting_list import WaitingEntry
 from bpu_registration.store.workers import history_entry
 from bpu_shared.auth import Principal
-from bpu_shared.errors import Conflict, DomainError, NotFound
+from bpu_shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from bpu_shared.events import EndReason, Occupation, ProgrammeClosed, RegionCode, Rupiah
 from bpu_shared.http import RequestModel
 from bpu_shared.month import Month
@@ -349,15 +351,24 @@ async def get_worker(q: GetWorker, principal: Principal, deps: Registration) -> 
 
 
 async def find_worker(q: FindWorker, principal: Principal, deps: Registration) -> Worker:
+    """By NIK or card number; a card number may be typed as printed (``1234 5678 901``). The
+    answer for a NIK not found does not repeat it."""
     principal.require_role(*WRITERS)
     if q.nik:
-        worker = await deps.repository.worker_by_nik(q.nik)
+        worker = await deps.repository.worker_by_nik(q.nik.strip())
+        asked = mask_nik(q.nik.strip()) if len(q.nik.strip()) == 16 else "with that NIK"
     elif q.card_number:
-        worker = await deps.repository.worker_by_card(q.card_number)
+        number = "".join(q.card_number.split()).replace("-", "")
+        if not valid_card_number(number):
+            raise InvalidInput(
+                "card_number", "not a card number: 11 digits whose last is the check digit"
+            )
+        worker = await deps.repository.worker_by_card(number)
+        asked = number
     else:
-        raise NotFound("worker", "", field="nik")
+        raise InvalidInput("nik", "give a NIK or a card number")
     if worker is None or not principal.can_access(worker.village_code):
-        raise NotFound("worker", q.nik or q.card_number or "")
+        raise NotFound("worker", asked)
     return worker
 
 
@@ -498,11 +509,9 @@ async def end_enrolments_of_closed_programmes(
     ``EnrolmentEnded``. Applying it again finds them ended and writes nothing."""
     for event in closed:
         p = event.payload
-        after: str | None = None
-        while page := await deps.repository.workers_in_programme(p.programme_id, after):
-            for worker in page:
+        async for chunk in deps.repository.each_in_programme(p.programme_id):
+            for worker in chunk:
                 await _end_with_programme(worker, p.programme_id, p.end_month, p.closed_on, deps)
-            after = page[-1].worker_id
 
 
 async def _end_with_programme(

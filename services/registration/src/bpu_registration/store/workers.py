@@ -5,7 +5,7 @@ travels in the same write as the change and its events."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -58,6 +58,7 @@ class WorkerStore:
         await workers.create_index([("card_number", ASCENDING)], unique=True)
         await workers.create_index([("village_code", ASCENDING)])
         await workers.create_index([("programme_ids", ASCENDING)])
+        await workers.create_index([("active_programme_ids", ASCENDING)])
 
     async def reserve_card_serials(self, count: int) -> range:
         """``count`` card serials nobody else gets: one ``$inc`` of a counter."""
@@ -136,14 +137,33 @@ class WorkerStore:
         self, programme_id: str, after: str | None = None, limit: int = 1000
     ) -> list[Worker]:
         """Workers with an active enrolment in the programme, by id, ``limit`` after
-        ``after``."""
-        query: dict[str, Any] = {"active_programme_ids": {"$in": [programme_id]}}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        docs = (
-            await self.db[WORKERS].find(query, WORKER_FIELDS).sort("_id", 1).limit(limit).to_list()
+        ``after`` (for a page; ``each_in_programme`` walks them all faster)."""
+        ids = await self.active_worker_ids(programme_id)
+        page = [i for i in ids if after is None or i > after][:limit]
+        return await self.workers_by_ids(page)
+
+    async def each_in_programme(
+        self, programme_id: str, chunk: int = 1000
+    ) -> AsyncIterator[list[Worker]]:
+        """Every worker with an active enrolment in the programme, ``chunk`` at a time: their
+        ids in one index read, then each chunk by id (a range on ``_id`` beside another
+        condition reads every document on the embedded store)."""
+        ids = await self.active_worker_ids(programme_id)
+        for start in range(0, len(ids), chunk):
+            yield await self.workers_by_ids(ids[start : start + chunk])
+
+    async def active_worker_ids(self, programme_id: str) -> list[str]:
+        cursor = self.db[WORKERS].find(
+            {"active_programme_ids": {"$in": [programme_id]}}, {"_id": 1}
         )
-        return [to_worker(d) for d in docs]
+        return sorted([str(d["_id"]) async for d in cursor])
+
+    async def workers_by_ids(self, ids: Sequence[str]) -> list[Worker]:
+        if not ids:
+            return []
+        docs = await self.db[WORKERS].find({"_id": {"$in": list(ids)}}, WORKER_FIELDS).to_list()
+        found = {d["_id"]: to_worker(d) for d in docs}
+        return [found[i] for i in ids if i in found]
 
 
 # -- documents ---------------------------------------------------------------------------------
