@@ -18,6 +18,7 @@ from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_registration.events import programme_closed
 from bpu_registration.handlers import EVENT_HANDLERS
+from bpu_registration.handlers.workers import end_enrolments_of_closed_programmes
 from bpu_registration.store import RegistrationRepository
 from bpu_shared.events import EnrolmentEnded, ProgrammeClosed, WorkerChanged, WorkerRegistered
 from tests.e2e.test_slice import wait_committed
@@ -223,9 +224,9 @@ async def test_a_handler_killed_between_two_workers_finishes_the_rest_when_appli
             await bus.apply([event])
     finally:
         del repository.save_worker
-    [handler] = EVENT_HANDLERS[ProgrammeClosed]
-    await handler([event], bus.deps)  # redelivered after the crash
-    await handler([event], bus.deps)  # and once more
+    assert end_enrolments_of_closed_programmes in EVENT_HANDLERS[ProgrammeClosed]
+    await end_enrolments_of_closed_programmes([event], bus.deps)  # redelivered after the crash
+    await end_enrolments_of_closed_programmes([event], bus.deps)  # and once more
     ended = 0
     for w in workers:
         doc = await repository.workers.find_one({"_id": w["worker_id"]})
