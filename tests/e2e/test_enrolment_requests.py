@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +41,7 @@ from tests.harness import eventually, nik, settings_for, village_in
 pytestmark = pytest.mark.e2e
 
 KAUR = "17.04"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "enrolment_producer.py"
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +252,63 @@ async def test_a_registrys_burst_is_answered_once_per_request(infra, prefix, reg
     assert "invalid event" in keys["RQ-not-json"]
     assert "this topic carries EnrolmentRequested" in keys["RQ-wrong-type"]
     assert "payload.nik" in keys["RQ-no-nik"]
+
+
+async def run_example(infra: Any, prefix: str, *args: str) -> tuple[int, list[str]]:
+    """``examples/enrolment_producer.py`` as an integrator runs it, against this test's broker
+    and topics; its exit code and output lines."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        *args,
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+            "KAFKA_TOPIC_PREFIX": prefix,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode().splitlines()
+
+
+async def test_the_example_producer_sends_a_csv_and_prints_each_answer(
+    infra, prefix, registration, tmp_path: Path
+):
+    programme_id = await kaur_programme(registration.client, quota=10)
+    requests = tmp_path / "requests.csv"
+    good, bad = nik(), "1704019999990001"
+    village = village_in("17.04.03")
+    requests.write_text(
+        "request_id,nik,name,phone,occupation,domicile_code,declared_monthly_income\n"
+        f"EX-1,{good},Siti Aminah,081234567890,farmer,{village},1500000\n"
+        f"EX-2,{bad},Budi Santoso,,fisher,{village},\n",
+        encoding="utf-8",
+    )
+    code, lines = await run_example(
+        infra, prefix, "--csv", str(requests), "--programme", programme_id, "--timeout", "60"
+    )
+    assert code == 0, lines
+    answered = {line.split()[0]: line for line in lines[1:]}
+    assert answered["EX-1"].split()[1] == "enrolled"
+    assert answered["EX-2"].startswith("EX-2  rejected  nik: not a valid NIK")
+    worker = await registration.repository.worker_by_nik(good)
+    assert worker is not None and f"card {worker.card_number}" in answered["EX-1"]
+    assert worker.declared_monthly_income == 1_500_000
+
+    # Sent again: nothing new is enrolled or answered; the earlier answers are found.
+    code, lines = await run_example(
+        infra, prefix, "--csv", str(requests), "--programme", programme_id, "--from-beginning"
+    )
+    assert code == 0, lines
+    assert sorted(line.split()[:2] for line in lines[1:]) == [
+        ["EX-1", "enrolled"],
+        ["EX-2", "rejected"],
+    ]
+    programme = await registration.client.get(f"/programmes/{programme_id}")
+    assert programme.json()["enrolled"] == 1
 
 
 async def test_a_service_stopped_between_the_enrolments_and_the_answers_enrols_no_one_twice(

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bpu_registration.app import RegistrationSettings
-from bpu_registration.domain import Programme, Sponsor
+from bpu_registration.domain import Applicant, Programme, Sponsor
 from bpu_registration.handlers import COMMAND_HANDLERS, EVENT_HANDLERS, EnrolWorker
-from bpu_registration.handlers.requests import REGISTRY, body_of, fingerprint
+from bpu_registration.handlers.requests import REGISTRY, body_of, fingerprint, person_of
 from bpu_registration.store.requests import RequestAnswer
 from bpu_shared.clock import FixedClock
+from bpu_shared.errors import InvalidInput
 from bpu_shared.events import (
     EnrolmentAccepted,
     EnrolmentRejected,
@@ -202,6 +203,50 @@ def test_a_body_is_read_as_post_workers_reads_it_and_every_bad_field_is_named() 
     assert problems == [] and isinstance(body, EnrolWorker) and body.name == "Siti"
 
 
+GOOD = {
+    "nik": "1704011708850001",
+    "name": "Budi Santoso",
+    "phone": "081234567890",
+    "occupation": "fisher",
+    "village_code": KAUR_VILLAGE,
+    "declared_monthly_income": 1_500_000,
+}
+BAD = {
+    "nik": "1704019999990001",  # no such birth date
+    "name": "   ",
+    "phone": "12345",
+    "occupation": "astronaut",
+    "village_code": "17.04.01.9999",
+    "declared_monthly_income": 999_999,
+}
+#: ``Applicant.check``'s order, by the field its errors name.
+ORDER = ["nik", "name", "occupation", "domicile_code", "declared_monthly_income", "phone"]
+
+
+@given(st.sets(st.sampled_from(sorted(BAD))))
+def test_every_refused_field_of_the_person_is_named_in_the_checks_order(bad: set[str]) -> None:
+    values = {k: BAD[k] if k in bad else v for k, v in GOOD.items()}
+    applicant, problems = person_of(values, set(), min_declared_income=1_000_000)
+    named = {"village_code": "domicile_code"}
+    assert [p.field for p in problems] == [f for f in ORDER if f in {named.get(b, b) for b in bad}]
+    if bad:
+        assert applicant is None
+        # Each reason is the one Applicant.check gives when that field alone is wrong.
+        for problem in problems:
+            arg = {v: k for k, v in named.items()}.get(problem.field or "", problem.field)
+            with pytest.raises(InvalidInput) as alone:
+                Applicant.check(**{**GOOD, str(arg): BAD[str(arg)]}, min_declared_income=1_000_000)
+            assert (alone.value.field, alone.value.detail) == (problem.field, problem.reason)
+    else:
+        assert applicant == Applicant.check(**GOOD, min_declared_income=1_000_000)
+
+
+def test_a_field_the_body_refused_is_not_named_again() -> None:
+    values = {**GOOD, "occupation": "astronaut", "phone": "12345"}
+    applicant, problems = person_of(values, {"occupation"}, min_declared_income=1_000_000)
+    assert applicant is None and [p.field for p in problems] == ["phone"]
+
+
 @pytest.mark.parametrize(
     "wire",
     [
@@ -247,12 +292,27 @@ async def test_a_valid_request_is_enrolled_and_answered_with_the_worker_and_card
 
 async def test_a_request_that_breaks_rules_is_rejected_with_every_reason(world: World) -> None:
     await world.apply(
+        request(
+            "RQ-everything",
+            "PG-missing",
+            nik="1704019999990001",
+            phone="12345",
+            occupation="astronaut",
+            declared_monthly_income=500_000,
+        ),
         request("RQ-bad-body", world.programme, occupation="astronaut", domicile_code="17-04"),
         request("RQ-bad-nik", "PG-missing", nik="1704019999990001"),
         request("RQ-elsewhere", world.programme, domicile_code=PASER_VILLAGE),
         request("RQ-young", world.programme, nik="1704014107150002"),  # born 2015
         request("RQ-poor", world.programme, declared_monthly_income=900_000),
     )
+    assert list(reasons(world.answer("RQ-everything"))) == [
+        "occupation",  # the body, as POST /workers' 422 names it
+        "programme_id",
+        "nik",  # then the person's fields, in Applicant.check's order
+        "declared_monthly_income",
+        "phone",
+    ]
     assert list(reasons(world.answer("RQ-bad-body"))) == [
         "occupation",
         "domicile_code",

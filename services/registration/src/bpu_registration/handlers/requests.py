@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
@@ -160,27 +160,28 @@ def _check(
     r: EnrolmentRequested, ref: int, programme: Programme | NotFound | None, deps: Registration
 ) -> Candidate | list[Reason]:
     """The request as a candidate of ``enrol_many``, or every reason it is refused for: its
-    body's fields, the programme, and the person (the first rule ``Applicant.check`` finds)."""
+    body's fields, the programme, and the person's fields. The programme's own rules (region,
+    occupations, months, ages, one payer) are ``Worker.plan``'s, checked in ``enrol_many``
+    once the person is valid (they read the person's fields)."""
     body, reasons = body_of(r)
     if not isinstance(programme, Programme):
         missing = programme or NotFound("programme", r.payload.programme_id, "programme_id")
         reasons.append(Reason(field=missing.field, reason=missing.detail))
-    if body is None:
-        return reasons
-    try:
-        applicant = Applicant.check(
-            nik=body.nik,
-            name=body.name,
-            phone=body.phone,
-            occupation=body.occupation,
-            village_code=body.domicile_code,
-            declared_monthly_income=body.declared_monthly_income,
-            min_declared_income=deps.settings.min_declared_income,
-        )
-    except DomainError as refused:
-        reasons.append(Reason(field=refused.field, reason=refused.detail))
-        return reasons
-    if reasons:
+    given = body if body is not None else r.payload
+    applicant, problems = person_of(
+        {
+            "nik": given.nik,
+            "name": given.name,
+            "phone": given.phone,
+            "occupation": given.occupation,
+            "village_code": given.domicile_code,
+            "declared_monthly_income": given.declared_monthly_income,
+        },
+        refused={reason.field for reason in reasons},
+        min_declared_income=deps.settings.min_declared_income,
+    )
+    reasons += problems
+    if reasons or body is None or applicant is None:
         return reasons
     return Candidate(
         ref,
@@ -190,6 +191,46 @@ def _check(
         requested_on=body.requested_on,
         request_id=r.payload.request_id,
     )
+
+
+#: Values ``Applicant.check`` accepts, standing in for a field it refused (or the body did).
+_PASSING: dict[str, Any] = {
+    "nik": "1704014107900001",
+    "name": "-",
+    "phone": None,
+    "occupation": "other",
+    "village_code": "17.04.01.2001",
+}
+#: ``Applicant.check``'s argument for each field its errors name.
+_ARGUMENT = {"domicile_code": "village_code"}
+
+
+def person_of(
+    values: dict[str, Any], refused: set[str | None], min_declared_income: int
+) -> tuple[Applicant | None, list[Reason]]:
+    """The person ``Applicant.check`` makes of ``values``, or every field it refuses, not only
+    the first: each of its rules reads one field, so a refused field is set aside (a passing
+    value stands in for it) and the check runs again. Fields in ``refused`` (the body's) are
+    set aside from the start and not named twice."""
+    args = dict(values)
+    passing = {**_PASSING, "declared_monthly_income": min_declared_income}
+    aside = {_ARGUMENT.get(f or "", f or "") for f in refused} & passing.keys()
+    reasons: list[Reason] = []
+    for _attempt in range(len(passing) + 1):
+        try:
+            applicant = Applicant.check(
+                **{**args, **{name: passing[name] for name in aside}},
+                min_declared_income=min_declared_income,
+            )
+        except DomainError as bad:
+            reasons.append(Reason(field=bad.field, reason=bad.detail))
+            name = _ARGUMENT.get(bad.field or "", bad.field or "")
+            if name not in passing or name in aside:
+                break  # nothing left to set aside
+            aside.add(name)
+            continue
+        return (None if aside else applicant), reasons
+    return None, reasons
 
 
 async def _enrol(
