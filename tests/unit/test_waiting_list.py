@@ -285,6 +285,17 @@ def test_a_fill_enrols_exactly_as_many_as_seats_are_free_and_workers_wait(
     asyncio.run(scenario())
 
 
+async def test_a_bounded_fill_moves_at_most_its_limit_and_the_next_fill_goes_on(
+    world: World,
+) -> None:
+    p = await world.programme(quota=5)
+    await put_on_waiting_list(p, [candidate(i) for i in range(1, 6)], OPERATOR, world.bus.deps)
+    first = await fill_from_waiting_list(p.programme_id, world.bus.deps, limit=2)
+    assert len(first.enrolled) == 2 and world.seats_taken(p) == 2
+    rest = await fill_from_waiting_list(p.programme_id, world.bus.deps)
+    assert len(rest.enrolled) == 3 and world.seats_taken(p) == 5
+
+
 async def test_seats_go_in_order_and_each_enrolment_carries_its_entry(world: World) -> None:
     p = await world.programme(quota=2)
     for serial in (1, 2):

@@ -13,6 +13,7 @@ one twice: the next fill finds the worker enrolled for this entry and only close
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -62,6 +63,8 @@ NO_PRIORITY = 10**19 - 1
 
 #: Entries one fill round enrols at most (one ``enrol_many`` call, one bulk insert).
 FILL_BATCH = 500
+#: Entry transitions a fill sends to the store at once.
+LEAVE_CONCURRENCY = 32
 
 
 # -- the order ---------------------------------------------------------------------------------
@@ -211,6 +214,10 @@ class Filled:
     refused: list[str] = field(default_factory=list)
     closed: int = 0
 
+    @property
+    def moved(self) -> int:
+        return len(self.enrolled) + len(self.refused)
+
 
 # -- put on the list ---------------------------------------------------------------------------
 
@@ -281,7 +288,7 @@ def _new_entry(
 
 
 async def fill_from_waiting_list(
-    programme_id: str, deps: Registration, *, heal: bool = False
+    programme_id: str, deps: Registration, *, heal: bool = False, limit: int | None = None
 ) -> Filled:
     """Enrol the next waiting workers of the programme into its free seats, in order, until
     the seats or the line run out. An entry the enrolment now refuses (enrolled elsewhere for
@@ -290,10 +297,11 @@ async def fill_from_waiting_list(
     is written once (unique NIK), each entry moves on once (its state in the update filter).
 
     ``heal`` (the background pass) also closes, when no seat is free, the entries at the head
-    of the line whose enrolment a crashed fill made before it could close them."""
+    of the line whose enrolment a crashed fill made before it could close them. ``limit``
+    bounds how many entries it moves on; the background pass does the rest."""
     repo, filled = deps.repository, Filled(programme_id)
     # Each round enrols or refuses at least one entry, or stops.
-    while True:
+    while (budget := FILL_BATCH if limit is None else limit - filled.moved) > 0:
         found = await repo.programme(programme_id)
         if found is None:
             return filled
@@ -308,9 +316,10 @@ async def fill_from_waiting_list(
                     await repo.next_waiting(programme_id, FILL_BATCH), deps, filled
                 )
             return filled
-        entries = await repo.next_waiting(programme_id, min(free, FILL_BATCH))
+        entries = await repo.next_waiting(programme_id, min(free, budget))
         if not entries or not await _seat(programme, entries, deps, filled):
             return filled
+    return filled
 
 
 async def _close_enrolled(entries: list[WaitingEntry], deps: Registration, filled: Filled) -> None:
@@ -347,10 +356,16 @@ async def _seat(
             detail = f"{done.field}: {done.reason}" if done.field else done.reason
             outcomes.append(Leaving(e, WaitingState.REFUSED, detail=detail))
         # NoSeat: the entry keeps its place; another fill took the seat.
+    # Each entry is its own document: their transitions go to the store side by side.
     moved = False
-    for o in outcomes:
-        left = await _leave(deps, o.entry, o.state, filled, worker_id=o.worker_id, detail=o.detail)
-        moved = moved or left is not None
+    for i in range(0, len(outcomes), LEAVE_CONCURRENCY):
+        left = await asyncio.gather(
+            *(
+                _leave(deps, o.entry, o.state, filled, worker_id=o.worker_id, detail=o.detail)
+                for o in outcomes[i : i + LEAVE_CONCURRENCY]
+            )
+        )
+        moved = moved or any(e is not None for e in left)
     return moved
 
 
@@ -395,10 +410,12 @@ async def _leave(
 
 
 async def fill_after_change(programme_id: str, deps: Registration) -> None:
-    """Fill the seats a request has just freed. The request's own change is saved by then, so
-    a failing fill must not fail it: the background pass fills them again shortly."""
+    """Fill the seats a request has just freed, up to ``FILL_BATCH`` of them before the answer
+    (a quota raised by thousands leaves the rest to the background pass, which does them in
+    one go). The request's own change is saved by then, so a failing fill must not fail it: the
+    background pass fills the seats shortly."""
     try:
-        await fill_from_waiting_list(programme_id, deps)
+        await fill_from_waiting_list(programme_id, deps, limit=FILL_BATCH)
     except Exception:
         log.exception(
             "filling programme %s from its waiting list failed; retried later", programme_id
@@ -467,7 +484,9 @@ async def get_waiting_list(
     entries = await repo.next_waiting(q.programme_id, q.limit, q.after, q.district)
     if not entries:
         return WaitingListPage(q.programme_id, [], None)
-    ahead = await repo.waiting_ahead(q.programme_id, entries[0].order)
+    # Counting reads every entry ahead on the embedded store; the head of the line needs none.
+    head = q.after is None and q.district is None
+    ahead = 0 if head else await repo.waiting_ahead(q.programme_id, entries[0].order)
     if q.district is None:
         places = [Place(e, ahead + 1 + i) for i, e in enumerate(entries)]
     else:  # the other districts' entries in between count too
