@@ -6,8 +6,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic import Field
 
+from bpu_registration import files
 from bpu_registration.api import router
 from bpu_registration.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_registration.handlers.imports import import_jobs
 from bpu_registration.handlers.waiting_list import waiting_list_jobs
 from bpu_registration.store import RegistrationRepository
 from bpu_shared.service import serve, service_app
@@ -26,6 +28,23 @@ class RegistrationSettings(ServiceSettings):
         description="How often free seats are filled from the waiting lists without a request "
         "asking (the seat of a request that died before its fill)",
     )
+    import_chunk_rows: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Rows of an import enrolled and recorded together (one bulk write each); "
+        "a stopped import resumes from the last chunk recorded",
+    )
+    import_max_rows: int = Field(files.MAX_ROWS, ge=1, description="Rows an import file may hold")
+    import_max_bytes: int = Field(
+        files.MAX_BYTES, ge=1, description="Bytes an import file may hold"
+    )
+    import_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often the import runner looks for a job a stopped process left half "
+        "done (a new job wakes it at once)",
+    )
 
 
 def build_app(settings: RegistrationSettings) -> FastAPI:
@@ -41,6 +60,7 @@ def build_app(settings: RegistrationSettings) -> FastAPI:
         routers=[router],
         background=lambda runtime, repository: [
             *waiting_list_jobs(runtime, repository, settings.waiting_list_fill_seconds),
+            *import_jobs(runtime, repository, settings.import_poll_seconds),
         ],
     )
 

@@ -7,6 +7,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bpu_registration.handlers.imports import (
+    CarryOver,
+    CarryOverRequest,
+    ErrorReport,
+    GetImport,
+    GetImportErrors,
+    ListImports,
+    Started,
+    StartImport,
+    carry_over,
+    get_import,
+    import_error_report,
+    list_imports,
+    start_import,
+)
 from bpu_registration.handlers.programmes import (
     ChangeProgramme,
     CloseProgramme,
@@ -93,6 +108,11 @@ COMMAND_HANDLERS: dict[type, Any] = {
     GetWaitingListSummary: get_waiting_list_summary,
     GetWaitingEntry: get_waiting_entry,
     WithdrawFromWaitingList: withdraw_from_waiting_list,
+    StartImport: start_import,
+    CarryOver: carry_over,
+    GetImport: get_import,
+    ListImports: list_imports,
+    GetImportErrors: import_error_report,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
 
@@ -108,6 +128,8 @@ EVENT_HANDLERS: dict[type, Sequence[Any]] = {
 __all__ = [
     "COMMAND_HANDLERS",
     "EVENT_HANDLERS",
+    "CarryOver",
+    "CarryOverRequest",
     "ChangeProgramme",
     "ChangeWorker",
     "CloseProgramme",
@@ -116,8 +138,11 @@ __all__ = [
     "Ending",
     "EnrolWorker",
     "Enrolled",
+    "ErrorReport",
     "FindWorker",
     "GetCard",
+    "GetImport",
+    "GetImportErrors",
     "GetProgramme",
     "GetSponsor",
     "GetWaitingEntry",
@@ -125,6 +150,7 @@ __all__ = [
     "GetWaitingListSummary",
     "GetWorker",
     "GetWorkerHistory",
+    "ListImports",
     "ListProgrammes",
     "ListSponsors",
     "Move",
@@ -133,6 +159,8 @@ __all__ = [
     "ProgrammeChanges",
     "RegisterSponsor",
     "SearchWorkers",
+    "StartImport",
+    "Started",
     "WithdrawFromWaitingList",
     "WorkerChanges",
 ]

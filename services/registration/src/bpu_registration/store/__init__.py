@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from bpu_registration.store.imports import ImportStore
 from bpu_registration.store.programmes import PROGRAMMES, SPONSORS, ProgrammeStore
 from bpu_registration.store.requests import RequestStore
 from bpu_registration.store.search import SearchStore
@@ -23,7 +24,13 @@ IMPORTS, WAITING_LIST, REQUESTS = "imports", "waiting_list", "enrolment_requests
 
 
 class RegistrationRepository(
-    ProgrammeStore, WorkerStore, SearchStore, WaitingListStore, RequestStore, Repository
+    ProgrammeStore,
+    WorkerStore,
+    SearchStore,
+    WaitingListStore,
+    RequestStore,
+    ImportStore,
+    Repository,
 ):
     #: Collections whose documents carry events (the relay publishes exactly these).
     OUTBOX_COLLECTIONS: ClassVar[tuple[str, ...]] = (
@@ -41,3 +48,4 @@ class RegistrationRepository(
         await self.ensure_search_indexes()
         await self.ensure_waiting_list_indexes()
         await self.ensure_request_indexes()
+        await self.ensure_import_indexes()
