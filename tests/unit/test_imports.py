@@ -185,19 +185,15 @@ class ImportsRepository(FakeRegistrationRepository):
         chunks = self.rejected.get(job_id, {})
         return sorted((r for start in chunks for r in chunks[start]), key=lambda r: r.row)
 
-    async def workers_ever_in(
-        self, programme_id: str, after: str | None, limit: int
-    ) -> list[Worker]:
-        found = sorted(
-            (
-                w
-                for w in self.workers.values()
-                if any(e.programme_id == programme_id for e in w.enrolments)
-                and (after is None or w.worker_id > after)
-            ),
-            key=lambda w: w.worker_id,
+    async def worker_ids_ever_in(self, programme_id: str) -> list[str]:
+        return sorted(
+            w.worker_id
+            for w in self.workers.values()
+            if any(e.programme_id == programme_id for e in w.enrolments)
         )
-        return found[:limit]
+
+    async def workers_by_ids(self, ids: Sequence[str]) -> list[Worker]:
+        return [self.workers[i] for i in ids if i in self.workers]
 
 
 class World:

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -458,9 +459,14 @@ class CarriedWorkers:
         self.repository = repository
         self.from_programme_id = from_programme_id
         self.min_income = min_income
+        self.ids: list[str] | None = None
 
     async def batch(self, start: int, cursor: str | None, size: int) -> Batch:
-        workers = await self.repository.workers_ever_in(self.from_programme_id, cursor, size)
+        if self.ids is None:
+            self.ids = await self.repository.worker_ids_ever_in(self.from_programme_id)
+        at = 0 if cursor is None else bisect_right(self.ids, cursor)
+        page = self.ids[at : at + size]
+        workers = await self.repository.workers_by_ids(page)
         carried = [w for w in workers if carries_over(w, self.from_programme_id)]
         refused: dict[int, list[tuple[str, str]]] = {}
         candidates: list[Candidate] = []
@@ -493,14 +499,14 @@ class CarriedWorkers:
                 w.worker_id,
             )
 
-        last = len(workers) < size
+        last = at + size >= len(self.ids)
         return Batch(
             start=start,
             rows=len(carried),
             candidates=candidates,
             refused=refused,
             cells_of=cells_of,
-            cursor=workers[-1].worker_id if workers else cursor,
+            cursor=page[-1] if page else cursor,
             last=last,
             rows_total=start + len(carried) if last else None,
         )

@@ -14,7 +14,6 @@ checks); ``created_at``, written with the insert, stays a date and sorts the lis
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +26,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from bpu_registration.domain import Worker
-from bpu_registration.store.workers import WORKER_FIELDS, WORKERS, to_worker
+from bpu_registration.store.workers import WORKERS
 from bpu_shared.auth import Principal, Role
 from bpu_shared.messaging.outbox import OUTBOX_FIELDS
 from bpu_shared.service_layer.unit_of_work import UnitOfWork
@@ -246,9 +244,13 @@ class ImportStore:
         started (``rows_done``); False when another process recorded it first. Written again
         after a crash between the two, the rejected rows overwrite themselves."""
         if chunk.rejected:
+            key = f"{job.job_id}:{chunk.start:07d}"
             await self.db[IMPORT_ERRORS].replace_one(
-                {"_id": f"{job.job_id}:{chunk.start:07d}"},
+                {"_id": key},
                 {
+                    # Named again in the document: the embedded store's upsert would give the
+                    # new document an id of its own, and a second run a second document.
+                    "_id": key,
                     "job_id": job.job_id,
                     "start": chunk.start,
                     "rows": [
@@ -345,20 +347,12 @@ class ImportStore:
 
     # -- a carry-over's source -------------------------------------------------------------
 
-    async def workers_ever_in(
-        self, programme_id: str, after: str | None, limit: int
-    ) -> list[Worker]:
-        """Workers with any enrolment in the programme (active or ended), by id, ``limit``
-        after ``after``."""
-        query: dict[str, Any] = {"programme_ids": {"$in": [programme_id]}}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        docs = (
-            await self.db[WORKERS].find(query, WORKER_FIELDS).sort("_id", 1).limit(limit).to_list()
-        )
-        # Turning documents into workers is CPU work: let the event loop breathe.
-        await asyncio.sleep(0)
-        return [to_worker(d) for d in docs]
+    async def worker_ids_ever_in(self, programme_id: str) -> list[str]:
+        """The ids of the workers with any enrolment in the programme (active or ended), in
+        order: one index read. The workers are then read by id, a page at a time (a range on
+        ``_id`` beside another condition reads every document on the embedded store)."""
+        cursor = self.db[WORKERS].find({"programme_ids": {"$in": [programme_id]}}, {"_id": 1})
+        return sorted([str(d["_id"]) async for d in cursor])
 
 
 # -- documents ---------------------------------------------------------------------------------
