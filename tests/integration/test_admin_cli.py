@@ -1,4 +1,5 @@
-"""``bpu-admin`` against a running broker: creating topics, listing and replaying dead letters."""
+"""``bpu-admin`` against a running broker: creating topics, listing and replaying dead letters;
+and against a running registration: importing a file of workers."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bpu_devstack.samples import sample_rows, write_csv
 from bpu_shared import admin
 from bpu_shared.deadletters import REPLAY_LINES_UP_TO, dead_letter_headers
 from bpu_shared.events import all_topics
+from tests.e2e.procs import ServiceProcess
+from tests.harness import ADMIN_KEY
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -253,3 +257,116 @@ async def test_unreachable_broker_is_a_clear_error(capsys):
     code = await admin.run(["--bootstrap-servers", "127.0.0.1:1", "create-topics"])
     assert code == 1
     assert "cannot reach the Kafka broker at 127.0.0.1:1" in capsys.readouterr().err
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def registration_process(infra, unique, tmp_path) -> AsyncIterator[ServiceProcess]:
+    """Registration as operators run it (its own process, on a port), for the HTTP commands."""
+    service = ServiceProcess(infra, f"t{unique}.", "registration", tmp_path)
+    try:
+        await asyncio.to_thread(service.wait_ready)
+        yield service
+    finally:
+        service.stop()
+
+
+async def kaur_programme(service: ServiceProcess) -> str:
+    async with service.client() as client:
+        sponsor = await client.post(
+            "/sponsors", json={"name": "Pemkab Kaur", "kind": "regency", "region_code": "17.04"}
+        )
+        programme = await client.post(
+            "/programmes",
+            json={
+                "sponsor_id": sponsor.json()["sponsor_id"],
+                "name": "Pekerja Rentan Kaur 2026",
+                "budget_year": 2026,
+                "budget_rupiah": 16_800 * 12 * 500,
+                "quota": 500,
+                "start_month": "2026-01",
+                "end_month": "2026-12",
+            },
+        )
+    assert programme.status_code == 201, programme.text
+    return str(programme.json()["programme_id"])
+
+
+@pytest.mark.timeout(120)
+async def test_import_uploads_follows_the_job_and_saves_the_error_report(
+    cli, registration_process, tmp_path, monkeypatch
+):
+    service = registration_process
+    pid = await kaur_programme(service)
+    sample = sample_rows("17.04", 300, bad_share=0.05, seed=4)
+    path = tmp_path / "peserta kaur.csv"
+    write_csv(sample.rows, path, excel=True)
+    monkeypatch.setenv("REGISTRATION_URL", service.url)
+    monkeypatch.setenv("BPU_API_KEY", ADMIN_KEY)
+
+    code, out, err = await cli("import", str(path), "--programme", pid, "--poll", "0.2")
+
+    assert code == 0, (out, err)
+    good, bad = 300 - len(sample.bad), len(sample.bad)
+    assert "300 rows queued" in out
+    assert f"done: 300 of 300 rows: {good} enrolled, 0 already enrolled, {bad} rejected" in out
+    report = tmp_path / "peserta kaur-errors.csv"
+    assert f"error report: {report} ({bad} rows to fix and import again)" in out
+    lines = report.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("row;column;reason;nik;name")
+    assert sorted(int(line.split(";")[0]) for line in lines[1:]) == sorted(
+        sample.sheet_row(i) for i in sample.bad
+    )
+
+    code, out, _ = await cli(
+        "import", str(path), "--programme", pid, "--errors", str(tmp_path / "e.csv")
+    )
+    assert code == 0
+    assert f"this file was imported into {pid} before" in out
+    assert f"{good} enrolled" in out and (tmp_path / "e.csv").exists()
+
+
+async def test_import_errors_are_clear_and_enrol_no_one(
+    cli, registration_process, tmp_path, monkeypatch
+):
+    service = registration_process
+    empty = tmp_path / "kosong.csv"
+    empty.write_bytes(b"")
+    monkeypatch.delenv("BPU_API_KEY", raising=False)
+    monkeypatch.setenv("REGISTRATION_URL", service.url)
+
+    code, _, err = await cli("import", str(empty), "--programme", "PG-x")
+    assert code == 1 and "no API key: give --api-key or set BPU_API_KEY" in err
+
+    code, _, err = await cli("import", str(empty), "--programme", "PG-x", "--api-key", ADMIN_KEY)
+    assert code == 1 and "registration refused it (422): programme 'PG-x' does not exist" in err
+
+    pid = await kaur_programme(service)
+    code, _, err = await cli("import", str(empty), "--programme", pid, "--api-key", ADMIN_KEY)
+    assert code == 1 and "registration refused it (422): 'kosong.csv' is empty" in err
+    async with service.client() as client:
+        assert (await client.get("/imports", params={"programme_id": pid})).json() == []
+
+    code, _, err = await cli(
+        "import", str(tmp_path / "missing.csv"), "--programme", "PG-x", "--api-key", ADMIN_KEY
+    )
+    assert code == 1 and "cannot read" in err and "missing.csv" in err
+
+    code, _, err = await cli(
+        "import", str(empty), "--programme", "PG-x", "--api-key", "bpu_0_not-a-key"
+    )
+    assert code == 1 and "(401)" in err
+
+    code, _, err = await cli(
+        "import",
+        str(empty),
+        "--programme",
+        "PG-x",
+        "--api-key",
+        ADMIN_KEY,
+        "--url",
+        "http://127.0.0.1:1",
+    )
+    assert code == 1 and "cannot reach registration at http://127.0.0.1:1" in err
