@@ -10,9 +10,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from bpu_registration.domain import EnrolmentStatus, Programme, Sponsor, Worker
+from bpu_registration.domain import (
+    EnrolmentStatus,
+    Programme,
+    Sponsor,
+    WaitingEntry,
+    WaitingState,
+    Worker,
+)
 from bpu_registration.store import NikTaken, Stale
-from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_shared.events import Event
 from bpu_shared.regions import within
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from bpu_registration.app import RegistrationSettings
-from bpu_registration.domain import AlreadyFunded, Programme, Sponsor
+from bpu_registration.domain import AlreadyFunded, Programme, Sponsor, WaitingEntry, WaitingState
 from bpu_registration.handlers import (
     COMMAND_HANDLERS as REGISTRATION_COMMANDS,
 )
@@ -30,7 +30,6 @@ from bpu_registration.handlers import (
     OpenProgramme,
     RegisterSponsor,
 )
-from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_reporting.handlers import COMMAND_HANDLERS as REPORTING_COMMANDS
 from bpu_reporting.handlers import EVENT_HANDLERS as REPORTING_EVENTS
 from bpu_reporting.handlers import CoverageReport, GetCoverage

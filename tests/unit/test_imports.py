@@ -26,6 +26,7 @@ from bpu_registration.domain import (
     Occupation,
     Programme,
     Sponsor,
+    WaitingState,
     Worker,
     parse_identity,
 )
@@ -57,7 +58,6 @@ from bpu_registration.store.imports import (
     JobState,
     RejectedRow,
 )
-from bpu_registration.store.waiting_list import WaitingState
 from bpu_shared.auth import Principal, Role
 from bpu_shared.clock import FixedClock
 from bpu_shared.errors import Conflict, NotFound

