@@ -29,11 +29,12 @@ class RegistrationSettings(ServiceSettings):
         "asking (the seat of a request that died before its fill)",
     )
     import_chunk_rows: int = Field(
-        1000,
+        2500,
         ge=1,
         le=10_000,
         description="Rows of an import enrolled and recorded together (one bulk write each); "
-        "a stopped import resumes from the last chunk recorded",
+        "a stopped import resumes from the last chunk recorded. Larger chunks make fewer round "
+        "trips but hold the event loop longer (about 0.1 ms of CPU per row)",
     )
     import_max_rows: int = Field(files.MAX_ROWS, ge=1, description="Rows an import file may hold")
     import_max_bytes: int = Field(

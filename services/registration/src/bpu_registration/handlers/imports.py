@@ -666,7 +666,17 @@ class ImportRunner(LeasedLoop):
         return self.lease.held or await self.lease.acquire()
 
     async def run_pass(self) -> None:
-        for job in await self.deps.repository.open_imports():
+        # Until no job is left that this pass has not tried: one queued meanwhile runs now,
+        # not at the next tick (a wake during a pass is not kept).
+        tried: set[str] = set()
+        while True:
+            waiting = [
+                j for j in await self.deps.repository.open_imports() if j.job_id not in tried
+            ]
+            if not waiting:
+                return
+            job = waiting[0]
+            tried.add(job.job_id)
             try:
                 await run_import(job, self.deps, self.still_ours)
             except STOP:
