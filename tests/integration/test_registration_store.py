@@ -123,6 +123,19 @@ async def test_a_resumed_run_forgets_the_rejected_rows_of_chunks_it_never_record
     assert later not in await repo.rejected_rows("IM-1")
 
 
+async def test_a_job_without_a_file_finishes_and_fails_like_one_with_a_file(repo):
+    carry = a_job("IM-9", key="carry-over:PG-2:PG-1", kind=JobKind.CARRY_OVER)
+    await repo.add_import(carry, None)
+    job = await repo.start_import(carry, T0)
+    assert await repo.record_chunk(job, ChunkDone(0, 0, Counts(), last=True, rows_total=0), T0)
+    done = await repo.import_job("IM-9")
+    assert done.state is JobState.DONE and done.dedup_key == "carry-over:PG-2:PG-1#IM-9"
+    await repo.add_import(a_job("IM-8", key="k8"), b"x")
+    await repo.fail_import(await repo.import_job("IM-8"), "gone", T0, give_up=True)
+    await repo.fail_import(await repo.import_job("IM-8"), "gone", T0, give_up=True)  # no file now
+    assert (await repo.import_job("IM-8")).state is JobState.FAILED
+
+
 async def test_a_failed_job_gives_its_key_up_and_open_jobs_come_oldest_first(repo):
     await repo.add_import(a_job("IM-2", key="k2", created_at=T0 + timedelta(minutes=1)), b"x")
     await repo.add_import(a_job("IM-1", key="k1"), b"x")

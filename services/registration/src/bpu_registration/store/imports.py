@@ -324,6 +324,10 @@ class ImportStore:
         return bytes(await stream.read())
 
     async def _delete_file(self, job_id: str) -> None:
+        # Looked for first: the embedded store answers the delete of a missing file with a
+        # plain OperationFailure where MongoDB's GridFS raises NoFile (a carry-over has none).
+        if await self.db[f"{IMPORT_FILES}.files"].find_one({"_id": job_id}, {"_id": 1}) is None:
+            return
         try:
             await self._files.delete(job_id)
         except NoFile:
