@@ -1,10 +1,11 @@
 """Bulk enrolment end to end on the real broker and store: Paser's 32,268 workers from an
 Excel-style CSV with 1% bad rows of every kind, counted by reporting; the same file again; an
 XLSX with its columns in another order and Indonesian headers; files refused at once; a
-carry-over into next year's programme."""
+carry-over into next year's programme; an import finished by another process after a SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -23,6 +24,7 @@ from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
+from tests.e2e.procs import ServiceProcess
 from tests.harness import eventually, settings_for
 
 pytestmark = pytest.mark.e2e
@@ -353,3 +355,87 @@ async def test_carry_over_enrols_last_years_workers_in_next_years_programme(regi
     lines = await error_report(registration, refused["import_id"])
     assert all(last_year["programme_id"] in line["reason"] for line in lines), lines[0]
     assert {line["column"] for line in lines} == {"nik"}
+
+
+@pytest.mark.timeout(300)
+async def test_an_import_whose_process_is_killed_is_finished_by_the_next_with_no_one_twice(
+    infra, tmp_path: Path
+):
+    """Registration killed (SIGKILL) in the middle of an import: another process takes the
+    runner's lease over, resumes from the last chunk recorded, and every worker is enrolled
+    once, each counted as accepted."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    sample = sample_rows("64.01", 6_000, bad_share=0.01, seed=1)
+    good = len(sample.rows) - len(sample.bad)
+    path = tmp_path / "paser.csv"
+    write_csv(sample.rows, path, excel=True)
+    first = ServiceProcess(infra, prefix, "registration", tmp_path, import_chunk_rows=250)
+    second: ServiceProcess | None = None
+    try:
+        await asyncio.to_thread(first.wait_ready)
+        async with first.client() as client:
+            sponsor = await client.post(
+                "/sponsors",
+                json={"name": "Pemkab Paser", "kind": "regency", "region_code": "64.01"},
+            )
+            programme = await client.post(
+                "/programmes",
+                json={
+                    "sponsor_id": sponsor.json()["sponsor_id"],
+                    "name": "Pekerja Rentan Paser 2026",
+                    "budget_year": 2026,
+                    "budget_rupiah": 16_800 * 12 * 6_000,
+                    "quota": 6_000,
+                    "start_month": "2026-01",
+                    "end_month": "2026-12",
+                },
+            )
+            pid = programme.json()["programme_id"]
+            started = await client.post(
+                "/imports",
+                files={"file": (path.name, path.read_bytes())},
+                data={"programme_id": pid},
+            )
+            assert started.status_code == 202, started.text
+            import_id = started.json()["import_id"]
+            job, _ = await eventually(
+                lambda: _job(client, import_id), lambda j: j["rows_done"] >= 1_000, timeout=120
+            )
+        assert job["state"] == "running"
+        first.kill()
+        second = ServiceProcess(infra, prefix, "registration", tmp_path, import_chunk_rows=250)
+        await asyncio.to_thread(second.wait_ready)
+        async with second.client() as client:
+            done, seconds = await eventually(
+                lambda: _job(client, import_id), lambda j: j["state"] == "done", timeout=180
+            )
+            print(
+                f"killed at {job['rows_done']:,} rows; the next process finished in {seconds:.1f}s"
+            )
+            assert (done["rows_done"], done["accepted"]) == (6_000, good)
+            assert (done["rejected"], done["already_enrolled"], done["waiting"]) == (60, 0, 0)
+            lines = await client.get(f"/imports/{import_id}/errors")
+            rows = lines.content.decode("utf-8-sig").splitlines()[1:]
+            assert sorted(int(r.split(";")[0]) for r in rows) == sorted(
+                sample.sheet_row(i) for i in sample.bad
+            )
+            page = await client.get("/workers", params={"programme_id": pid, "limit": 500})
+            workers, after = page.json()["items"], page.json().get("next")
+            while after:
+                page = await client.get(
+                    "/workers", params={"programme_id": pid, "limit": 500, "after": after}
+                )
+                workers += page.json()["items"]
+                after = page.json().get("next")
+            niks = [w["nik"] for w in workers]
+            assert len(niks) == len(set(niks)) == good  # each enrolled once
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def _job(client: Any, import_id: str) -> dict:
+    response = await client.get(f"/imports/{import_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
