@@ -30,6 +30,9 @@ class LeasedLoop:
         """One pass of the job; called only while this process holds the lease."""
         raise NotImplementedError
 
+    def passed_over(self) -> None:
+        """Called instead of a pass when another process holds the lease."""
+
     def wake(self) -> None:
         """Run a pass now rather than at the next tick."""
         self._wake.set()
@@ -40,10 +43,13 @@ class LeasedLoop:
                 # Without the lease another replica does the job; look again at the next tick.
                 if self.lease.held or await self.lease.acquire():
                     await self.run_pass()
+                else:
+                    self.passed_over()
             except asyncio.CancelledError:
                 raise
             except LeaseLost:
                 log.info("%s: another process holds the lease now", self.name)
+                self.passed_over()
             except TRANSIENT_STORE_ERRORS as exc:
                 log.warning("%s: store unreachable (%s); retrying", self.name, exc)
             except Exception:

@@ -2,27 +2,50 @@
 embedded broker, which keeps nothing across a restart) publishes the retained sent events again
 when the broker has lost them.
 
-One process at a time publishes: the relay holds a lease, so replicas of a service do not
-publish each other's events, and another replica takes over within the lease's ttl when the
-holder dies. A crash between publishing and marking publishes the event twice; consumers absorb
-that (see ``exactly_once``).
+One process at a time publishes: the relay holds a lease, renewed before each batch, so
+replicas of a service do not publish each other's events, and another replica takes over within
+the lease's ttl when the holder dies. A crash between publishing and marking publishes the event
+twice; consumers absorb that (see ``exactly_once``).
+
+What it costs is the store's, not the broker's: the embedded store spends about as much on
+updating a document as on inserting it, and every published event needs its document updated.
+So a pass does as little else as it can:
+
+- **Batches from memory first.** The unit of work hands the relay each new document as it
+  wrote it (``take``); the relay publishes those without reading them back, and queries for
+  pending documents only when none are left (documents written by other processes, events
+  added to existing documents, anything left by a crash). A document found by a query and also
+  handed over is published once.
+- **Publishing overlaps marking.** While the store marks one batch, the next is published.
+- **One write marks a batch of new documents.** A document holding exactly one pending event
+  and none sent before (a new aggregate and the event that created it: every worker of a bulk
+  import) has its ``outbox`` renamed to ``outbox_sent`` by one ``update_many`` for the whole
+  batch. Its filter matches a document only while its one pending entry is one this batch
+  published (an entry is in one document only) and nothing was ever marked in it, so a document
+  changed meanwhile (a new event), or marked by a second relay (one that lost its lease without
+  noticing), is left to the general path: one update per entry, matched by the entry itself.
+  Marking twice changes nothing on either path.
+- **The offsets acknowledged** (kept to notice a broker that lost its data) are recorded once
+  per pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.lease import Lease
-from bpu_shared.messaging.leased_loop import LeasedLoop
+from bpu_shared.messaging.leased_loop import LeasedLoop, LeaseLost
 from bpu_shared.messaging.outbox import read_entry
 from bpu_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_REPUBLISHED
 
@@ -45,6 +68,13 @@ def _tp_of(hw_id: str) -> TopicPartition:
 HIGH_WATER = {"kind": "high-water"}
 
 
+def _fold(highest: dict[str, int], acks: Sequence[Any]) -> None:
+    """The highest offset acknowledged per partition, ``acks`` added."""
+    for md in acks:
+        key = _hw_id(md.topic, md.partition)
+        highest[key] = max(highest.get(key, -1), md.offset)
+
+
 REPUBLISH_ID = "republish"
 
 
@@ -62,7 +92,7 @@ class OutboxRelay(LeasedLoop):
         republish_on_broker_loss: bool = False,
         retained: int = 20,
         interval: float = 0.2,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         reset_check_interval: float = 5.0,
         topic_prefix: str = "",
         before_republish: Callable[[], Awaitable[None]] | None = None,
@@ -79,6 +109,11 @@ class OutboxRelay(LeasedLoop):
         self.topic_prefix = topic_prefix
         self.before_republish = before_republish
         self._next_reset_check = 0.0
+        #: Documents handed over as written, per collection, to publish without a read; and
+        #: the ids the last pass found by querying (a hand-over may come after that pass
+        #: found and published the same document).
+        self._taken: dict[str, deque[dict[str, Any]]] = {}
+        self._found: dict[str, set[Any]] = {}
 
     async def ensure_indexes(self) -> None:
         """The relay finds pending events by ``outbox_pending``: without an index every pass
@@ -86,60 +121,153 @@ class OutboxRelay(LeasedLoop):
         for name in self.collections:
             await self.db[name].create_index("outbox_pending")
 
+    #: Documents handed over and waiting to be published, at most, per collection (about 1 KB
+    #: each: the rest are found by querying).
+    MAX_TAKEN = 50_000
+
+    def take(self, collection: str, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Documents this process has just inserted with their first events (the unit of work
+        hands them over as written): the next pass publishes them without reading them back.
+        Only a saving: the query still finds whatever is pending, so documents handed over
+        beyond ``MAX_TAKEN``, or while another process holds the lease, are simply left."""
+        self.wake()
+        taken = self._taken.setdefault(collection, deque())
+        if len(taken) + len(documents) > self.MAX_TAKEN:
+            return
+        taken.extend(
+            {"_id": d["_id"], "outbox": d["outbox"], "outbox_pending": d["outbox_pending"]}
+            for d in documents
+            if d.get("outbox_pending")
+        )
+
     # -- one pass ------------------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
-        """Publish every pending event once; return how many documents had events to publish."""
+        """Publish every pending event once: the documents handed over first, and, when none
+        are left, whatever a query finds pending. How many documents had events to publish.
+        Raises ``LeaseLost`` when another process took the lease over meanwhile."""
         total = 0
+        highest: dict[str, int] = {}
         for name in self.collections:
-            found = 0
-            while True:
-                published = await self._publish_batch(name)
-                found += published
-                if published < self.batch_size:
-                    break
-            # What this pass found waiting: no extra count, which the embedded store answers by
-            # reading every document.
+            found = await self._publish_collection(name, highest)
+            # What this pass found waiting: no extra count, which the embedded store answers
+            # by reading every document.
             OUTBOX_BACKLOG.labels(name).set(found)
             total += found
+        # Once a pass, not once a batch: each write waits its turn behind the inserts.
+        await self._record_high_water(highest)
         return total
 
-    async def _publish_batch(self, name: str) -> int:
-        coll = self.db[name]
-        docs = (
-            await coll.find({"outbox_pending": {"$gt": 0}}, {"outbox": 1})
+    async def _publish_collection(self, name: str, highest: dict[str, int]) -> int:
+        """One batch after another: while the store marks one, the next is published."""
+        taken = self._taken.setdefault(name, deque())
+        # Found by the last pass's query or this one's: published, even if handed over later.
+        seen = self._found.pop(name, set())
+        found: set[Any] = set()
+        count = 0
+        marking: asyncio.Task[None] | None = None
+        try:
+            while True:
+                await self._keep_lease()
+                docs = [taken.popleft() for _ in range(min(self.batch_size, len(taken)))]
+                docs = [d for d in docs if d["_id"] not in seen and d["_id"] not in found]
+                queried = not docs and not taken
+                if queried:
+                    if marking is not None:  # a query must not find what is being marked
+                        await marking
+                        marking = None
+                    docs = await self._find_pending(name)
+                    found.update(d["_id"] for d in docs)
+                if docs:
+                    published = await self._publish(docs)
+                    _fold(highest, published)
+                    if marking is not None:
+                        await marking
+                    marking = asyncio.create_task(self._mark_sent(name, docs, published))
+                    count += len(docs)
+                if queried and len(docs) < self.batch_size and not taken:
+                    return count
+        finally:
+            if marking is not None:
+                await marking
+            self._found[name] = found
+
+    async def _find_pending(self, name: str) -> list[dict[str, Any]]:
+        return (
+            await self.db[name]
+            .find({"outbox_pending": {"$gt": 0}}, {"outbox": 1, "outbox_pending": 1})
             .limit(self.batch_size)
             .to_list()
         )
-        if not docs:
-            return 0
+
+    async def _keep_lease(self) -> None:
+        # A backlog takes longer than the lease lasts: renew it batch by batch.
+        if not self.lease.held and not await self.lease.acquire():
+            self.passed_over()
+            raise LeaseLost(self.lease.name)
+
+    def passed_over(self) -> None:
+        """The holder of the lease publishes what was handed over here (we would publish it
+        a second time later)."""
+        for taken in self._taken.values():
+            taken.clear()
+
+    async def _publish(self, docs: list[dict[str, Any]]) -> list[Any]:
+        """Publish every pending entry of ``docs``; the broker's acknowledgements."""
         # Calls are made in document order, so one aggregate's events keep their order; the
         # broker's acknowledgements are awaited together.
-        pending: list[tuple[Any, str, str, asyncio.Future[Any]]] = []
+        futures: list[asyncio.Future[Any]] = []
         for doc in docs:
-            for entry in doc.get("outbox", []):
-                parsed = read_entry(entry)
-                future = await self._send(parsed)
-                pending.append((doc["_id"], entry, parsed["topic"], future))
-        metadata = await asyncio.gather(*(f for *_, f in pending))
+            for entry in doc.get("outbox") or []:
+                futures.append(await self._send(read_entry(entry)))
+        return list(await asyncio.gather(*futures))
+
+    async def _mark_sent(self, name: str, docs: list[dict[str, Any]], acks: list[Any]) -> None:
+        """Move the published entries of ``docs`` from ``outbox`` to ``outbox_sent``."""
+        await self._move_to_sent(self.db[name], docs)
+        topics: dict[str, int] = {}
+        for md in acks:
+            topic = md.topic.removeprefix(self.topic_prefix)
+            topics[topic] = topics.get(topic, 0) + 1
+        for topic, count in topics.items():
+            EVENTS_PUBLISHED.labels(topic).inc(count)
+
+    async def _move_to_sent(self, coll: AsyncCollection, docs: list[dict[str, Any]]) -> None:
+        """The two ways of marking (see the module's docstring)."""
+        whole = [
+            d for d in docs if len(d.get("outbox") or []) == 1 and d.get("outbox_pending") == 1
+        ]
+        if whole and self.retained > 0:
+            # One entry pending (the count moves with the array in every write), that entry one
+            # of this batch's (an entry is in one document only), nothing retained to overwrite:
+            # the outbox is exactly what was published, and moves whole.
+            moved = await coll.update_many(
+                {
+                    "_id": {"$in": [d["_id"] for d in whole]},
+                    "outbox": {"$in": [d["outbox"][0] for d in whole]},
+                    "outbox_pending": 1,
+                    "outbox_sent": {"$size": 0},
+                },
+                {"$rename": {"outbox": "outbox_sent"}, "$set": {"outbox_pending": 0}},
+            )
+            if moved.modified_count == len(whole):
+                done = {id(d) for d in whole}
+                docs = [d for d in docs if id(d) not in done]
         # The filter matches only while the entry is still pending: marking twice changes nothing.
         marks = [
             UpdateOne(
-                {"_id": doc_id, "outbox": entry},
+                {"_id": doc["_id"], "outbox": entry},
                 {
                     "$pull": {"outbox": entry},
                     "$push": {"outbox_sent": {"$each": [entry], "$slice": -self.retained}},
                     "$inc": {"outbox_pending": -1},
                 },
             )
-            for doc_id, entry, _, _ in pending
+            for doc in docs
+            for entry in doc.get("outbox") or []
         ]
         if marks:
             await coll.bulk_write(marks, ordered=True)
-        await self._record_high_water(metadata)
-        for _, _, topic, _ in pending:
-            EVENTS_PUBLISHED.labels(topic).inc()
-        return len(docs)
 
     async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
         return await self.broker.publish(
@@ -151,13 +279,9 @@ class OutboxRelay(LeasedLoop):
             no_confirm=True,
         )
 
-    async def _record_high_water(self, metadata: Sequence[Any]) -> None:
+    async def _record_high_water(self, highest: Mapping[str, int]) -> None:
         """Keep the highest offset acknowledged per partition. An acknowledged offset at or below
         one recorded before means the broker lost what it had: mark a republish as due."""
-        highest: dict[str, int] = {}
-        for md in metadata:
-            key = _hw_id(md.topic, md.partition)
-            highest[key] = max(highest.get(key, -1), md.offset)
         if not highest:
             return
         state = self.db[STATE_COLLECTION]
@@ -227,7 +351,7 @@ class OutboxRelay(LeasedLoop):
         if self.before_republish is not None:
             await self.before_republish()
         total = 0
-        all_metadata: list[Any] = []
+        highest: dict[str, int] = {}
         for name in self.collections:
             # Every document is read: the embedded store cannot match "array not empty".
             docs = await self.db[name].find({}, {"outbox_sent": 1}).to_list()
@@ -235,10 +359,10 @@ class OutboxRelay(LeasedLoop):
             for doc in docs:
                 for entry in doc.get("outbox_sent") or []:
                     futures.append(await self._send(read_entry(entry)))
-            all_metadata += await asyncio.gather(*futures)
+            _fold(highest, await asyncio.gather(*futures))
             total += len(futures)
         await self.db[STATE_COLLECTION].delete_many(HIGH_WATER)
-        await self._record_high_water(all_metadata)
+        await self._record_high_water(highest)
         await self._mark_republish(False)
         OUTBOX_REPUBLISHED.inc(total)
         return total

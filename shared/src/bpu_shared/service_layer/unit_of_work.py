@@ -6,7 +6,7 @@ was built with, so no collection written here can be missing from the relay."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -25,6 +25,14 @@ class Publisher(Protocol):
     """What gets committed events on their way: the outbox relay (told to look now)."""
 
     def wake(self) -> None: ...
+
+
+@runtime_checkable
+class TakesNewDocuments(Protocol):
+    """A publisher that also takes documents just inserted with their first events, as they
+    were written, and so need not read them back (the outbox relay)."""
+
+    def take(self, collection: str, documents: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 class NoPublisher:
@@ -70,8 +78,9 @@ class UnitOfWork:
 
     async def insert(self, name: str, document: Mapping[str, Any], events: Sequence[Event]) -> None:
         """A new aggregate with its first events (DuplicateKeyError when its id exists)."""
-        await self._collection(name).insert_one(with_outbox(dict(document), *stamp(events)))
-        self.publisher.wake()
+        doc = with_outbox(dict(document), *stamp(events))
+        await self._collection(name).insert_one(doc)
+        self._written(name, [doc])
 
     async def insert_many(
         self, name: str, changes: Sequence[tuple[Mapping[str, Any], Sequence[Event]]]
@@ -90,9 +99,17 @@ class UnitOfWork:
             if any(e.get("code") != 11000 for e in failed.details.get("writeErrors", [])):
                 raise
             inserted = [d["_id"] for i, d in enumerate(docs) if i not in refused]
+            docs = [d for i, d in enumerate(docs) if i not in refused]
         if inserted:
-            self.publisher.wake()
+            self._written(name, docs)
         return inserted
+
+    def _written(self, name: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        """New documents with pending events: to the relay as written, or a wake-up."""
+        if isinstance(self.publisher, TakesNewDocuments):
+            self.publisher.take(name, docs)
+        else:
+            self.publisher.wake()
 
     async def update(
         self,
