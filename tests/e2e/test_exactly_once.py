@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from bpu_devstack.inprocess import running
@@ -153,33 +153,55 @@ async def test_a_consumer_killed_mid_stream_and_redelivered_in_other_batches_cou
     infra, tmp_path: Path
 ):
     prefix = new_prefix()
+    topic = prefix + WorkerRegistered.TOPIC
     await topics_for(infra, prefix)
     await produce(infra, prefix, worker_events(600, "d"))
     # Small batches, so the kill lands in the middle of the stream, between two batches'
-    # writes or inside one.
+    # writes or inside one (the consumer's, or its tally's).
     replica = ServiceProcess(infra, prefix, "reporting", tmp_path, consumer_max_records=7)
     try:
         replica.wait_ready()
         async with replica.client() as client:
 
-            async def counted() -> int:
-                body = (await client.get("/coverage", params={"region": "17.04"})).json()
-                return int(body["registered_workers"])
+            async def recorded() -> float:
+                text = (await client.get("/metrics")).text
+                return sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("bpu_events_consumed_total{")
+                    and f'topic="{WorkerRegistered.TOPIC}"' in line
+                )
 
-            await eventually(counted, lambda n: n >= 30, timeout=60)
+            await eventually(recorded, lambda n: n >= 30, timeout=60)
         replica.kill()
     finally:
         replica.stop()
+    group = prefix + "reporting"
+    assert 0 < await committed_records(infra, group, topic) < 600, "the kill must land mid-stream"
 
     # Restarted with batches of 500: the uncommitted records come again with other boundaries.
     settings = settings_for(ReportingSettings, infra, prefix, consumer_max_records=500)
     async with running(build_reporting, settings) as rep:
-        facts_before = await rep.repository.workers.coll.count_documents({})
-        assert 30 <= facts_before < 600, "the kill must land mid-stream"
-        await wait_committed(infra, rep, prefix + WorkerRegistered.TOPIC)
+        assert rep.runtime.group_id == group
+        await wait_committed(infra, rep, topic)
         await eventually(lambda: kaur_count(rep), lambda n: n == 600, timeout=30)
         await asyncio.sleep(1)
         assert await kaur_count(rep) == 600
+        assert await rep.repository.workers.coll.count_documents({}) == 600
+
+
+async def committed_records(infra, group: str, topic: str) -> int:
+    """How many records of ``topic`` the consumer group has committed, over its partitions."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        return sum([await consumer.committed(TopicPartition(topic, p)) or 0 for p in partitions])
+    finally:
+        await consumer.stop()
 
 
 async def test_two_replicas_through_rebalances_count_each_event_once(infra):

@@ -19,8 +19,9 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import pytest
-from bson import Decimal128
+from bson import Binary, Decimal128
 from pymongo import DESCENDING, InsertOne, MongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -980,6 +981,73 @@ async def test_outbox_as_json_strings_the_way_the_project_stores_it(
     assert [json.loads(e)["event_id"] for e in doc["outbox_sent"]] == ["e2", "e3"]
 
 
+async def test_outbox_moved_whole_by_one_update_many_with_rename(mongo_db: AsyncDatabase) -> None:
+    """The relay's mark for documents holding one entry never marked before (a new aggregate
+    and its event): one ``update_many`` renames ``outbox`` to ``outbox_sent``. It matches only a
+    document whose one pending entry is among those published and whose ``outbox_sent`` is
+    empty; a document changed meanwhile keeps its outbox; ``$push`` recreates ``outbox``."""
+    coll = mongo_db.workers
+    entry = [
+        json.dumps({"event_id": f"e{n}", "value": json.dumps({"n": n, "q": 'a"b'})})
+        for n in range(6)
+    ]
+    await coll.insert_many(
+        [
+            {"_id": f"w{n}", "outbox": [entry[n]], "outbox_pending": 1, "outbox_sent": []}
+            for n in range(4)
+        ]
+        + [{"_id": "w4", "outbox": [entry[4]], "outbox_pending": 1, "outbox_sent": [entry[5]]}]
+    )
+    read = await coll.find({"outbox_pending": {"$gt": 0}}).sort("_id", 1).to_list()
+    # Between the read and the mark, w1 gets another event, w2 is marked by another relay.
+    await coll.update_one(
+        {"_id": "w1"}, {"$push": {"outbox": {"$each": [entry[5]]}}, "$inc": {"outbox_pending": 1}}
+    )
+    await coll.update_one(
+        {"_id": "w2", "outbox": entry[2]},
+        {
+            "$pull": {"outbox": entry[2]},
+            "$push": {"outbox_sent": {"$each": [entry[2]], "$slice": -20}},
+            "$inc": {"outbox_pending": -1},
+        },
+    )
+    guard = {
+        "_id": {"$in": [d["_id"] for d in read]},
+        "outbox": {"$in": [d["outbox"][0] for d in read]},
+        "outbox_pending": 1,
+        "outbox_sent": {"$size": 0},
+    }
+    move = {"$rename": {"outbox": "outbox_sent"}, "$set": {"outbox_pending": 0}}
+    moved = await coll.update_many(guard, move)
+    assert (moved.matched_count, moved.modified_count) == (2, 2)
+    docs = {d["_id"]: d async for d in coll.find({})}
+    for n in (0, 3):
+        assert docs[f"w{n}"] == {"_id": f"w{n}", "outbox_pending": 0, "outbox_sent": [entry[n]]}
+    assert docs["w1"]["outbox"] == [entry[1], entry[5]] and docs["w1"]["outbox_pending"] == 2
+    assert docs["w2"]["outbox"] == [] and docs["w2"]["outbox_sent"] == [entry[2]]
+    assert docs["w4"]["outbox"] == [entry[4]] and docs["w4"]["outbox_sent"] == [entry[5]]
+    assert (await coll.update_many(guard, move)).matched_count == 0
+    # A later event of w0: the outbox is there again, and the relay finds and marks it.
+    await coll.update_one(
+        {"_id": "w0"}, {"$push": {"outbox": {"$each": [entry[5]]}}, "$inc": {"outbox_pending": 1}}
+    )
+    assert await ids(coll, {"outbox_pending": {"$gt": 0}}) == ["w0", "w1", "w4"]
+    await coll.update_one(
+        {"_id": "w0", "outbox": entry[5]},
+        {
+            "$pull": {"outbox": entry[5]},
+            "$push": {"outbox_sent": {"$each": [entry[5]], "$slice": -2}},
+            "$inc": {"outbox_pending": -1},
+        },
+    )
+    assert await coll.find_one({"_id": "w0"}) == {
+        "_id": "w0",
+        "outbox": [],
+        "outbox_pending": 0,
+        "outbox_sent": [entry[0], entry[5]],
+    }
+
+
 async def test_guarded_counter_cannot_go_below_zero_under_concurrency(
     mongo_db: AsyncDatabase,
 ) -> None:
@@ -1022,6 +1090,104 @@ async def test_deterministic_ids_bulk_upsert_applied_twice(mongo_db: AsyncDataba
     assert (second.upserted_count, second.matched_count, second.modified_count) == (0, 12, 0)
     assert [d async for d in coll.find().sort("_id")] == state
     assert len(state) == 12
+
+
+async def test_facts_inserted_once_by_unordered_insert_many(mongo_db: AsyncDatabase) -> None:
+    """Reporting's facts: an unordered ``insert_many`` stores the new ones and refuses each
+    ``_id`` stored already (or twice in the batch) with 11000, leaving the stored one as it is."""
+    coll = mongo_db.facts
+    await coll.insert_many([{"_id": "w1", "v": "first", "tally": 7}])
+    with pytest.raises(BulkWriteError) as caught:
+        await coll.insert_many(
+            [
+                {"_id": "w0", "v": "new", "tally": 0},
+                {"_id": "w1", "v": "again", "tally": 0},
+                {"_id": "w2", "v": "new", "tally": 0},
+                {"_id": "w2", "v": "twice", "tally": 0},
+            ],
+            ordered=False,
+        )
+    details = caught.value.details
+    assert [(e["index"], e["code"]) for e in details["writeErrors"]] == [(1, 11000), (3, 11000)]
+    assert details["nInserted"] == 2
+    assert [d async for d in coll.find({}).sort("_id", 1)] == [
+        {"_id": "w0", "v": "new", "tally": 0},
+        {"_id": "w1", "v": "first", "tally": 7},
+        {"_id": "w2", "v": "new", "tally": 0},
+    ]
+
+
+async def test_claim_of_ten_thousand_ids_reports_what_it_changed(mongo_db: AsyncDatabase) -> None:
+    """The tally's claim: one ``update_many`` over 10,000 ids (one batch) changes only those
+    still waiting, and its ``modified_count`` says how many; the ids read back by batch."""
+    coll = mongo_db.facts
+    await coll.create_index("tally")
+    await coll.insert_many([{"_id": f"w{i:05d}", "tally": 0} for i in range(10_000)])
+    taken = await coll.update_many({"_id": {"$in": ["w00003", "w09999"]}}, {"$set": {"tally": 4}})
+    assert taken.modified_count == 2
+    batch = [f"w{i:05d}" for i in range(10_000)]
+    claimed = await coll.update_many({"_id": {"$in": batch}, "tally": 0}, {"$set": {"tally": 5}})
+    assert (claimed.matched_count, claimed.modified_count) == (9_998, 9_998)
+    assert len(await coll.find({"_id": {"$in": batch}, "tally": 5}).to_list()) == 9_998
+    again = await coll.update_many({"_id": {"$in": batch}, "tally": 0}, {"$set": {"tally": 6}})
+    assert again.modified_count == 0
+    assert await coll.find({"tally": 0}).limit(10).to_list() == []
+
+
+async def test_counters_guarded_by_a_slot_updated_together(mongo_db: AsyncDatabase) -> None:
+    """A tally's counting: one ``update_many`` adds the same amounts to the counters that do
+    not hold the batch number in its slot (``$nin``: a counter lacking the slot matches), and
+    records it there; the same batch again changes nothing; a batch ``ring`` numbers later
+    reuses the slot."""
+    coll = mongo_db.counters
+    await coll.insert_many(
+        [
+            {"_id": "17.04", "workers": 5, "t_3": 3},  # holds batch 3
+            {"_id": "17.05", "workers": 1, "t_3": 1},  # slot 3 holds batch 1
+            {"_id": "17.06"},  # never counted
+        ]
+    )
+
+    async def count(number: int) -> int:
+        slot = f"t_{number % 128}"
+        result = await coll.update_many(
+            {"_id": {"$in": ["17.04", "17.05", "17.06"]}, slot: {"$nin": [number]}},
+            {"$inc": {"workers": 2}, "$set": {slot: number}},
+        )
+        return int(result.modified_count)
+
+    assert await count(3) == 2
+    assert await count(3) == 0
+    assert await count(131) == 3  # slot 3 again, a newer batch
+    docs = {d["_id"]: d async for d in coll.find({})}
+    assert {k: d["workers"] for k, d in docs.items()} == {"17.04": 7, "17.05": 5, "17.06": 4}
+    assert {d["t_3"] for d in docs.values()} == {131}
+
+
+@nx_defect("$ne in an update's filter does not match a document lacking the field (find does)")
+async def test_ne_on_a_missing_field_in_an_update_filter(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.counters
+    await coll.insert_one({"_id": "ID", "workers": 1})
+    assert await ids(coll, {"t_5": {"$ne": 5}}) == ["ID"]
+    result = await coll.update_one({"_id": "ID", "t_5": {"$ne": 5}}, {"$inc": {"workers": 1}})
+    assert result.modified_count == 1
+
+
+async def test_inbox_of_bson_blobs_read_in_insertion_order(mongo_db: AsyncDatabase) -> None:
+    """The tally's inbox: documents holding a BSON blob come back byte for byte, in the order
+    of their ObjectIds, a page at a time after the last one read, and go by ``$in``."""
+    coll = mongo_db.inbox
+    blobs = [
+        bson.encode({"facts": [{"_id": f"w{i}", "at": datetime(2026, 1, i + 1)}]}) for i in range(9)
+    ]
+    for blob in blobs:
+        await coll.insert_one({"count": 1, "facts": Binary(blob)})
+    first = await coll.find({}).sort("_id", 1).limit(4).to_list()
+    after = await coll.find({"_id": {"$gt": first[-1]["_id"]}}).sort("_id", 1).limit(4).to_list()
+    assert [bytes(d["facts"]) for d in first + after] == blobs[:8]
+    assert bson.decode(bytes(first[0]["facts"]))["facts"][0]["_id"] == "w0"
+    assert (await coll.delete_many({"_id": {"$in": [d["_id"] for d in first]}})).deleted_count == 4
+    assert await coll.count_documents({}) == 5
 
 
 def offset_guard(key: str, offset: int) -> tuple[dict[str, Any], dict[str, Any]]:

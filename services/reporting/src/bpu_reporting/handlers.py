@@ -50,8 +50,9 @@ def covered_worker_facts(events: Sequence[WorkerRegistered]) -> dict[str, dict[s
 
 
 async def record_workers_covered(events: Sequence[WorkerRegistered], deps: Reporting) -> None:
-    """The same worker arriving again (redelivered, published twice, replayed) finds its fact
-    and changes nothing; the tally counts each fact once."""
+    """The batch's facts, recorded in one write for the tally, which stores each once: the same
+    worker arriving again (redelivered, published twice, replayed) finds its fact there and
+    changes nothing; the tally counts each fact once."""
     await deps.repository.add_covered_workers(covered_worker_facts(events))
 
 

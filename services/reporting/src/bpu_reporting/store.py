@@ -1,6 +1,7 @@
-"""Reporting's repository: facts (one per worker covered, one per claim paid, inserted once by
+"""Reporting's repository: facts (one per worker covered, one per claim paid, stored once by
 their aggregate id) and the coverage counters the tallies keep from them, one document per
-region with its parent, so a dashboard reads a region and its children in two small queries."""
+region with its parent, so a dashboard reads a region and its children in two small queries.
+The consumers record a batch's facts in one write; the tallies store and count them."""
 
 from __future__ import annotations
 
@@ -50,19 +51,21 @@ class ReportingRepository(Repository):
             )
 
     async def add_covered_workers(self, facts: Mapping[str, Mapping[str, Any]]) -> int:
-        new = await self.workers.insert_once(facts)
+        """Record the facts for the tally (one write; it stores each fact once); how many."""
+        recorded = await self.workers.record(facts)
         self.worker_tally.wake()
-        return new
+        return recorded
 
     async def add_paid_claims(self, facts: Mapping[str, Mapping[str, Any]]) -> int:
-        new = await self.claims.insert_once(facts)
+        recorded = await self.claims.record(facts)
         self.claim_tally.wake()
-        return new
+        return recorded
 
     async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """The region's counted totals and each child region's (by code)."""
-        own = await self.counters.find_one({"_id": counter_id(code)}) or {}
-        children = await self.counters.find({"parent": counter_id(code)}).to_list()
+        counted = dict.fromkeys(COUNTED_FIELDS, 1)  # not the batch numbers counters keep
+        own = await self.counters.find_one({"_id": counter_id(code)}, counted) or {}
+        children = await self.counters.find({"parent": counter_id(code)}, counted).to_list()
         return _totals(own), {doc["_id"]: _totals(doc) for doc in children}
 
 
