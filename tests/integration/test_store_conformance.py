@@ -710,6 +710,25 @@ async def test_equality_with_subdocument(mongo_db: AsyncDatabase) -> None:
     assert await ids(mongo_db.c, {"s": {"x": 1, "y": 2}}) == [1]
 
 
+@nx_defect(
+    "in an update's filter, $or beside other conditions is joined to them without brackets: "
+    "{_id: k, $or: [a, b]} runs as (_id = k AND a) OR b, and updates other documents "
+    "(find answers right)"
+)
+async def test_or_beside_other_conditions_in_an_update(mongo_db: AsyncDatabase) -> None:
+    coll = mongo_db.leases
+    await coll.insert_many(
+        [
+            {"_id": "relay", "owner": "a", "expires": 100},
+            {"_id": "tally", "owner": "a", "expires": 0},
+        ]
+    )
+    query = {"_id": "relay", "$or": [{"owner": "b"}, {"expires": {"$lt": 50}}]}
+    assert await ids(coll, query) == []
+    assert await coll.find_one_and_update(query, {"$set": {"owner": "b"}}) is None
+    assert {d["_id"]: d["owner"] async for d in coll.find({})} == {"relay": "a", "tally": "a"}
+
+
 async def test_regex_prefix(mongo_db: AsyncDatabase) -> None:
     coll = mongo_db.regions
     codes = ["17.04", "17.04.01", "17.04.02.2001", "17.05.01", "1704.01", "11.17.04", "17x04"]

@@ -223,6 +223,28 @@ async def test_a_process_paused_past_its_lease_counts_nothing_twice(mongo_db, la
     await assert_all_counted_once(mongo_db, facts)
 
 
+async def test_a_lease_has_one_holder_among_other_leases(mongo_db):
+    """Leases of several jobs in one collection (a service's relay and its tallies), some given
+    up: a process takes only the lease it asks for, and only when its holder let it expire."""
+    leases = mongo_db["leases"]
+    relay_a = Lease(leases, "outbox-relay", "a", ttl=30)
+    claims_a = Lease(leases, "tally-coverage-claims", "a", ttl=30)
+    assert await claims_a.acquire()
+    await claims_a.release()  # given up: expired
+    assert await relay_a.acquire()
+    relay_b = Lease(leases, "outbox-relay", "b", ttl=30)
+    assert not await relay_b.acquire()
+    assert await relay_a.acquire()  # renewed
+    assert await Lease(leases, "tally-coverage-claims", "b", ttl=0.2).acquire()
+    assert {d["_id"]: d["owner"] async for d in leases.find({})} == {
+        "outbox-relay": "a",
+        "tally-coverage-claims": "b",
+    }
+    await asyncio.sleep(0.3)  # b's claims lease expires: a takes it back
+    assert await claims_a.acquire()
+    assert await relay_a.holder() == "a" and await claims_a.holder() == "a"
+
+
 async def test_a_process_that_lost_the_lease_draws_no_batch(mongo_db):
     await Facts(mongo_db["facts"]).record(worker_facts(0, 5))
     old = tally_of(mongo_db, "old", ttl=0.3)

@@ -36,25 +36,30 @@ class Lease:
 
     async def acquire(self) -> bool:
         """Take or renew the lease; False while another live process holds it. Expiry is wall
-        time (every replica reads the same clock on one host; in compose, the same kernel)."""
+        time (every replica reads the same clock on one host; in compose, the same kernel).
+
+        Renewing ours and taking one that expired are two updates, not one filter with
+        ``$or``: the embedded store joins an ``$or`` to the filter's other conditions without
+        brackets, so ``{_id, $or: [...]}`` would match any expired lease of the collection
+        (see the store conformance suite). A lease that does not exist yet is inserted."""
         started = time.monotonic()
         now = time.time()
-        try:
+        held = {"owner": self.owner, "expires": now + self.ttl, "renewed": now}
+        after = ReturnDocument.AFTER
+        doc = await self.coll.find_one_and_update(
+            {"_id": self.name, "owner": self.owner}, {"$set": held}, return_document=after
+        )
+        if doc is None:
             doc = await self.coll.find_one_and_update(
-                {
-                    "_id": self.name,
-                    "$or": [{"owner": self.owner}, {"expires": {"$lt": now}}],
-                },
-                {"$set": {"owner": self.owner, "expires": now + self.ttl, "renewed": now}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
+                {"_id": self.name, "expires": {"$lt": now}}, {"$set": held}, return_document=after
             )
-        except DuplicateKeyError:
-            # The document exists, held by someone else and not expired: the upsert's insert
-            # collided with it.
-            self._valid_until = 0.0
-            return False
-        if doc is None or doc.get("owner") != self.owner:
+        if doc is None:
+            try:
+                await self.coll.insert_one({"_id": self.name, **held})
+            except DuplicateKeyError:  # held by another process, not expired
+                self._valid_until = 0.0
+                return False
+        elif doc.get("owner") != self.owner:
             self._valid_until = 0.0
             return False
         # Act on it for at most half the ttl from when we asked, so a slow answer cannot make
