@@ -1514,3 +1514,89 @@ async def test_relay_state_as_one_flat_document_per_partition(mongo_db: AsyncDat
         {"_id": "hw|t|1", "offset": 7, "kind": "hw"},
     ]
     assert (await coll.delete_many({"kind": "hw"})).deleted_count == 2
+
+
+# -- registration's worker documents (one person, their enrolments, search keys) -----------------
+
+
+@nx_defect("a plain value never matches an array field that holds it (use $in)")
+async def test_a_plain_value_matches_an_array_that_holds_it(mongo_db):
+    coll = mongo_db.workers
+    await coll.create_index("months")
+    await coll.insert_many(
+        [{"_id": 1, "months": ["2026-01", "2026-02"]}, {"_id": 2, "months": ["2026-03"]}]
+    )
+    assert await ids(coll, {"months": "2026-02"}) == [1]
+
+
+async def test_in_matches_an_array_holding_any_of_the_values(mongo_db):
+    coll = mongo_db.workers
+    await coll.create_index("months")
+    await coll.insert_many(
+        [
+            {"_id": 1, "months": ["2026-01", "2026-02"]},
+            {"_id": 2, "months": ["2026-03"]},
+            {"_id": 3, "months": []},
+        ]
+    )
+    assert await ids(coll, {"months": {"$in": ["2026-02"]}}) == [1]
+    assert await ids(coll, {"months": {"$in": ["2026-03", "2026-01"]}}) == [1, 2]
+
+
+async def test_set_of_a_whole_array_of_subdocuments_reads_back_as_written(mongo_db):
+    coll = mongo_db.workers
+    at = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    await coll.insert_one({"_id": 1, "version": 0, "enrolments": [{"p": "PG-1", "at": at}]})
+    enrolments = [
+        {"p": "PG-1", "at": at, "ended_on": "2026-05-02", "status": "ended"},
+        {"p": "PG-2", "at": at + timedelta(days=1), "ended_on": None, "status": "active"},
+    ]
+    after = await coll.find_one_and_update(
+        {"_id": 1, "version": 0},
+        {"$set": {"enrolments": enrolments}, "$inc": {"version": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    assert after["enrolments"] == enrolments
+    assert after["version"] == 1
+    stale = await coll.find_one_and_update(
+        {"_id": 1, "version": 0}, {"$set": {"enrolments": []}, "$inc": {"version": 1}}
+    )
+    assert stale is None  # a version guard refuses the second writer
+
+
+async def test_a_field_of_an_array_of_subdocuments_is_matched(mongo_db):
+    coll = mongo_db.workers
+    await coll.insert_many(
+        [{"_id": 1, "enrolments": [{"p": "PG-1"}, {"p": "PG-2"}]}, {"_id": 2, "enrolments": []}]
+    )
+    assert await ids(coll, {"enrolments.p": "PG-2"}) == [1]
+
+
+async def test_unordered_insert_many_inserts_the_rest_and_names_each_duplicate(mongo_db):
+    coll = mongo_db.workers
+    await coll.create_index("nik", unique=True)
+    await coll.insert_one({"_id": 1, "nik": "a"})
+    with pytest.raises(BulkWriteError) as failed:
+        await coll.insert_many(
+            [
+                {"_id": 2, "nik": "b"},
+                {"_id": 3, "nik": "a"},  # the unique NIK
+                {"_id": 4, "nik": "c"},
+                {"_id": 1, "nik": "d"},  # the _id
+            ],
+            ordered=False,
+        )
+    errors = failed.value.details["writeErrors"]
+    assert [(e["index"], e["code"]) for e in errors] == [(1, 11000), (3, 11000)]
+    assert await ids(coll, {}) == [1, 2, 4]
+
+
+@nx_defect("a datetime in a top-level $set is stored as a string without its time zone")
+async def test_a_datetime_set_at_the_top_level_reads_back_as_a_datetime(mongo_db):
+    coll = mongo_db.workers
+    at = datetime(2026, 3, 1, 2, 0, 0, 123000, tzinfo=UTC)
+    await coll.insert_one({"_id": 1})
+    await coll.update_one({"_id": 1}, {"$set": {"left_at": at}})
+    doc = await coll.find_one({"_id": 1})
+    assert isinstance(doc["left_at"], datetime)
+    assert doc["left_at"] == at
