@@ -147,19 +147,19 @@ async def test_a_document_changed_between_publishing_and_marking_keeps_its_new_e
         kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
         topic_prefix=prefix,
     )
-    assert await relay.publish_pending() == 4
+    # The four, then s1 again for the event it got meanwhile: a pass ends with nothing pending.
+    assert await relay.publish_pending() == 5
+    assert await relay.publish_pending() == 0
     s1 = await coll.find_one({"_id": "s1"})
-    assert [name_of(e) for e in s1["outbox"]] == ["changed"]
-    assert s1["outbox_pending"] == 1
-    assert [read_entry(e)["key"] for e in s1["outbox_sent"]] == ["s1"]
+    assert (s1["outbox"], s1["outbox_pending"]) == ([], 0)
+    assert [name_of(e) for e in s1["outbox_sent"]] == ["v1", "changed"]
     s2 = await coll.find_one({"_id": "s2"})
     assert (s2["outbox"], s2["outbox_pending"]) == ([], 0)
     assert [read_entry(e)["key"] for e in s2["outbox_sent"]] == ["s2"]
     for i in (0, 3):
         doc = await coll.find_one({"_id": f"s{i}"})
         assert (doc.get("outbox", []), doc["outbox_pending"]) == ([], 0)
-    # The next pass publishes the new event, once, after the first.
-    assert await relay.publish_pending() == 1
+    # The new event was published once, after the first.
     records = await read_all(infra.kafka_bootstrap_servers, prefix + SponsorRegistered.TOPIC, 5)
     names = [SponsorRegistered.from_wire(r.value).payload.name for r in records if r.key == b"s1"]
     assert names == ["v1", "changed"]

@@ -1067,6 +1067,18 @@ async def test_outbox_moved_whole_by_one_update_many_with_rename(mongo_db: Async
     }
 
 
+async def test_pending_documents_but_those_being_marked(mongo_db: AsyncDatabase) -> None:
+    """The relay's next query while the store marks a batch: pending documents whose ``_id`` is
+    not among a thousand being marked, by index, a page at a time."""
+    coll = mongo_db.workers
+    await coll.create_index("outbox_pending")
+    await coll.insert_many([{"_id": f"w{i:05d}", "outbox_pending": i % 2} for i in range(4000)])
+    marking = [f"w{i:05d}" for i in range(1, 2001, 2)]
+    query = {"outbox_pending": {"$gt": 0}, "_id": {"$nin": marking}}
+    page = await coll.find(query, {"_id": 1}).limit(1000).to_list()
+    assert sorted(d["_id"] for d in page) == [f"w{i:05d}" for i in range(2001, 4000, 2)]
+
+
 async def test_guarded_counter_cannot_go_below_zero_under_concurrency(
     mongo_db: AsyncDatabase,
 ) -> None:

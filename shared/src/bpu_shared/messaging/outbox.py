@@ -4,7 +4,9 @@ A document that produces events carries ``outbox`` (pending entries, oldest firs
 ``outbox_pending`` (their count: the relay's query key, since the embedded store cannot query
 "array is not empty") and ``outbox_sent`` (the newest sent entries, kept so they can be published
 again after the broker loses its data). Writing the change and its events is one single-document
-write, so neither can exist without the other.
+write, so neither can exist without the other. A new document whose first events were all
+published together may lack ``outbox`` (the relay renamed it to ``outbox_sent``); the next
+``outbox_push`` creates it again.
 
 Each entry is stored as one JSON string, not a subdocument: the embedded store turns
 subdocuments ``$push``-ed onto an existing array into strings of its own (see the store

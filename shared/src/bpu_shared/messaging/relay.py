@@ -16,7 +16,9 @@ So a pass does as little else as it can:
   pending documents only when none are left (documents written by other processes, events
   added to existing documents, anything left by a crash). A document found by a query and also
   handed over is published once.
-- **Publishing overlaps marking.** While the store marks one batch, the next is published.
+- **Publishing overlaps marking.** While the store marks one batch, the next is published
+  (a query meanwhile leaves out the documents being marked, and a pass ends with one more look
+  once the last batch is marked, for events added to them meanwhile).
 - **One write marks a batch of new documents.** A document holding exactly one pending event
   and none sent before (a new aggregate and the event that created it: every worker of a bulk
   import) has its ``outbox`` renamed to ``outbox_sent`` by one ``update_many`` for the whole
@@ -24,7 +26,8 @@ So a pass does as little else as it can:
   published (an entry is in one document only) and nothing was ever marked in it, so a document
   changed meanwhile (a new event), or marked by a second relay (one that lost its lease without
   noticing), is left to the general path: one update per entry, matched by the entry itself.
-  Marking twice changes nothing on either path.
+  Marking twice changes nothing on either path. (Such a document has no ``outbox`` until its
+  next event: ``$push`` creates the array again.)
 - **The offsets acknowledged** (kept to notice a broker that lost its data) are recorded once
   per pass.
 """
@@ -77,6 +80,10 @@ def _fold(highest: dict[str, int], acks: Sequence[Any]) -> None:
 
 REPUBLISH_ID = "republish"
 
+#: A document handed over as written: its id and its pending entries (a new document's outbox
+#: holds every entry pending).
+Taken = tuple[Any, tuple[str, ...]]
+
 
 class OutboxRelay(LeasedLoop):
     """Publishes the outboxes of ``collections`` in ``db`` through ``broker``."""
@@ -112,7 +119,7 @@ class OutboxRelay(LeasedLoop):
         #: Documents handed over as written, per collection, to publish without a read; and
         #: the ids the last pass found by querying (a hand-over may come after that pass
         #: found and published the same document).
-        self._taken: dict[str, deque[dict[str, Any]]] = {}
+        self._taken: dict[str, deque[Taken]] = {}
         self._found: dict[str, set[Any]] = {}
 
     async def ensure_indexes(self) -> None:
@@ -121,9 +128,10 @@ class OutboxRelay(LeasedLoop):
         for name in self.collections:
             await self.db[name].create_index("outbox_pending")
 
-    #: Documents handed over and waiting to be published, at most, per collection (about 1 KB
-    #: each: the rest are found by querying).
-    MAX_TAKEN = 50_000
+    #: Documents handed over and waiting to be published, at most, per collection: a
+    #: 100,000-row import fits (about 1 KB each, the entries' JSON; tuples of strings, which
+    #: the garbage collector does not track). Beyond it the rest are found by querying.
+    MAX_TAKEN = 100_000
 
     def take(self, collection: str, documents: Sequence[Mapping[str, Any]]) -> None:
         """Documents this process has just inserted with their first events (the unit of work
@@ -134,11 +142,7 @@ class OutboxRelay(LeasedLoop):
         taken = self._taken.setdefault(collection, deque())
         if len(taken) + len(documents) > self.MAX_TAKEN:
             return
-        taken.extend(
-            {"_id": d["_id"], "outbox": d["outbox"], "outbox_pending": d["outbox_pending"]}
-            for d in documents
-            if d.get("outbox_pending")
-        )
+        taken.extend((d["_id"], tuple(d["outbox"])) for d in documents if d.get("outbox_pending"))
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -166,17 +170,20 @@ class OutboxRelay(LeasedLoop):
         found: set[Any] = set()
         count = 0
         marking: asyncio.Task[None] | None = None
+        being_marked: list[Any] = []
         try:
             while True:
                 await self._keep_lease()
-                docs = [taken.popleft() for _ in range(min(self.batch_size, len(taken)))]
-                docs = [d for d in docs if d["_id"] not in seen and d["_id"] not in found]
+                docs = [
+                    {"_id": doc_id, "outbox": list(outbox), "outbox_pending": len(outbox)}
+                    for doc_id, outbox in (
+                        taken.popleft() for _ in range(min(self.batch_size, len(taken)))
+                    )
+                    if doc_id not in seen and doc_id not in found
+                ]
                 queried = not docs and not taken
                 if queried:
-                    if marking is not None:  # a query must not find what is being marked
-                        await marking
-                        marking = None
-                    docs = await self._find_pending(name)
+                    docs = await self._find_pending(name, being_marked)
                     found.update(d["_id"] for d in docs)
                 if docs:
                     published = await self._publish(docs)
@@ -184,18 +191,30 @@ class OutboxRelay(LeasedLoop):
                     if marking is not None:
                         await marking
                     marking = asyncio.create_task(self._mark_sent(name, docs, published))
+                    being_marked = [d["_id"] for d in docs]
                     count += len(docs)
                 if queried and len(docs) < self.batch_size and not taken:
-                    return count
+                    if not being_marked:
+                        return count
+                    # Once the last batch is marked, a last look at what that query left out
+                    # (a document of the batch may have had an event added meanwhile).
+                    if marking is not None:
+                        await marking
+                        marking = None
+                    being_marked = []
         finally:
             if marking is not None:
                 await marking
             self._found[name] = found
 
-    async def _find_pending(self, name: str) -> list[dict[str, Any]]:
+    async def _find_pending(self, name: str, being_marked: list[Any]) -> list[dict[str, Any]]:
+        """Documents with pending events, but those of the batch the store is marking."""
+        pending: dict[str, Any] = {"outbox_pending": {"$gt": 0}}
+        if being_marked:
+            pending["_id"] = {"$nin": being_marked}
         return (
             await self.db[name]
-            .find({"outbox_pending": {"$gt": 0}}, {"outbox": 1, "outbox_pending": 1})
+            .find(pending, {"outbox": 1, "outbox_pending": 1})
             .limit(self.batch_size)
             .to_list()
         )
