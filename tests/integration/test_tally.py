@@ -102,6 +102,37 @@ async def test_every_fact_is_counted_once_in_every_region(mongo_db, lane):
     await assert_all_counted_once(mongo_db, facts)
 
 
+async def test_a_reader_in_the_middle_of_a_batch_never_finds_parts_short_of_their_whole(
+    mongo_db,
+):
+    """A dashboard reads a region's counter, then its children's, while a batch is being
+    counted: the tally writes parts before their whole (villages first, the country last), so
+    the children it finds add up to at least the total it read, after every counter write."""
+    facts = worker_facts(0, 200)
+    await store(mongo_db, "recorded", facts)
+    tally = tally_of(mongo_db, "a", batch_size=200)
+    tally.counter_chunk = 1  # one write per counter: a reader between every two of them
+    short: list[tuple[str, int, int]] = []
+    reads = 0
+
+    async def read(at: str) -> None:
+        nonlocal reads
+        if at != "counted":
+            return
+        reads += 1
+        for doc in await mongo_db["counters"].find({}).to_list():
+            children = await mongo_db["counters"].find({"parent": doc["_id"]}).to_list()
+            parts = sum(child.get("workers", 0) for child in children)
+            if children and parts < doc.get("workers", 0):
+                short.append((doc["_id"], doc["workers"], parts))
+
+    tally.after_write = read
+    await tally.ensure_indexes()
+    assert await tally.run_once() == 200
+    assert reads > 10 and short == []
+    await assert_all_counted_once(mongo_db, facts)
+
+
 async def test_facts_recorded_again_or_stored_waiting_meanwhile_count_once(mongo_db):
     """The same event delivered again (in one consumer batch, in another, after its fact was
     counted), and a fact stored waiting that is also recorded: each fact counts once, as its

@@ -146,13 +146,15 @@ def test_a_village_has_no_children_so_every_count_is_unlisted() -> None:
 
 
 def test_a_worker_counts_once_in_each_level_up_to_the_country_each_with_its_parent() -> None:
+    # The village first, the country last: the tally writes counters in this order, parts
+    # before their whole.
     fact = {"village_code": "17.04.01.2001", "district_code": "17.04.01", "regency_code": "17.04"}
     assert worker_contributions(fact) == [
-        ("ID", {"workers": 1}, {"parent": None, "level": 0}),
-        ("17", {"workers": 1}, {"parent": "ID", "level": 1}),
-        ("17.04", {"workers": 1}, {"parent": "17", "level": 2}),
-        ("17.04.01", {"workers": 1}, {"parent": "17.04", "level": 3}),
         ("17.04.01.2001", {"workers": 1}, {"parent": "17.04.01", "level": 4}),
+        ("17.04.01", {"workers": 1}, {"parent": "17.04", "level": 3}),
+        ("17.04", {"workers": 1}, {"parent": "17", "level": 2}),
+        ("17", {"workers": 1}, {"parent": "ID", "level": 1}),
+        ("ID", {"workers": 1}, {"parent": None, "level": 0}),
     ]
 
 
@@ -175,17 +177,17 @@ def test_each_counter_is_the_level_a_region_view_reads(code: str, level: int) ->
 
 def test_a_worker_in_paser_counts_in_paser_not_in_bengkulu() -> None:
     ids = [cid for cid, _, _ in worker_contributions({"village_code": "64.01.01.2009"})]
-    assert ids == [COUNTRY, "64", "64.01", "64.01.01", "64.01.01.2009"]
+    assert ids == ["64.01.01.2009", "64.01.01", "64.01", "64", COUNTRY]
 
 
 def test_a_paid_claim_adds_its_amount_down_to_the_district() -> None:
     fact = {"district_code": "17.04.01", "regency_code": "17.04", "amount_rupiah": 42_000_000}
     added = {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000}
     assert claim_contributions(fact) == [
-        ("ID", added, {"parent": None, "level": 0}),
-        ("17", added, {"parent": "ID", "level": 1}),
-        ("17.04", added, {"parent": "17", "level": 2}),
         ("17.04.01", added, {"parent": "17.04", "level": 3}),
+        ("17.04", added, {"parent": "17", "level": 2}),
+        ("17", added, {"parent": "ID", "level": 1}),
+        ("ID", added, {"parent": None, "level": 0}),
     ]
 
 

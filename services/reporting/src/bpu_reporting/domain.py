@@ -78,7 +78,9 @@ def counter_id(code: str) -> str:
 
 def _add_to_every_level(code: str, increments: dict[str, int]) -> list[Contribution]:
     """The same increments for the region and every region above it, up to the country; each
-    counter knows its parent, so a breakdown is one query by parent."""
+    counter knows its parent, so a breakdown is one query by parent. The region comes first and
+    the country last: the tally writes counters in this order, so a dashboard that reads a
+    region's total and then its children's never finds the children short of the total."""
     return [
         (
             counter_id(region),
@@ -88,7 +90,7 @@ def _add_to_every_level(code: str, increments: dict[str, int]) -> list[Contribut
                 "level": len(ancestors(region)) - 1,
             },
         )
-        for region in ancestors(code)
+        for region in reversed(ancestors(code))
     ]
 
 

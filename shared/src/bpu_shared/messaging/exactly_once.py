@@ -67,8 +67,8 @@ from bpu_shared.messaging.outbox import merge_updates
 
 log = logging.getLogger(__name__)
 
-#: The fact's tally state: 0 waiting, k > 0 inserted or claimed by batch k (counted once batch k's
-#: is gone). Facts counted before batch numbers were kept hold -1.
+#: The fact's tally state: 0 waiting, k > 0 inserted or claimed by batch k (and counted once
+#: batch k's record is gone). Facts counted before batch numbers were kept hold -1.
 TALLY_FIELD = "tally"
 WAITING, COUNTED = 0, -1
 #: Event ids an aggregate remembers; the array in which counters remembered batch numbers
@@ -361,11 +361,18 @@ class Tally(LeasedLoop):
         have been drawn since, as a ring of its last ``ring`` numbers would. Counters that add
         the same amounts (most villages of a batch add 1, 2 or 3 workers) are updated by one
         ``update_many``: the embedded store updates a document of an ``update_many`` at about
-        half the cost of one update of a bulk write."""
+        half the cost of one update of a bulk write.
+
+        Counters are written in the order the contributions name them (the first position a
+        counter takes in a fact's contributions): name the parts before their whole (a village
+        before its district) and a reader who finds a whole counted finds its parts counted
+        too, even in the middle of a batch."""
         increments: dict[str, dict[str, int]] = {}
         created: dict[str, Mapping[str, Any]] = {}
+        rank: dict[str, int] = {}
         for doc in docs:
-            for counter_id, inc, fields in self.contributions(doc):
+            for position, (counter_id, inc, fields) in enumerate(self.contributions(doc)):
+                rank.setdefault(counter_id, position)
                 target = increments.setdefault(counter_id, {})
                 for field, amount in inc.items():
                     target[field] = target.get(field, 0) + amount
@@ -377,10 +384,10 @@ class Tally(LeasedLoop):
         if legacy:
             guard[self.applied_field] = {"$nin": [number]}
             remember["$push"] = {self.applied_field: {"$each": [number], "$slice": -self.ring}}
-        same: dict[tuple[tuple[str, int], ...], list[str]] = {}
+        same: dict[tuple[int, tuple[tuple[str, int], ...]], list[str]] = {}
         for counter_id, inc in increments.items():
-            same.setdefault(tuple(sorted(inc.items())), []).append(counter_id)
-        for amounts, ids in same.items():
+            same.setdefault((rank[counter_id], tuple(sorted(inc.items()))), []).append(counter_id)
+        for (_, amounts), ids in sorted(same.items(), key=lambda group: group[0][0]):
             for start in range(0, len(ids), self.counter_chunk):
                 # Each write under a lease known to be held, so a process that lost it while
                 # counting stops at the next one.
