@@ -23,6 +23,13 @@ from bpu_shared.events import (
     ClaimPaidPayload,
     ContributionInvoiced,
     ContributionInvoicedPayload,
+    ContributionPaid,
+    ContributionPaidPayload,
+    CoverageLapsed,
+    CoverageLapsedPayload,
+    CoverPaid,
+    CoverPaidPayload,
+    DistrictTotal,
     EndReason,
     EnrolmentAccepted,
     EnrolmentAcceptedPayload,
@@ -34,7 +41,10 @@ from bpu_shared.events import (
     EnrolmentRequested,
     EnrolmentRequestedPayload,
     Event,
+    FundingSource,
     Payload,
+    PaymentReceived,
+    PaymentReceivedPayload,
     ProgrammeChanged,
     ProgrammeChangedPayload,
     ProgrammeClosed,
@@ -217,6 +227,45 @@ SAMPLE_PAYLOADS: dict[type[Event], Payload] = {
         amount_by_benefit={BenefitProgramme.JKK: 71_300_000, BenefitProgramme.JKM: 48_484_000},
         amount_rupiah=119_784_000,
         due_date=date(2024, 12, 16),
+        by_district={"17.04.01": DistrictTotal(workers=480, amount_rupiah=8_064_000)},
+        funding_source=FundingSource.APBD_REGENCY,
+    ),
+    PaymentReceived: PaymentReceivedPayload(
+        reference="SP2D-0042/2024",
+        amount_rupiah=119_784_000,
+        paid_at=AT,
+        invoice_id="IN-1",
+    ),
+    ContributionPaid: ContributionPaidPayload(
+        payment_id="PY-1",
+        reference="SP2D-0042/2024",
+        invoice_id="IN-1",
+        sponsor_id="SP-1",
+        programme_id="PG-1",
+        region_code="17.04",
+        period="2024-12",
+        amount_rupiah=119_784_000,
+        invoice_amount_rupiah=119_784_000,
+        invoice_paid_rupiah=119_784_000,
+        paid_in_full=True,
+        workers_covered=7_130,
+        worker_count=7_130,
+        paid_at=AT,
+    ),
+    CoverPaid: CoverPaidPayload(
+        invoice_id="IN-1",
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        period="2024-12",
+        worker_ids=["WK-1", "WK-2"],
+    ),
+    CoverageLapsed: CoverageLapsedPayload(
+        programme_id="PG-1",
+        sponsor_id="SP-1",
+        region_code="17.04",
+        lapsed_from="2025-01",
+        unpaid_periods=["2025-01", "2025-02", "2025-03", "2025-04"],
+        worker_count=7_130,
     ),
     ClaimPaid: ClaimPaidPayload(
         claim_id="CL-1",
@@ -255,6 +304,10 @@ EXPECTED_KEYS = {
     EnrolmentAccepted: "RQ-1",
     EnrolmentRejected: "RQ-1",
     ContributionInvoiced: "IN-1",
+    PaymentReceived: "SP2D-0042/2024",
+    ContributionPaid: "IN-1",
+    CoverPaid: "IN-1",
+    CoverageLapsed: "PG-1",
     ClaimPaid: "CL-1",
     ApiKeyIssued: "0123456789abcdef",
     ApiKeyRevoked: "0123456789abcdef",
@@ -275,7 +328,7 @@ def kebab(name: str) -> str:
 
 def test_the_samples_cover_every_event() -> None:
     assert set(SAMPLE_PAYLOADS) == set(ALL_EVENTS)
-    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 16
+    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 20
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
@@ -305,7 +358,7 @@ def test_all_topics_lists_every_topic_and_its_dead_letters() -> None:
         f"{e.TOPIC}.dlq": 1 for e in ALL_EVENTS
     }
     assert all_topics() == expected
-    assert len(all_topics()) == 32
+    assert len(all_topics()) == 40
     assert dlq_topic("registration.worker-registered.v1") == (
         "registration.worker-registered.v1.dlq"
     )

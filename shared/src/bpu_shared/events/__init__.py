@@ -6,7 +6,19 @@ from bpu_shared.events.auth import (
     ApiKeyRevoked,
     ApiKeyRevokedPayload,
 )
-from bpu_shared.events.billing import ContributionInvoiced, ContributionInvoicedPayload
+from bpu_shared.events.billing import (
+    ContributionInvoiced,
+    ContributionInvoicedPayload,
+    ContributionPaid,
+    ContributionPaidPayload,
+    CoverageLapsed,
+    CoverageLapsedPayload,
+    CoverPaid,
+    CoverPaidPayload,
+    DistrictTotal,
+    PaymentReceived,
+    PaymentReceivedPayload,
+)
 from bpu_shared.events.claims import ClaimPaid, ClaimPaidPayload
 from bpu_shared.events.envelope import Event, Month, Payload, RegionCode, Rupiah
 from bpu_shared.events.registration import (
@@ -63,6 +75,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     EnrolmentAccepted,
     EnrolmentRejected,
     ContributionInvoiced,
+    PaymentReceived,
+    ContributionPaid,
+    CoverPaid,
+    CoverageLapsed,
     ClaimPaid,
     ApiKeyIssued,
     ApiKeyRevoked,
@@ -97,6 +113,13 @@ __all__ = [
     "ClaimPaidPayload",
     "ContributionInvoiced",
     "ContributionInvoicedPayload",
+    "ContributionPaid",
+    "ContributionPaidPayload",
+    "CoverPaid",
+    "CoverPaidPayload",
+    "CoverageLapsed",
+    "CoverageLapsedPayload",
+    "DistrictTotal",
     "EndReason",
     "EnrolmentAccepted",
     "EnrolmentAcceptedPayload",
@@ -112,6 +135,8 @@ __all__ = [
     "Month",
     "Occupation",
     "Payload",
+    "PaymentReceived",
+    "PaymentReceivedPayload",
     "ProgrammeChanged",
     "ProgrammeChangedPayload",
     "ProgrammeClosed",

@@ -1,4 +1,4 @@
-"""Billing's HTTP routes: the contribution rate table in force. Routes only translate."""
+"""The contribution rate table in force on a day."""
 
 from __future__ import annotations
 

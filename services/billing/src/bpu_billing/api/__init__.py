@@ -1,0 +1,13 @@
+"""Billing's HTTP routes, one module per resource: parse, call the handler, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bpu_billing.api import rates
+
+router = APIRouter()
+for module in (rates,):
+    router.include_router(module.router)
+
+__all__ = ["router"]
