@@ -1612,3 +1612,49 @@ async def test_a_datetime_set_at_the_top_level_reads_back_as_a_datetime(mongo_db
     doc = await coll.find_one({"_id": 1})
     assert isinstance(doc["left_at"], datetime)
     assert doc["left_at"] == at
+
+
+# -- what billing's invoice line blocks rely on -------------------------------------------------
+
+
+async def test_a_block_of_5000_lines_as_one_megabyte_blob_round_trips(mongo_db):
+    """Invoice lines are kept 5,000 to a document as one BSON blob of about a megabyte."""
+    coll = mongo_db.invoice_lines
+    lines = [
+        {"enrolment_id": f"EN-{i:08d}", "worker_id": f"WK-{i:08d}", "amount": 16_800}
+        for i in range(5_000)
+    ]
+    blob = Binary(bson.encode({"lines": lines * 4}))  # 20,000 lines, well over a megabyte
+    assert len(blob) > 1_000_000
+    await coll.insert_many([{"_id": f"INV-1|{b:05d}", "lines": blob} for b in range(3)])
+    doc = await coll.find_one({"_id": "INV-1|00001"})
+    assert bson.decode(bytes(doc["lines"]))["lines"] == lines * 4
+
+
+async def test_the_block_holding_a_key_is_the_last_starting_at_or_before_it(mongo_db):
+    """One enrolment's line is found by a range over the blocks' first enrolment ids, within
+    one invoice (a compound index, a range, a descending sort and a limit together)."""
+    coll = mongo_db.invoice_lines
+    await coll.create_index([("invoice_id", 1), ("first_enrolment", 1)])
+    await coll.insert_many(
+        [
+            {"_id": f"{inv}|{b}", "invoice_id": inv, "first_enrolment": f"EN-{b * 100:04d}"}
+            for inv in ("INV-1", "INV-2")
+            for b in range(5)
+        ]
+    )
+
+    async def block_of(inv: str, key: str) -> str | None:
+        found = (
+            await coll.find({"invoice_id": inv, "first_enrolment": {"$lte": key}})
+            .sort("first_enrolment", DESCENDING)
+            .limit(1)
+            .to_list()
+        )
+        return found[0]["_id"] if found else None
+
+    assert await block_of("INV-2", "EN-0250") == "INV-2|2"
+    assert await block_of("INV-1", "EN-0400") == "INV-1|4"
+    assert await block_of("INV-1", "EN-9999") == "INV-1|4"
+    assert await block_of("INV-1", "EN-0000") == "INV-1|0"
+    assert await block_of("INV-1", "EM-9999") is None
