@@ -1,52 +1,87 @@
-"""The contribution rate table in force on a day."""
+"""``/rates``: every row of the contribution rate table, and what is in force on a day."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from bpu_billing.domain import ContributionRate
-from bpu_billing.handlers import GetRate
+from bpu_billing.domain import RateRow
+from bpu_billing.domain.rates import describe
+from bpu_billing.handlers import GetRate, ListRates
+from bpu_billing.handlers.rates import RatesOnDay
 from bpu_shared.auth import Anyone
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.http import problem_responses
 
-router = APIRouter(tags=["billing"])
+router = APIRouter(tags=["rates"])
 
 
-class RateOut(BaseModel):
+class RateRowOut(BaseModel):
+    id: str
+    kind: str = Field(description="jkk_brackets, jkm, jht, discount or arrears")
     effective_from: date
-    source: str
-    lowest_declared_income: int
-    jkk_percent_of_income: float
-    jkm_flat: int
-    jht_percent_of_income: float
-    monthly_at_lowest_income: dict[BenefitProgramme, int]
+    effective_to: date | None = Field(description="Last day in force; null: no end yet")
+    source: str = Field(description="The regulation the row comes from")
+    figures: dict[str, Any] = Field(description="The row's own figures (bands, amount, percent…)")
+
+    @classmethod
+    def of(cls, row: RateRow) -> RateRowOut:
+        return cls.model_validate(describe(row))
+
+
+class RatesInForceOut(BaseModel):
+    on: date
+    table_version: str
+    jkk_brackets: RateRowOut
+    jkm: RateRowOut
+    jht: RateRowOut
+    discounts: list[RateRowOut]
+    arrears: RateRowOut
+    lowest_income: int = Field(description="The lowest bracket's base, Rupiah")
+    monthly_at_lowest_income: dict[BenefitProgramme, int] = Field(
+        description="Each benefit's monthly contribution at the lowest income, full price"
+    )
+    monthly_jkk_jkm: int = Field(description="JKK + JKM a month at the lowest income, full price")
+    monthly_with_jht: int = Field(description="JKK + JKM + JHT a month at the lowest income")
 
 
 @router.get(
     "/rates",
-    response_model=RateOut,
-    summary="The contribution rate in force on a day",
+    response_model=list[RateRowOut],
+    summary="Every row of the rate table, in force or not",
+    responses=problem_responses(401, 403),
+)
+async def list_rates(request: Request, who: Anyone) -> list[RateRowOut]:
+    rows: tuple[RateRow, ...] = await request.app.state.bus.handle(ListRates(), who)
+    return [RateRowOut.of(row) for row in rows]
+
+
+@router.get(
+    "/rates/in-force",
+    response_model=RatesInForceOut,
+    summary="The rates, discounts and arrears rule in force on a day",
     responses=problem_responses(401, 403, 422),
 )
-async def rates(
+async def rates_in_force(
     request: Request,
     who: Anyone,
     on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
-) -> RateOut:
-    rate: ContributionRate = await request.app.state.bus.handle(GetRate(on), who)
-    return RateOut(
-        effective_from=rate.effective_from,
-        source=rate.source,
-        lowest_declared_income=rate.lowest_declared_income,
-        jkk_percent_of_income=rate.jkk_basis_points / 100,
-        jkm_flat=rate.jkm_flat,
-        jht_percent_of_income=rate.jht_basis_points / 100,
-        monthly_at_lowest_income=rate.monthly(
-            rate.lowest_declared_income, frozenset(BenefitProgramme)
-        ),
+) -> RatesInForceOut:
+    found: RatesOnDay = await request.app.state.bus.handle(GetRate(on), who)
+    view = found.view
+    return RatesInForceOut(
+        on=view.day,
+        table_version=found.table_version,
+        jkk_brackets=RateRowOut.of(view.jkk),
+        jkm=RateRowOut.of(view.jkm),
+        jht=RateRowOut.of(view.jht),
+        discounts=[RateRowOut.of(d) for d in view.discounts],
+        arrears=RateRowOut.of(view.arrears),
+        lowest_income=found.lowest_income,
+        monthly_at_lowest_income=found.at_lowest_income,
+        monthly_jkk_jkm=found.monthly_regional,
+        monthly_with_jht=found.monthly_with_jht,
     )

@@ -1,0 +1,178 @@
+"""``/planning``: budgets from workers and months, workers or months from a budget. Amounts in
+whole Rupiah, with the written figure and the words beside."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from bpu_billing.domain import in_words, rupiah
+from bpu_billing.handlers import PlanBudget, PlanMonths, PlanTerms, PlanWorkers
+from bpu_billing.handlers.planning import Planned
+from bpu_shared.auth import Anyone
+from bpu_shared.errors import InvalidInput
+from bpu_shared.events import BenefitProgramme, FundingSource, Occupation
+from bpu_shared.http import problem_responses
+from bpu_shared.month import PATTERN, Month
+
+router = APIRouter(tags=["planning"])
+
+MAX_RUPIAH = 10**16  # Rp10 quadrillion: far above any budget
+MAX_WORKERS = 100_000_000
+MAX_MONTHS = 1_200
+
+
+class Amount(BaseModel):
+    rupiah: int
+    text: str = Field(examples=["Rp16.212.268.800"])
+    words: str = Field(examples=["Enam belas miliar dua ratus dua belas juta … rupiah"])
+
+    @classmethod
+    def of(cls, amount: int) -> Amount:
+        return cls(rupiah=amount, text=rupiah(amount), words=in_words(amount))
+
+
+class PlanOut(BaseModel):
+    workers: int
+    months: int
+    start: str = Field(description="First month, YYYY-MM")
+    income: int = Field(description="Declared monthly income priced")
+    benefits: list[BenefitProgramme]
+    funding_source: FundingSource
+    occupation: Occupation
+    monthly_cost: Amount = Field(description="One worker, the first month")
+    monthly_costs: list[int] = Field(description="One worker, month by month from start")
+    cost_per_worker: Amount = Field(description="One worker over all the months")
+    budget: Amount
+    leftover: Amount = Field(description="What a given budget keeps once the plan is paid")
+    workforce: int | None = None
+    percent: Decimal | None = None
+
+    @classmethod
+    def of(cls, planned: Planned) -> PlanOut:
+        plan, terms = planned.plan, planned.terms
+        return cls(
+            workers=plan.workers,
+            months=plan.months,
+            start=str(planned.start),
+            income=terms.income,
+            benefits=[b for b in BenefitProgramme if b in terms.benefits],
+            funding_source=terms.funding_source,
+            occupation=terms.occupation,
+            monthly_cost=Amount.of(plan.monthly_cost),
+            monthly_costs=list(planned.monthly_costs),
+            cost_per_worker=Amount.of(plan.cost_per_worker),
+            budget=Amount.of(plan.budget),
+            leftover=Amount.of(plan.leftover),
+            workforce=planned.workforce,
+            percent=planned.percent,
+        )
+
+
+def _benefits(text: str) -> frozenset[BenefitProgramme]:
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    known = {b.value for b in BenefitProgramme}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise InvalidInput("benefits", f"list of jkk, jkm, jht (got {text!r})")
+    return frozenset(BenefitProgramme(n) for n in names)
+
+
+def _terms(
+    income: int,
+    benefits: str,
+    funding_source: FundingSource,
+    occupation: Occupation,
+    start: str | None,
+) -> PlanTerms:
+    return PlanTerms(
+        income=income,
+        benefits=_benefits(benefits),
+        funding_source=funding_source,
+        occupation=occupation,
+        start=Month.parse(start) if start else None,
+    )
+
+
+Income = Annotated[
+    int, Query(ge=0, le=MAX_RUPIAH, description="Declared monthly income (default: lowest)")
+]
+Benefits = Annotated[
+    str, Query(max_length=20, description="Comma-separated: jkk,jkm (mandatory), jht")
+]
+Funding = Annotated[FundingSource, Query(description="Whose budget pays (discounts depend on it)")]
+Job = Annotated[Occupation, Query(description="The workers' occupation (sector discounts)")]
+Start = Annotated[
+    str | None, Query(pattern=PATTERN, description="First month, YYYY-MM (default: this month)")
+]
+Months = Annotated[int, Query(ge=1, le=MAX_MONTHS)]
+Budget = Annotated[int, Query(ge=0, le=MAX_RUPIAH, description="Rupiah")]
+
+
+@router.get(
+    "/planning/budget",
+    response_model=PlanOut,
+    summary="The budget for workers (or a share of a workforce) for some months",
+    responses=problem_responses(401, 403, 422),
+)
+async def plan_budget(
+    request: Request,
+    who: Anyone,
+    months: Months,
+    workers: Annotated[int | None, Query(ge=0, le=MAX_WORKERS)] = None,
+    workforce: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
+    percent: Annotated[Decimal | None, Query(ge=0, le=100, max_digits=12)] = None,
+    income: Income = 1_000_000,
+    benefits: Benefits = "jkk,jkm",
+    funding_source: Funding = FundingSource.APBD_REGENCY,
+    occupation: Job = Occupation.OTHER,
+    start: Start = None,
+) -> PlanOut:
+    terms = _terms(income, benefits, funding_source, occupation, start)
+    ask = PlanBudget(months, workers, workforce, percent, terms)
+    return PlanOut.of(await request.app.state.bus.handle(ask, who))
+
+
+@router.get(
+    "/planning/workers",
+    response_model=PlanOut,
+    summary="How many workers a budget covers for some months",
+    responses=problem_responses(401, 403, 422),
+)
+async def plan_workers(
+    request: Request,
+    who: Anyone,
+    budget: Budget,
+    months: Months,
+    income: Income = 1_000_000,
+    benefits: Benefits = "jkk,jkm",
+    funding_source: Funding = FundingSource.APBD_REGENCY,
+    occupation: Job = Occupation.OTHER,
+    start: Start = None,
+) -> PlanOut:
+    terms = _terms(income, benefits, funding_source, occupation, start)
+    return PlanOut.of(await request.app.state.bus.handle(PlanWorkers(budget, months, terms), who))
+
+
+@router.get(
+    "/planning/months",
+    response_model=PlanOut,
+    summary="How many months a budget covers some workers for",
+    responses=problem_responses(401, 403, 422),
+)
+async def plan_months(
+    request: Request,
+    who: Anyone,
+    budget: Budget,
+    workers: Annotated[int, Query(ge=1, le=MAX_WORKERS)],
+    income: Income = 1_000_000,
+    benefits: Benefits = "jkk,jkm",
+    funding_source: Funding = FundingSource.APBD_REGENCY,
+    occupation: Job = Occupation.OTHER,
+    start: Start = None,
+) -> PlanOut:
+    terms = _terms(income, benefits, funding_source, occupation, start)
+    return PlanOut.of(await request.app.state.bus.handle(PlanMonths(budget, workers, terms), who))

@@ -1,0 +1,637 @@
+"""The contribution (iuran) rate table as data: effective-dated rows loaded from
+``data/rates.json``, each with the regulation it comes from, and the price of one worker-month.
+
+Kinds of rows (a change of rate is a new row with its own dates, never an edit):
+
+- ``jkk_brackets``: JKK (work-accident insurance) is ``jkk_basis_points`` (100 = 1%) of the
+  *base* of the income bracket a declared income falls in (PP 44/2015 Lampiran II). A band runs
+  from its ``income_from`` (inclusive) up to the next band's ``income_from`` minus one; the last
+  band has no end. Published band lists leave gaps between one band's end and the next band's
+  start (2,699,999 then 2,700,000 is none, but a list may read "1.1m-1.3m, 1.3m-1.5m" or skip a
+  rupiah); an income in such a gap belongs to the band whose range starts at or below it, so
+  every income from 0 up belongs to exactly one band.
+- ``jkm``: JKM (death insurance), a flat ``amount`` a month.
+- ``jht``: JHT (old-age savings), ``basis_points`` of declared income, counted at no less than
+  ``lowest_income``.
+- ``discount``: ``percent`` off the listed ``benefits`` for workers whose funding source and
+  occupation meet its conditions (PP 50/2025: not for APBN/APBD-funded workers).
+- ``arrears``: how many months an unpaid month stays payable, and whether such a month counts
+  as covered.
+
+Rounding: JKK and JHT are rounded down to whole Rupiah; a discount is worked out per benefit and
+rounded down (the payer pays the rest, so a halved Rp6,801 is Rp3,401). Discounts do not stack:
+when several rows apply to one benefit, the largest percent counts. Every rule in force on a
+month's first day applies to the whole month.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bpu_shared.effective import NotInForce
+from bpu_shared.errors import DomainError, InvalidInput
+from bpu_shared.events import BenefitProgramme, FundingSource, Occupation
+from bpu_shared.month import Month
+
+#: Funding sources a discount row may name: the programme's own, and APBN (the national
+#: budget), which the regulation names though no programme here is funded from it yet.
+KNOWN_FUNDING_SOURCES = frozenset({*(s.value for s in FundingSource), "apbn"})
+KNOWN_OCCUPATIONS = frozenset(o.value for o in Occupation)
+
+#: Prices kept at most per (month, benefits, funding source); most workers declare the lowest
+#: income, so a run asks for a few distinct (income, occupation) pairs.
+_PRICE_CACHE_LIMIT = 100_000
+
+
+class RateKind(StrEnum):
+    JKK_BRACKETS = "jkk_brackets"
+    JKM = "jkm"
+    JHT = "jht"
+    DISCOUNT = "discount"
+    ARREARS = "arrears"
+
+
+class RateTableError(DomainError, ValueError):
+    """The rate table file is broken; ``field`` names the row and the field."""
+
+    title = "Broken rate table"
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(detail, where)
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateRow:
+    """What every row has: an id, its kind, the days it is in force (both inclusive; no end:
+    open) and the regulation it comes from."""
+
+    id: str
+    kind: RateKind
+    effective_from: date
+    effective_to: date | None
+    source: str
+
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from <= day and (
+            self.effective_to is None or day <= self.effective_to
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """The row's own figures, as JSON-ready values (for listing)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Band:
+    income_from: int  # inclusive
+    base: int  # the bracket's base ("nominal upah") JKK is a share of
+
+
+@dataclass(frozen=True, kw_only=True)
+class JkkBrackets(RateRow):
+    jkk_basis_points: int
+    bands: tuple[Band, ...]
+    note: str = ""
+    _starts: tuple[int, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(b.income_from for b in self.bands))
+
+    def band_of(self, income: int) -> Band:
+        """The band whose range starts at or below ``income`` (gaps belong to the band below)."""
+        return self.bands[max(bisect.bisect_right(self._starts, income) - 1, 0)]
+
+    def jkk(self, income: int) -> int:
+        return self.band_of(income).base * self.jkk_basis_points // 10_000
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "jkk_basis_points": self.jkk_basis_points,
+            "bands": [{"income_from": b.income_from, "base": b.base} for b in self.bands],
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class JkmRate(RateRow):
+    amount: int
+
+    def figures(self) -> dict[str, Any]:
+        return {"amount": self.amount}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JhtRate(RateRow):
+    basis_points: int
+    lowest_income: int
+
+    def jht(self, income: int) -> int:
+        return max(income, self.lowest_income) * self.basis_points // 10_000
+
+    def figures(self) -> dict[str, Any]:
+        return {"basis_points": self.basis_points, "lowest_income": self.lowest_income}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Discount(RateRow):
+    """``percent`` off ``benefits`` for a worker whose funding source is in ``funding_sources``
+    (None: any) and not in ``excluded_funding_sources``, and whose occupation is in
+    ``occupations`` (None: any) and not in ``excluded_occupations``."""
+
+    percent: int
+    benefits: frozenset[BenefitProgramme]
+    funding_sources: frozenset[str] | None
+    excluded_funding_sources: frozenset[str]
+    occupations: frozenset[str] | None
+    excluded_occupations: frozenset[str]
+
+    def applies(self, funding_source: str, occupation: str) -> bool:
+        return (
+            (self.funding_sources is None or funding_source in self.funding_sources)
+            and funding_source not in self.excluded_funding_sources
+            and (self.occupations is None or occupation in self.occupations)
+            and occupation not in self.excluded_occupations
+        )
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "benefits": sorted(b.value for b in self.benefits),
+            "funding_sources": None
+            if self.funding_sources is None
+            else sorted(self.funding_sources),
+            "excluded_funding_sources": sorted(self.excluded_funding_sources),
+            "occupations": None if self.occupations is None else sorted(self.occupations),
+            "excluded_occupations": sorted(self.excluded_occupations),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrearsRule(RateRow):
+    """An unpaid month stays payable ``arrears_months`` months after its due date; more than
+    that many consecutive unpaid months end cover. ``arrears_count_as_covered``: whether a month
+    still payable counts as covered (DOMAIN.md: "or within the arrears window, as the rate
+    table says")."""
+
+    arrears_months: int
+    arrears_count_as_covered: bool
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "arrears_months": self.arrears_months,
+            "arrears_count_as_covered": self.arrears_count_as_covered,
+        }
+
+
+R = TypeVar("R", bound=RateRow)
+
+
+# -- what applies on one day ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The rows in force on ``day``: one version of each rate, the discounts, the arrears
+    rule."""
+
+    day: date
+    jkk: JkkBrackets
+    jkm: JkmRate
+    jht: JhtRate
+    discounts: tuple[Discount, ...]
+    arrears: ArrearsRule
+
+    def full_price(self, income: int) -> dict[BenefitProgramme, int]:
+        """Each benefit's contribution before any discount."""
+        return {
+            BenefitProgramme.JKK: self.jkk.jkk(income),
+            BenefitProgramme.JKM: self.jkm.amount,
+            BenefitProgramme.JHT: self.jht.jht(income),
+        }
+
+    def discount_percent(
+        self, benefit: BenefitProgramme, funding_source: str, occupation: str
+    ) -> int:
+        """The largest discount for ``benefit`` that applies (discounts do not stack)."""
+        return max(
+            (
+                d.percent
+                for d in self.discounts
+                if benefit in d.benefits and d.applies(funding_source, occupation)
+            ),
+            default=0,
+        )
+
+    def price(
+        self,
+        income: int,
+        benefits: Iterable[BenefitProgramme],
+        funding_source: str,
+        occupation: str,
+    ) -> dict[BenefitProgramme, int]:
+        """Each asked-for benefit's contribution for one worker-month, after discounts, in the
+        order of ``BenefitProgramme``."""
+        if income < 0:
+            raise InvalidInput("income", f"a declared income is never negative (got {income})")
+        wanted = frozenset(benefits)
+        full = self.full_price(income)
+        answer: dict[BenefitProgramme, int] = {}
+        for benefit in BenefitProgramme:
+            if benefit in wanted:
+                percent = self.discount_percent(benefit, funding_source, occupation)
+                answer[benefit] = full[benefit] - full[benefit] * percent // 100
+        return answer
+
+    def lowest_income(self) -> int:
+        """The lowest declared income: the first band's base (Rp1,000,000 today)."""
+        return self.jkk.bands[0].base
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """Every row of the rate table, and the price of a worker-month from the rows in force on
+    the month's first day."""
+
+    version: str
+    all_rows: tuple[RateRow, ...]
+    _months: dict[Month, InForce] = field(default_factory=dict, compare=False, repr=False)
+    _pricings: dict[tuple[Any, ...], _Pricing] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    #: The pricing of the last (month, benefits, funding source) asked about: a billing run
+    #: asks for one programme's lines in a row, so the next call is found by identity, without
+    #: hashing its arguments.
+    _last: list[tuple[Any, Any, Any, _Pricing]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+
+    # -- loading --------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RateTable:
+        """The table in ``path``, by default the one shipped with the service. A broken file
+        raises ``RateTableError`` naming the row and field."""
+        try:
+            if path is None:
+                text = resources.files("bpu_billing").joinpath("data/rates.json").read_text("utf-8")
+            else:
+                text = Path(path).read_text("utf-8")
+        except OSError as error:
+            raise RateTableError("rates_file", f"cannot read the rate table: {error}") from error
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RateTableError("rates_file", f"not JSON: {error}") from error
+        return cls.from_document(doc)
+
+    @classmethod
+    def from_document(cls, doc: Any) -> RateTable:
+        if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
+            raise RateTableError("rows", "the rate table is an object with a list of rows")
+        rows = tuple(_parse_row(i, raw) for i, raw in enumerate(doc["rows"]))
+        version = doc.get("table_version", "")
+        if not isinstance(version, str):
+            raise RateTableError("table_version", "must be text")
+        return cls.of(rows, version)
+
+    @classmethod
+    def of(cls, rows: Iterable[RateRow], version: str = "") -> RateTable:
+        """A table of rows built in code (tests); checked as a file is."""
+        table = tuple(rows)
+        _check_table(table)
+        return cls(version, table)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def rows(self) -> tuple[RateRow, ...]:
+        """Every row, in force or not, ordered by kind then date (for listing)."""
+        order = list(RateKind)
+        return tuple(
+            sorted(self.all_rows, key=lambda r: (order.index(r.kind), r.effective_from, r.id))
+        )
+
+    def in_force(self, day: date, field: str = "on") -> InForce:
+        """What applies on ``day``; ``NotInForce`` naming ``field`` when a rate has no row."""
+        return InForce(
+            day=day,
+            jkk=self._latest(JkkBrackets, day, "JKK bracket table", field),
+            jkm=self._latest(JkmRate, day, "JKM rate", field),
+            jht=self._latest(JhtRate, day, "JHT rate", field),
+            discounts=tuple(
+                r for r in self.all_rows if isinstance(r, Discount) and r.in_force_on(day)
+            ),
+            arrears=self._latest(ArrearsRule, day, "arrears rule", field),
+        )
+
+    def for_month(self, month: Month) -> InForce:
+        """What applies to ``month``: the rows in force on its first day (kept per month)."""
+        view = self._months.get(month)
+        if view is None:
+            view = self._months[month] = self.in_force(month.first_day(), "period")
+        return view
+
+    def price(
+        self,
+        month: Month,
+        income: int,
+        benefits: frozenset[BenefitProgramme],
+        funding_source: FundingSource,
+        occupation: str,
+    ) -> dict[BenefitProgramme, int]:
+        """Each asked-for benefit's contribution for one worker-month, in whole Rupiah after
+        discounts. Called for every invoice line: answers are kept per argument tuple."""
+        last = self._last
+        if last and last[0][0] is month and last[0][1] is benefits and last[0][2] is funding_source:
+            pricing = last[0][3]
+        else:
+            key = (month, benefits, funding_source)
+            found = self._pricings.get(key)
+            if found is None:
+                found = self._pricings[key] = _Pricing(
+                    self.for_month(month), benefits, funding_source
+                )
+            pricing = found
+            last[:] = [(month, benefits, funding_source, pricing)]
+        return pricing.price(income, occupation).copy()
+
+    def monthly_cost(
+        self,
+        month: Month,
+        income: int,
+        benefits: frozenset[BenefitProgramme],
+        funding_source: FundingSource,
+        occupation: str,
+    ) -> int:
+        """What one worker-month costs in all."""
+        return sum(self.price(month, income, benefits, funding_source, occupation).values())
+
+    def changes_after(self, month: Month) -> Month:
+        """The last month whose rules may differ from the month before (a row starts or ends
+        then), or ``month`` when nothing changes after it: every month after the answer costs
+        what the answer costs."""
+        last = month
+        for row in self.all_rows:
+            starts = Month.of(row.effective_from)
+            # A row starting after the 1st applies from the next month (the 1st decides).
+            first = starts if row.effective_from.day == 1 else starts.plus(1)
+            last = max(last, first)
+            if row.effective_to is not None:
+                last = max(last, Month.of(row.effective_to).plus(1))
+        return last
+
+    def _latest(self, kind: type[R], day: date, what: str, field: str) -> R:
+        rows = [r for r in self.all_rows if isinstance(r, kind) and r.in_force_on(day)]
+        if not rows:
+            raise NotInForce(field, f"no {what} is in force on {day}")
+        return max(rows, key=lambda r: r.effective_from)
+
+
+class _Pricing:
+    """Prices for one month, set of benefits and funding source, kept per (income,
+    occupation); gives the same answers as ``InForce.price`` (tested), faster."""
+
+    __slots__ = ("benefits", "funding_source", "percents", "results", "view")
+
+    def __init__(
+        self, view: InForce, benefits: frozenset[BenefitProgramme], funding_source: str
+    ) -> None:
+        self.view = view
+        self.benefits = frozenset(benefits)
+        self.funding_source = funding_source
+        self.percents: dict[str, tuple[tuple[BenefitProgramme, int], ...]] = {}
+        self.results: dict[tuple[int, str], dict[BenefitProgramme, int]] = {}
+
+    def price(self, income: int, occupation: str) -> dict[BenefitProgramme, int]:
+        key = (income, occupation)
+        found = self.results.get(key)
+        if found is None:
+            found = self._compute(income, occupation)
+            if len(self.results) >= _PRICE_CACHE_LIMIT:
+                self.results.clear()
+            self.results[key] = found
+        return found
+
+    def _compute(self, income: int, occupation: str) -> dict[BenefitProgramme, int]:
+        if income < 0:
+            raise InvalidInput("income", f"a declared income is never negative (got {income})")
+        percents = self.percents.get(occupation)
+        if percents is None:
+            view = self.view
+            percents = self.percents[occupation] = tuple(
+                (b, view.discount_percent(b, self.funding_source, occupation))
+                for b in BenefitProgramme
+                if b in self.benefits
+            )
+        answer: dict[BenefitProgramme, int] = {}
+        for benefit, percent in percents:
+            if benefit is BenefitProgramme.JKK:
+                full = self.view.jkk.jkk(income)
+            elif benefit is BenefitProgramme.JKM:
+                full = self.view.jkm.amount
+            else:
+                full = self.view.jht.jht(income)
+            answer[benefit] = full - full * percent // 100
+        return answer
+
+
+# -- parsing and checking ------------------------------------------------------------------------
+
+
+class _Row:
+    """Reads one raw row, naming the row and field in every error."""
+
+    def __init__(self, index: int, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise RateTableError(f"rows[{index}]", "a row is an object")
+        self.raw: dict[str, Any] = raw
+        ident = raw.get("id")
+        self.where = f"rows[{index}] ({ident})" if isinstance(ident, str) else f"rows[{index}]"
+
+    def fail(self, name: str, detail: str) -> RateTableError:
+        return RateTableError(f"{self.where}: {name}", detail)
+
+    def get(
+        self, name: str, check: Callable[[Any], bool], what: str, *, optional: bool = False
+    ) -> Any:
+        if name not in self.raw:
+            if optional:
+                return None
+            raise self.fail(name, "missing")
+        value = self.raw[name]
+        if value is None and optional:
+            return None
+        if not check(value):
+            raise self.fail(name, f"must be {what}, not {value!r}")
+        return value
+
+    def text(self, name: str) -> str:
+        return str(self.get(name, lambda v: isinstance(v, str) and v.strip() != "", "text"))
+
+    def integer(self, name: str, low: int = 0, high: int | None = None) -> int:
+        def ok(v: Any) -> bool:
+            return (
+                isinstance(v, int)
+                and not isinstance(v, bool)
+                and v >= low
+                and (high is None or v <= high)
+            )
+
+        bound = f"a whole number from {low}" + ("" if high is None else f" to {high}")
+        return int(self.get(name, ok, bound))
+
+    def day(self, name: str, *, optional: bool = False) -> date | None:
+        value = self.get(name, lambda v: isinstance(v, str), "a date YYYY-MM-DD", optional=optional)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise self.fail(name, f"must be a date YYYY-MM-DD, not {value!r}") from None
+
+    def names(
+        self, name: str, known: frozenset[str], *, optional: bool = False
+    ) -> frozenset[str] | None:
+        value = self.get(
+            name,
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "a list of names",
+            optional=optional,
+        )
+        if value is None:
+            return None
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise self.fail(
+                name, f"unknown {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        return frozenset(value)
+
+
+def _parse_row(index: int, raw: Any) -> RateRow:
+    row = _Row(index, raw)
+    kind_text = row.text("kind")
+    try:
+        kind = RateKind(kind_text)
+    except ValueError:
+        raise row.fail(
+            "kind", f"unknown kind {kind_text!r} (known: {', '.join(RateKind)})"
+        ) from None
+    start = row.day("effective_from")
+    assert start is not None
+    end = row.day("effective_to", optional=True)
+    if end is not None and end < start:
+        raise row.fail("effective_to", f"{end} is before effective_from {start}")
+    common: dict[str, Any] = {
+        "id": row.text("id"),
+        "kind": kind,
+        "effective_from": start,
+        "effective_to": end,
+        "source": row.text("source"),
+    }
+    if kind is RateKind.JKK_BRACKETS:
+        return JkkBrackets(
+            **common,
+            jkk_basis_points=row.integer("jkk_basis_points", 0, 10_000),
+            bands=_bands(row),
+            note=str(row.raw.get("note") or ""),
+        )
+    if kind is RateKind.JKM:
+        return JkmRate(**common, amount=row.integer("amount"))
+    if kind is RateKind.JHT:
+        return JhtRate(
+            **common,
+            basis_points=row.integer("basis_points", 0, 10_000),
+            lowest_income=row.integer("lowest_income"),
+        )
+    if kind is RateKind.DISCOUNT:
+        benefits = row.names("benefits", frozenset(b.value for b in BenefitProgramme))
+        assert benefits is not None
+        return Discount(
+            **common,
+            percent=row.integer("percent", 0, 100),
+            benefits=frozenset(BenefitProgramme(b) for b in benefits),
+            funding_sources=row.names("funding_sources", KNOWN_FUNDING_SOURCES, optional=True),
+            excluded_funding_sources=row.names(
+                "excluded_funding_sources", KNOWN_FUNDING_SOURCES, optional=True
+            )
+            or frozenset(),
+            occupations=row.names("occupations", KNOWN_OCCUPATIONS, optional=True),
+            excluded_occupations=row.names("excluded_occupations", KNOWN_OCCUPATIONS, optional=True)
+            or frozenset(),
+        )
+    return ArrearsRule(
+        **common,
+        arrears_months=row.integer("arrears_months", 0, 120),
+        arrears_count_as_covered=row.get(
+            "arrears_count_as_covered", lambda v: isinstance(v, bool), "true or false"
+        ),
+    )
+
+
+def _bands(row: _Row) -> tuple[Band, ...]:
+    raw = row.get("bands", lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list")
+    bands: list[Band] = []
+    for i, item in enumerate(raw):
+        name = f"bands[{i}]"
+        if not isinstance(item, dict):
+            raise row.fail(name, "a band is an object with income_from and base")
+        values = []
+        for key in ("income_from", "base"):
+            value = item.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise row.fail(f"{name}.{key}", f"must be a whole number from 0, not {value!r}")
+            values.append(value)
+        band = Band(*values)
+        if not bands and band.income_from != 0:
+            raise row.fail(f"{name}.income_from", "the first band starts at 0")
+        if bands and band.income_from <= bands[-1].income_from:
+            raise row.fail(f"{name}.income_from", "bands are listed by rising income_from")
+        if bands and band.base < bands[-1].base:
+            raise row.fail(f"{name}.base", "a higher band never has a lower base")
+        bands.append(band)
+    return tuple(bands)
+
+
+def _check_table(rows: tuple[RateRow, ...]) -> None:
+    seen: dict[str, RateRow] = {}
+    starts: dict[tuple[RateKind, date], RateRow] = {}
+    for i, row in enumerate(rows):
+        where = f"rows[{i}] ({row.id})"
+        if row.id in seen:
+            raise RateTableError(f"{where}: id", f"the id {row.id!r} is used twice")
+        seen[row.id] = row
+        if row.kind is not RateKind.DISCOUNT:
+            other = starts.get((row.kind, row.effective_from))
+            if other is not None:
+                raise RateTableError(
+                    f"{where}: effective_from",
+                    f"{row.kind} row {other.id!r} starts on {row.effective_from} too: "
+                    "which one applies would be unclear",
+                )
+            starts[(row.kind, row.effective_from)] = row
+
+
+def describe(row: RateRow) -> Mapping[str, Any]:
+    """A row as the API lists it."""
+    return {
+        "id": row.id,
+        "kind": row.kind.value,
+        "effective_from": row.effective_from,
+        "effective_to": row.effective_to,
+        "source": row.source,
+        "figures": row.figures(),
+    }
