@@ -1658,3 +1658,31 @@ async def test_the_block_holding_a_key_is_the_last_starting_at_or_before_it(mong
     assert await block_of("INV-1", "EN-9999") == "INV-1|4"
     assert await block_of("INV-1", "EN-0000") == "INV-1|0"
     assert await block_of("INV-1", "EM-9999") is None
+
+
+async def test_billing_roster_guards_compare_iso_times_in_update_filters(mongo_db):
+    """Billing applies an event only when newer: ``{"as_of": {"$lt": <ISO time>}}`` in an
+    update's filter, ISO strings of one format on both sides (equal times do not match)."""
+    coll = mongo_db.enrolments
+    x = "2022-10-02T09:00:00.000000+00:00"
+    for stored, matches in [
+        ("0001-01-01T00:00:00.000000+00:00", 1),
+        ("2022-10-02T08:59:59.999999+00:00", 1),
+        (x, 0),
+        ("2022-10-02T09:00:00.000001+00:00", 0),
+    ]:
+        await coll.delete_many({})
+        await coll.insert_one({"_id": 1, "as_of": stored})
+        result = await coll.update_one({"_id": 1, "as_of": {"$lt": x}}, {"$set": {"seen": True}})
+        assert result.matched_count == matches, stored
+
+
+@nx_defect("$lt of an ISO time against an empty string matches in find, not in an update filter")
+async def test_lt_against_an_empty_string_in_an_update_filter(mongo_db):
+    """So billing starts its guards at "0001-01-01T00:00:00.000000+00:00", never at ""."""
+    coll = mongo_db.enrolments
+    await coll.insert_one({"_id": 1, "as_of": ""})
+    x = "2022-10-02T09:00:00.000000+00:00"
+    assert await coll.count_documents({"as_of": {"$lt": x}}) == 1
+    result = await coll.update_one({"_id": 1, "as_of": {"$lt": x}}, {"$set": {"seen": True}})
+    assert result.matched_count == 1

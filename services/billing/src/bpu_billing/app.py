@@ -6,7 +6,9 @@ from fastapi import FastAPI
 
 from bpu_billing.api import router
 from bpu_billing.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_billing.handlers.runs import run_jobs
 from bpu_billing.store import BillingRepository
+from bpu_shared.clock import Clock
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -14,9 +16,14 @@ from bpu_shared.settings import ServiceSettings
 class BillingSettings(ServiceSettings):
     service_name: str = "billing"
     http_port: int = 8002
+    #: Billing runs: how often the runner looks for a run a stopped process left, how often the
+    #: monthly loop looks at the date, and on how many first days of a month it starts the run.
+    billing_run_poll_seconds: float = 5.0
+    billing_monthly_check_seconds: float = 60.0
+    billing_monthly_days: int = 1
 
 
-def build_app(settings: BillingSettings) -> FastAPI:
+def build_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
     return service_app(
         settings,
         title="Billing",
@@ -27,6 +34,17 @@ def build_app(settings: BillingSettings) -> FastAPI:
         commands=COMMAND_HANDLERS,
         events=EVENT_HANDLERS,
         routers=[router],
+        background=lambda runtime, repository: [
+            *run_jobs(
+                runtime,
+                repository,
+                interval=settings.billing_run_poll_seconds,
+                monthly_interval=settings.billing_monthly_check_seconds,
+                monthly_days=settings.billing_monthly_days,
+                clock=clock,
+            ),
+        ],
+        clock=clock,
     )
 
 

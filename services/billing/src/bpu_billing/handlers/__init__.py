@@ -7,15 +7,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from bpu_billing.handlers.rates import GetRate, rate_in_force
+from bpu_billing.handlers.invoices import (
+    GetInvoice,
+    GetInvoiceLines,
+    ListInvoices,
+    get_invoice,
+    invoice_lines,
+    list_invoices,
+)
+from bpu_billing.handlers.roster import ROSTER_EVENT_HANDLERS
+from bpu_billing.handlers.runs import (
+    GetRun,
+    ListRuns,
+    StartRun,
+    get_run,
+    list_runs,
+    start_run,
+)
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
 
 # -- the service on one screen -----------------------------------------------------------------
 
 COMMAND_HANDLERS: dict[type, Any] = {
     GetRate: rate_in_force,
+    StartRun: start_run,
+    GetRun: get_run,
+    ListRuns: list_runs,
+    ListInvoices: list_invoices,
+    GetInvoice: get_invoice,
+    GetInvoiceLines: invoice_lines,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
 
 EVENT_HANDLERS: dict[type, Sequence[Any]] = {
     **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
+    **ROSTER_EVENT_HANDLERS,  # registration's programmes and enrolments: billing's roster
 }

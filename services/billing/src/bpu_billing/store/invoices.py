@@ -32,6 +32,7 @@ and ``amount`` (their sum).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ from typing import Any
 import bson
 from bson import Binary
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
 
+from bpu_shared.events import Event
 from bpu_shared.month import Month
 from bpu_shared.service import Repository
 
@@ -128,6 +131,35 @@ def line_blocks(
         before += amount
 
 
+def line_doc_blocks(
+    invoice: str, lines: Sequence[Mapping[str, Any]], size: int = BLOCK_LINES
+) -> list[dict[str, Any]]:
+    """The block documents of an invoice's lines given as line documents (``Line.to_doc``'s
+    layout, already in enrolment-id order): each block's lines encoded once, as one blob."""
+    blocks = []
+    before = 0
+    for block, start in enumerate(range(0, len(lines), size)):
+        chunk = lines[start : start + size]
+        amount = sum(line["amount"] for line in chunk)
+        blocks.append(
+            {
+                "_id": block_id(invoice, block),
+                "invoice_id": invoice,
+                "block": block,
+                "first_line": start,
+                "count": len(chunk),
+                "amount_before": before,
+                "amount_rupiah": amount,
+                "first_enrolment": chunk[0]["enrolment_id"],
+                "last_enrolment": chunk[-1]["enrolment_id"],
+                "lines": Binary(bson.encode({"lines": chunk})),
+                "paid_lines": 0,
+            }
+        )
+        before += amount
+    return blocks
+
+
 class InvoiceStore(Repository):
     """Reading invoices and their lines (the billing run writes them)."""
 
@@ -186,3 +218,118 @@ class InvoiceStore(Repository):
             if line.enrolment_id == enrolment_id:
                 return block[0]["first_line"] + i, line
         return None
+
+    # -- writing (the billing run) -------------------------------------------------------------
+
+    async def billed_in(
+        self, programme_id: str, period: Month
+    ) -> tuple[list[dict[str, Any]], set[str], set[str]]:
+        """The programme-month's issued invoices, and the enrolment and worker ids their lines
+        hold (read from the blocks: the guard against billing a worker-month twice)."""
+        issued = await self.invoices_of(programme_id, period)
+        enrolments: set[str] = set()
+        workers: set[str] = set()
+        for invoice in issued:
+            async for block in self.db[INVOICE_LINES].find(
+                {"invoice_id": invoice["_id"]}, {"lines": 1}
+            ):
+                for line in bson.decode(bytes(block["lines"]))["lines"]:
+                    enrolments.add(line["enrolment_id"])
+                    workers.add(line["worker_id"])
+        return issued, enrolments, workers
+
+    async def draft_of(self, programme_id: str, period: Month) -> dict[str, Any] | None:
+        """The programme-month's invoice left drafting by an attempt that stopped, if any."""
+        found: dict[str, Any] | None = await self.db[INVOICES].find_one(
+            {"programme_id": programme_id, "period": str(period), "state": DRAFTING}
+        )
+        return found
+
+    async def invoiced_to_date(self, programme_id: str) -> int:
+        """What the programme's issued invoices add up to, every period."""
+        total = 0
+        async for doc in self.db[INVOICES].find(
+            {"programme_id": programme_id, "state": ISSUED}, {"amount_rupiah": 1}
+        ):
+            total += int(doc.get("amount_rupiah", 0))
+        return total
+
+    async def save_draft(self, doc: Mapping[str, Any]) -> None:
+        """The invoice, drafting: inserted, or a draft left by a stopped attempt rewritten."""
+        try:
+            await self.db[INVOICES].insert_one(dict(doc))
+        except DuplicateKeyError:
+            fields = {k: v for k, v in doc.items() if k != "_id"}
+            await self.db[INVOICES].update_one(
+                {"_id": doc["_id"], "state": DRAFTING}, {"$set": fields}
+            )
+
+    async def drop_draft(self, invoice: str) -> None:
+        """A draft no longer needed: its blocks, then itself (never an issued invoice)."""
+        await self.db[INVOICE_LINES].delete_many({"invoice_id": invoice})
+        await self.db[INVOICES].delete_one({"_id": invoice, "state": DRAFTING})
+
+    async def lines_page(self, invoice: str, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Lines ``offset`` to ``offset + limit`` of the invoice, as line documents (blocks
+        hold ``BLOCK_LINES`` lines each but the last, so the blocks needed are known)."""
+        first, last = offset // BLOCK_LINES, (offset + max(limit, 1) - 1) // BLOCK_LINES
+        ids = [block_id(invoice, b) for b in range(first, last + 1)]
+        blocks = await self.db[INVOICE_LINES].find({"_id": {"$in": ids}}).to_list()
+        lines: list[dict[str, Any]] = []
+        for block in sorted(blocks, key=lambda b: b["block"]):
+            docs = bson.decode(bytes(block["lines"]))["lines"]
+            start = block["first_line"]
+            lines.extend(d for i, d in enumerate(docs) if offset <= start + i < offset + limit)
+        return lines
+
+    async def write_blocks(
+        self, blocks: Sequence[Mapping[str, Any]], per_write: int = 4, parallel: int = 8
+    ) -> None:
+        """The line blocks of a draft, ``per_write`` to an insert, ``parallel`` inserts at a
+        time. Any block of the invoice written before (a stopped attempt) is deleted first."""
+        if not blocks:
+            return
+        coll = self.db[INVOICE_LINES]
+        await coll.delete_many({"invoice_id": blocks[0]["invoice_id"]})
+        limit = asyncio.Semaphore(parallel)
+
+        async def insert(group: Sequence[Mapping[str, Any]]) -> None:
+            async with limit:
+                await coll.insert_many([dict(b) for b in group], ordered=False)
+
+        await asyncio.gather(
+            *(insert(blocks[i : i + per_write]) for i in range(0, len(blocks), per_write))
+        )
+
+    async def issue(
+        self, invoice: str, fields: Mapping[str, Any], event: Event
+    ) -> dict[str, Any] | None:
+        """A draft issued: its totals, state "issued" and its ``ContributionInvoiced``, in one
+        write through the unit of work; None when it is not drafting (issued already)."""
+        return await self.uow.update(
+            INVOICES,
+            {"_id": invoice, "state": DRAFTING},
+            {"$set": {**fields, "state": ISSUED}},
+            [event],
+        )
+
+    async def invoices_where(
+        self,
+        *,
+        programme_id: str | None = None,
+        period: Month | None = None,
+        sponsor_id: str | None = None,
+        limit: int = 100,
+        skip: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Issued invoices matching, by period, programme, sequence."""
+        where: dict[str, Any] = {"state": ISSUED}
+        if programme_id is not None:
+            where["programme_id"] = programme_id
+        if period is not None:
+            where["period"] = str(period)
+        if sponsor_id is not None:
+            where["sponsor_id"] = sponsor_id
+        found = await self.db[INVOICES].find(where, {"outbox": 0, "outbox_sent": 0}).to_list()
+        found.sort(key=lambda d: (d["period"], d["programme_id"], d["sequence"]))
+        return found[skip : skip + limit]

@@ -1,12 +1,225 @@
-"""Billing's roster collections."""
+"""Billing's roster: its own copy of the programmes and their enrolments, from registration's
+events (billing never reads registration's database). Every write is idempotent, so an event
+delivered twice, at other batch boundaries or after a crash between two writes, leaves the
+same state.
+
+``programmes``: ``_id`` the programme id, its terms as ``ProgrammeFields`` has them
+(``start_month``/``end_month`` "YYYY-MM", ``benefits``, ``funding_source``, ``status``…),
+``closed_on`` once closed, and ``as_of``: the ``occurred_at`` (ISO, UTC) of the last event
+applied. An event is applied only if newer (``as_of`` guard in the filter), by ``$set`` of the
+terms alone: payments' own fields (``credit_rupiah``, ``lapsed_from``) are never touched.
+
+``enrolments``: ``_id`` the enrolment id (``WorkerRegistered.enrolment_id``, else
+``<worker_id>|<programme_id>|<cover_start>``), ``worker_id``, ``programme_id``,
+``sponsor_id``, ``first_month``, ``last_month`` ("YYYY-MM", or None: to the programme's end),
+``benefits``, ``occupation``, ``province_code`` … ``village_code``, ``income`` (declared at
+registration), ``as_of`` (when registered), ``ended_as_of`` (the last ``EnrolmentEnded``
+applied, ``NEVER`` before any) and ``registered`` (False for an enrolment first learnt from its end,
+before its ``WorkerRegistered`` came: topics are not ordered among themselves).
+
+``worker_changes``: one document per ``WorkerChanged`` (``_id`` its event id, so it is kept
+once): ``worker_id``, ``effective_month``, ``as_of`` and the worker's facts after the change.
+A month is priced at the income, and billed in the district, of the latest of the enrolment's
+registration and the changes effective by then (``effective_month``, then ``as_of``): a change
+arriving before the enrolment it applies to is not lost, and one arriving late for a month not
+billed yet still counts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from bpu_shared.month import Month
 from bpu_shared.service import Repository
 
-PROGRAMMES, ENROLMENTS = "programmes", "enrolments"
+PROGRAMMES, ENROLMENTS, WORKER_CHANGES = "programmes", "enrolments", "worker_changes"
+DUPLICATE_KEY = 11000
+#: ``ended_as_of`` before any end: an ISO time before every event (the embedded store's update
+#: filters do not order "" before a time: see the conformance suite).
+NEVER = "0001-01-01T00:00:00.000000+00:00"
+
+#: What the billing run reads of an enrolment (a projection: no history it does not need).
+ROSTER_FIELDS = {
+    "_id": 1,
+    "worker_id": 1,
+    "first_month": 1,
+    "last_month": 1,
+    "benefits": 1,
+    "occupation": 1,
+    "district_code": 1,
+    "village_code": 1,
+    "income": 1,
+    "as_of": 1,
+}
+
+#: A worker's facts, as ``WorkerFacts`` carries them, that billing keeps.
+WORKER_FACTS = (
+    "province_code",
+    "regency_code",
+    "district_code",
+    "village_code",
+    "occupation",
+)
+
+
+def enrolment_key(
+    enrolment_id: str | None, worker_id: str, programme_id: str, cover_start: str
+) -> str:
+    """The enrolment's id: registration's, or one made of what identifies it."""
+    return enrolment_id or f"{worker_id}|{programme_id}|{cover_start}"
+
+
+@dataclass(frozen=True)
+class ProgrammeWrite:
+    """A programme's terms as an event gave them, with the event's time."""
+
+    programme_id: str
+    terms: Mapping[str, Any]
+    as_of: str
+
+
+async def _insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Insert the documents whose ``_id`` is new (unordered); the positions refused as
+    duplicates."""
+    if not docs:
+        return set()
+    try:
+        await coll.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
 
 
 class RosterStore(Repository):
     async def ensure_roster_indexes(self) -> None:
-        return None
+        enrolments = self.db[ENROLMENTS]
+        await enrolments.create_index([("programme_id", ASCENDING), ("first_month", ASCENDING)])
+        await enrolments.create_index([("worker_id", ASCENDING)])
+        await self.db[WORKER_CHANGES].create_index([("worker_id", ASCENDING)])
+        await self.db[PROGRAMMES].create_index([("status", ASCENDING)])
+
+    # -- writes from registration's events -----------------------------------------------------
+
+    async def apply_programmes(self, writes: Iterable[ProgrammeWrite]) -> int:
+        """Each programme's terms unless a newer event was applied; how many changed. A
+        programme not stored yet is inserted (a second insert of it is refused and ignored)."""
+        changed = 0
+        coll = self.db[PROGRAMMES]
+        for w in sorted(writes, key=lambda w: w.as_of):
+            fields = {**w.terms, "as_of": w.as_of}
+            result = await coll.update_one(
+                {"_id": w.programme_id, "as_of": {"$lt": w.as_of}}, {"$set": fields}
+            )
+            if result.matched_count:
+                changed += 1
+                continue
+            try:
+                await coll.insert_one({"_id": w.programme_id, **fields})
+                changed += 1
+            except DuplicateKeyError:
+                pass  # stored, and as new as this event or newer
+        return changed
+
+    async def add_enrolments(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Enrolments from ``WorkerRegistered``, in one unordered bulk insert; how many were
+        new. One stored already is left as it is, unless it was made from its end before its
+        registration came (``registered`` False): then it gets the registration's fields,
+        keeping its end."""
+        refused = await _insert_new(self.db[ENROLMENTS], docs)
+        if refused:
+            late = [
+                UpdateOne(
+                    {"_id": docs[i]["_id"], "registered": False},
+                    {
+                        "$set": {
+                            k: v
+                            for k, v in docs[i].items()
+                            if k not in ("_id", "last_month", "ended_as_of")
+                        }
+                    },
+                )
+                for i in sorted(refused)
+            ]
+            await self.db[ENROLMENTS].bulk_write(late, ordered=False)
+        return len(docs) - len(refused)
+
+    async def end_enrolment(
+        self, enrolment_id: str, last_month: str, as_of: str, stub: Mapping[str, Any]
+    ) -> bool:
+        """The enrolment ends with ``last_month``, unless a newer end was applied to it; an
+        enrolment not stored yet is stored from ``stub`` (its end came before its
+        registration). True when something changed."""
+        coll = self.db[ENROLMENTS]
+        ended = {"last_month": last_month, "ended_as_of": as_of}
+        result = await coll.update_one(
+            {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
+        )
+        if result.matched_count:
+            return True
+        try:
+            await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})
+            return True
+        except DuplicateKeyError:
+            return False  # stored, with this end or a newer one
+
+    async def add_worker_changes(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Changes of workers' facts, each kept once (by event id); how many were new."""
+        return len(docs) - len(await _insert_new(self.db[WORKER_CHANGES], docs))
+
+    # -- readers -------------------------------------------------------------------------------
+
+    async def programme_doc(self, programme_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.db[PROGRAMMES].find_one(
+            {"_id": programme_id}, {"outbox": 0, "outbox_sent": 0}
+        )
+        return doc
+
+    async def programme_ids(self) -> list[str]:
+        """Every programme billing knows, in id order."""
+        return sorted(d["_id"] for d in await self.db[PROGRAMMES].find({}, {"_id": 1}).to_list())
+
+    async def enrolments_of_worker(self, worker_id: str) -> list[dict[str, Any]]:
+        """The worker's enrolments, each with ``changes``: the worker's changes of facts
+        (effective month, as of, facts), oldest first."""
+        enrolments = await self.db[ENROLMENTS].find({"worker_id": worker_id}).to_list()
+        changes = await self.changes_of([worker_id])
+        for doc in enrolments:
+            doc["changes"] = changes.get(worker_id, [])
+        return sorted(enrolments, key=lambda d: (d["first_month"], d["_id"]))
+
+    async def roster_of(
+        self, programme_id: str, period: Month, batch_size: int = 50_000
+    ) -> list[dict[str, Any]]:
+        """The programme's enrolments that started by ``period`` (their end is the caller's
+        to check), with the fields pricing needs only."""
+        cursor = self.db[ENROLMENTS].find(
+            {"programme_id": programme_id, "first_month": {"$lte": str(period)}},
+            ROSTER_FIELDS,
+            batch_size=batch_size,
+        )
+        return [doc async for doc in cursor]
+
+    async def changes_of(
+        self, worker_ids: Iterable[str] | None = None, up_to: Month | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Changes of workers' facts by worker (all workers when ``worker_ids`` is None),
+        effective by ``up_to`` if given, ordered by effective month then time."""
+        where: dict[str, Any] = {}
+        if worker_ids is not None:
+            where["worker_id"] = {"$in": list(worker_ids)}
+        if up_to is not None:
+            where["effective_month"] = {"$lte": str(up_to)}
+        found: dict[str, list[dict[str, Any]]] = {}
+        async for doc in self.db[WORKER_CHANGES].find(where, batch_size=10_000):
+            found.setdefault(doc["worker_id"], []).append(doc)
+        for docs in found.values():
+            docs.sort(key=lambda d: (d["effective_month"], d["as_of"]))
+        return found

@@ -1,0 +1,295 @@
+"""Billing's roster against the real store: every handler of registration's events fed the same
+events once, twice at other batch boundaries, out of order, and after a crash part-way through
+a batch, leaves the same state; payments' fields of a programme survive its changes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bpu_billing.handlers.roster import ROSTER_EVENT_HANDLERS
+from bpu_billing.store import BillingRepository
+from bpu_billing.store.roster import ENROLMENTS, PROGRAMMES, WORKER_CHANGES
+from bpu_shared.clock import FixedClock
+from bpu_shared.events import (
+    BenefitProgramme,
+    EndReason,
+    EnrolmentEnded,
+    EnrolmentEndedPayload,
+    Event,
+    ProgrammeChanged,
+    ProgrammeChangedPayload,
+    ProgrammeClosed,
+    ProgrammeClosedPayload,
+    ProgrammeOpened,
+    ProgrammeOpenedPayload,
+    WorkerChanged,
+    WorkerChangedPayload,
+    WorkerRegistered,
+    WorkerRegisteredPayload,
+)
+from bpu_shared.service_layer.bus import Deps
+from bpu_shared.service_layer.unit_of_work import UnitOfWork
+
+T0 = datetime(2022, 9, 1, 8, tzinfo=UTC)
+VILLAGES = ["64.01.01.2001", "64.01.02.2001", "64.01.03.2001"]
+PROGRAMME = "PG-paser-2022"
+
+
+def terms(**over: Any) -> dict[str, Any]:
+    return {
+        "programme_id": PROGRAMME,
+        "sponsor_id": "SP-paser",
+        "name": "Pekerja Rentan Paser 2022",
+        "region_code": "64.01",
+        "budget_year": 2022,
+        "budget_rupiah": 1_000_000_000,
+        "quota": 1000,
+        "benefits": [BenefitProgramme.JKK, BenefitProgramme.JKM],
+        "start_month": "2022-10",
+        "end_month": "2022-12",
+        **over,
+    }
+
+
+def programme_events() -> list[Event]:
+    return [
+        ProgrammeOpened.create(ProgrammeOpenedPayload(**terms()), producer="t", occurred_at=T0),
+        ProgrammeChanged.create(
+            ProgrammeChangedPayload(**terms(quota=2000), changed=["quota"]),
+            producer="t",
+            occurred_at=T0 + timedelta(days=1),
+        ),
+        ProgrammeClosed.create(
+            ProgrammeClosedPayload(
+                **terms(quota=2000, end_month="2022-11", status="closed"),
+                closed_on=date(2022, 11, 20),
+            ),
+            producer="t",
+            occurred_at=T0 + timedelta(days=60),
+        ),
+    ]
+
+
+def facts(i: int, income: int = 1_000_000) -> dict[str, Any]:
+    village = VILLAGES[i % len(VILLAGES)]
+    return {
+        "worker_id": f"WK-{i:05d}",
+        "province_code": "64",
+        "regency_code": "64.01",
+        "district_code": village.rsplit(".", 1)[0],
+        "village_code": village,
+        "occupation": "farmer",
+        "gender": "L",
+        "declared_monthly_income": income,
+    }
+
+
+def registered(count: int) -> list[WorkerRegistered]:
+    return [
+        WorkerRegistered.create(
+            WorkerRegisteredPayload(
+                **facts(i),
+                sponsor_id="SP-paser",
+                programme_id=PROGRAMME,
+                benefits=[BenefitProgramme.JKK, BenefitProgramme.JKM],
+                cover_start="2022-10",
+                cover_end="2022-12",
+                registered_at=T0,
+                enrolment_id=f"EN-{i:05d}",
+            ),
+            producer="t",
+            occurred_at=T0 + timedelta(minutes=i),
+        )
+        for i in range(count)
+    ]
+
+
+def ended(indexes: Sequence[int]) -> list[EnrolmentEnded]:
+    events = []
+    for n, i in enumerate(indexes):
+        # Two ends of one enrolment: the later one (October) must win whatever the order.
+        for last, hours in (("2022-11", 1), ("2022-10", 2)):
+            events.append(
+                EnrolmentEnded.create(
+                    EnrolmentEndedPayload(
+                        **facts(i),
+                        enrolment_id=f"EN-{i:05d}",
+                        sponsor_id="SP-paser",
+                        programme_id=PROGRAMME,
+                        cover_start="2022-10",
+                        cover_end=last,
+                        reason=EndReason.WITHDRAWN,
+                        effective_on=date(2022, 10, 5),
+                    ),
+                    producer="t",
+                    occurred_at=T0 + timedelta(days=30 + n, hours=hours),
+                )
+            )
+    return events
+
+
+def changed(indexes: Sequence[int]) -> list[WorkerChanged]:
+    return [
+        WorkerChanged.create(
+            WorkerChangedPayload(
+                **facts(i + 1, income=2_500_000),
+                changed=["declared_monthly_income", "domicile_code"],
+                effective_month="2022-11",
+            ).model_copy(update={"worker_id": f"WK-{i:05d}"}),
+            producer="t",
+            occurred_at=T0 + timedelta(days=40, minutes=i),
+        )
+        for i in indexes
+    ]
+
+
+def all_events(workers: int = 60) -> dict[type, list[Any]]:
+    return {
+        ProgrammeOpened: [e for e in programme_events() if isinstance(e, ProgrammeOpened)],
+        ProgrammeChanged: [e for e in programme_events() if isinstance(e, ProgrammeChanged)],
+        ProgrammeClosed: [e for e in programme_events() if isinstance(e, ProgrammeClosed)],
+        WorkerRegistered: registered(workers),
+        EnrolmentEnded: ended(range(0, workers, 7)),
+        WorkerChanged: changed(range(0, workers, 5)),
+    }
+
+
+@pytest.fixture
+def deps(mongo_db) -> Deps[BillingRepository, Any]:
+    uow = UnitOfWork(mongo_db, BillingRepository.OUTBOX_COLLECTIONS)
+    runtime = SimpleNamespace(db=mongo_db, uow=uow, api_keys=None)
+    repo = BillingRepository(runtime)  # type: ignore[arg-type]
+    return Deps(repo, uow.publisher, FixedClock(T0), SimpleNamespace(rates_file=None))
+
+
+async def apply(deps, events: Sequence[Any], batch: int) -> None:
+    """What the consumer does: the events of one type in batches of ``batch``."""
+    if not events:
+        return
+    for handler in ROSTER_EVENT_HANDLERS[type(events[0])]:
+        for start in range(0, len(events), batch):
+            await handler(events[start : start + batch], deps)
+
+
+async def state(db) -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: sorted(await db[name].find({}).to_list(), key=lambda d: d["_id"])
+        for name in (PROGRAMMES, ENROLMENTS, WORKER_CHANGES)
+    }
+
+
+ORDER = [
+    ProgrammeOpened,
+    ProgrammeChanged,
+    ProgrammeClosed,
+    WorkerRegistered,
+    EnrolmentEnded,
+    WorkerChanged,
+]
+
+
+async def feed_once(deps, events: dict[type, list[Any]], batch: int = 1000) -> None:
+    for kind in ORDER:
+        await apply(deps, events[kind], batch)
+
+
+async def reference_state(mongo_client, events) -> dict[str, list[dict[str, Any]]]:
+    """The state one clean delivery leaves, in a database of its own."""
+    name = f"t_ref_{random.randrange(1 << 30):x}"
+    db = mongo_client[name]
+    try:
+        uow = UnitOfWork(db, BillingRepository.OUTBOX_COLLECTIONS)
+        repo = BillingRepository(SimpleNamespace(db=db, uow=uow, api_keys=None))  # type: ignore[arg-type]
+        await repo.ensure_indexes()
+        await feed_once(Deps(repo, uow.publisher, FixedClock(T0), None), events)
+        return await state(db)
+    finally:
+        await mongo_client.drop_database(name)
+
+
+async def test_one_delivery_builds_the_roster(deps, mongo_db):
+    events = all_events()
+    await deps.repository.ensure_indexes()
+    await feed_once(deps, events)
+    repo = deps.repository
+    programme = await repo.programme_doc(PROGRAMME)
+    assert programme is not None
+    assert (programme["quota"], programme["end_month"], programme["status"]) == (
+        2000,
+        "2022-11",
+        "closed",
+    )
+    assert programme["closed_on"] == "2022-11-20"
+    assert await mongo_db[ENROLMENTS].count_documents({}) == 60
+    # Ends: the later event (October) stands, whatever came first.
+    assert (await mongo_db[ENROLMENTS].find_one({"_id": "EN-00007"}))["last_month"] == "2022-10"
+    assert (await mongo_db[ENROLMENTS].find_one({"_id": "EN-00001"}))["last_month"] == "2022-12"
+    mine = await repo.enrolments_of_worker("WK-00005")
+    assert [c["income"] for c in mine[0]["changes"]] == [2_500_000]
+    assert mine[0]["income"] == 1_000_000
+
+
+@pytest.mark.parametrize("first,second", [(1000, 1000), (7, 13), (1, 1000), (17, 3)])
+async def test_every_event_delivered_twice_at_other_batch_boundaries_applies_once(
+    deps, mongo_db, mongo_client, first, second
+):
+    events = all_events()
+    expected = await reference_state(mongo_client, events)
+    await feed_once(deps, events, first)
+    await feed_once(deps, events, second)
+    assert await state(mongo_db) == expected
+
+
+async def test_events_out_of_order_leave_the_same_roster(deps, mongo_db, mongo_client):
+    """Topics are not ordered among themselves: ends and changes before their registrations,
+    an older programme event after a newer one, each batch shuffled."""
+    events = all_events()
+    expected = await reference_state(mongo_client, events)
+    rng = random.Random(7)
+    for kind in reversed(ORDER):
+        shuffled = list(events[kind])
+        rng.shuffle(shuffled)
+        await apply(deps, shuffled, 9)
+    assert await state(mongo_db) == expected
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_crash_part_way_through_each_batch_then_redelivery_applies_once(
+    deps, mongo_db, mongo_client, seed
+):
+    """A process killed in the middle of a batch's writes has applied some of its events (an
+    unordered bulk insert stops anywhere; programme and end writes are one per event); the
+    batch then comes again whole."""
+    events = all_events()
+    expected = await reference_state(mongo_client, events)
+    rng = random.Random(seed)
+    for kind in ORDER:
+        batch = events[kind]
+        await apply(deps, rng.sample(batch, k=rng.randrange(len(batch) + 1)), 1000)  # crashed
+        await apply(deps, batch, 1000)  # redelivered
+    assert await state(mongo_db) == expected
+
+
+async def test_payments_fields_of_a_programme_survive_its_events(deps, mongo_db):
+    opened, changed_, closed = programme_events()
+    await apply(deps, [opened], 10)
+    await mongo_db[PROGRAMMES].update_one(
+        {"_id": PROGRAMME}, {"$set": {"credit_rupiah": 5_000, "lapsed_from": "2022-12"}}
+    )
+    await apply(deps, [changed_, closed, opened], 10)
+    doc = await deps.repository.programme_doc(PROGRAMME)
+    assert (doc["credit_rupiah"], doc["lapsed_from"], doc["status"]) == (5_000, "2022-12", "closed")
+    assert doc["as_of"] == closed.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+async def test_a_32268_worker_import_is_applied_in_batches_of_a_thousand(deps, mongo_db):
+    events = registered(32_268)
+    await apply(deps, events, 1000)
+    await apply(deps, events[5_000:9_000], 1000)  # a rebalance delivers some again
+    assert await mongo_db[ENROLMENTS].count_documents({"programme_id": PROGRAMME}) == 32_268
