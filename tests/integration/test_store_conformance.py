@@ -1686,3 +1686,30 @@ async def test_lt_against_an_empty_string_in_an_update_filter(mongo_db):
     assert await coll.count_documents({"as_of": {"$lt": x}}) == 1
     result = await coll.update_one({"_id": 1, "as_of": {"$lt": x}}, {"$set": {"seen": True}})
     assert result.matched_count == 1
+
+
+@nx_defect("a subdocument added with $push is stored as its JSON text")
+async def test_push_of_a_subdocument(mongo_db):
+    """So billing adds subdocuments with ``$set`` of a dotted path (below), never ``$push``."""
+    await mongo_db.c.insert_one({"_id": 1})
+    await mongo_db.c.update_one({"_id": 1}, {"$push": {"a": {"k": "v", "n": 1}}})
+    assert (await mongo_db.c.find_one({"_id": 1}))["a"] == [{"k": "v", "n": 1}]
+
+
+async def test_billing_payments_set_subdocuments_by_dotted_path(mongo_db):
+    """What payments rely on: ``$set`` of ``field.<id>`` adds a key to a map (creating it), a
+    subdocument value round trips, a whole list of subdocuments set at once round trips, and a
+    guard of a string array with ``$nin`` refuses the second application."""
+    coll = mongo_db.invoices
+    await coll.insert_one({"_id": "INV", "payments": [], "paid_rupiah": 0})
+    guard = {"_id": "INV", "payments": {"$nin": ["PAY-1"]}, "paid_rupiah": 0}
+    change = {
+        "$set": {"paid_rupiah": 5, "applied.PAY-1": 5, "uses.CREDIT-INV-1": {"amount": 5}},
+        "$push": {"payments": "PAY-1"},
+    }
+    assert (await coll.update_one(guard, change)).modified_count == 1
+    assert (await coll.update_one(guard, change)).modified_count == 0
+    await coll.update_one({"_id": "INV"}, {"$set": {"apps": [{"invoice_id": "I", "n": 1}]}})
+    doc = await coll.find_one({"_id": "INV"})
+    assert doc["applied"] == {"PAY-1": 5} and doc["uses"] == {"CREDIT-INV-1": {"amount": 5}}
+    assert doc["apps"] == [{"invoice_id": "I", "n": 1}] and doc["paid_rupiah"] == 5

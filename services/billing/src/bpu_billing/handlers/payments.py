@@ -37,7 +37,7 @@ from bpu_billing.domain.payments import (
 )
 from bpu_billing.handlers.base import READERS, SYSTEM, WRITERS, Billing
 from bpu_billing.store.invoices import decode_lines
-from bpu_billing.store.payments import APPLIED, RECORDED
+from bpu_billing.store.payments import APPLIED, RECORDED, field_key
 from bpu_shared.auth import Principal
 from bpu_shared.clock import Clock, SystemClock
 from bpu_shared.errors import Conflict, InvalidInput, NotFound
@@ -211,11 +211,8 @@ async def apply_to_invoice(
         doc = await repo.invoice_for_payment(invoice)
         if doc is None:
             return 0
-        for earlier in doc["applications"]:
-            if earlier["payment_id"] == pid:
-                return int(earlier["amount_rupiah"])
         if pid in doc["payments"]:
-            return 0
+            return int(doc["applied"].get(field_key(pid), 0))
         if amount <= 0:
             return 0
         paid_before = int(doc["paid_rupiah"])
@@ -260,7 +257,7 @@ async def apply_to_invoice(
             paid_after=step.paid_after,
             paid_in_full=step.paid_in_full,
             lines_paid=covered,
-            application={"payment_id": pid, "amount_rupiah": step.applied},
+            applied=step.applied,
             events=[event],
         )
         if written is not None:

@@ -9,13 +9,16 @@ and once applied ``applications`` ([{invoice_id, amount_rupiah}]) and ``credited
 
 On an issued invoice a payment changes, in ONE guarded write carrying ``ContributionPaid``:
 ``paid_rupiah``, ``paid_in_full``, ``lines_paid``, ``payments`` (+ the payment id: the guard
-that applies it once), ``applications`` (+ {payment_id, amount_rupiah}) and ``blocks_settled``
-(False until every block's ``paid_lines`` caught up with ``lines_paid``).
+that applies it once), ``applied`` ({payment key: amount put on the invoice}) and
+``blocks_settled`` (False until every block's ``paid_lines`` caught up with ``lines_paid``).
 
 On a programme: ``credit_rupiah`` (held for its next invoices), ``credit_payments`` (ids of
-payments whose remainder was credited: the guard), ``credit_uses`` ([{id, invoice_id,
-amount_rupiah}]: credit taken for an invoice; its application is the payment ``id``),
-``lapsed_from`` ("YYYY-MM", set once).
+payments whose remainder was credited: the guard), ``credit_uses`` ({use key: {id,
+invoice_id, amount_rupiah}}: credit taken for an invoice; its application is the payment
+``id``), ``credit_use_ids`` (the guard), ``lapsed_from`` ("YYYY-MM", set once).
+
+Subdocuments are added with ``$set`` of a dotted path, never ``$push``: NX-27017 stores a
+pushed subdocument as a JSON string (see the store conformance suite).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ from bpu_shared.service import Repository
 PAYMENTS = "payments"
 RECORDED, APPLIED = "recorded", "applied"
 _PROGRAMMES, _INVOICES, _LINES = "programmes", "invoices", "invoice_lines"
+
+
+def field_key(ident: str) -> str:
+    """An id as a field name (ids never hold dots, but a field name must not)."""
+    return ident.replace(".", "_").replace("$", "_")
 
 
 class PaymentStore(Repository):
@@ -95,7 +103,7 @@ class PaymentStore(Repository):
         if doc is not None:
             doc.setdefault("paid_rupiah", 0)
             doc.setdefault("payments", [])
-            doc.setdefault("applications", [])
+            doc.setdefault("applied", {})
             doc.setdefault("lines_paid", 0)
         return doc
 
@@ -129,7 +137,7 @@ class PaymentStore(Repository):
         paid_after: int,
         paid_in_full: bool,
         lines_paid: int,
-        application: Mapping[str, Any],
+        applied: int,
         events: Sequence[Event],
     ) -> dict[str, Any] | None:
         """The one guarded write applying a payment: only if the payment is not on the invoice
@@ -148,8 +156,9 @@ class PaymentStore(Repository):
                     "paid_in_full": paid_in_full,
                     "lines_paid": lines_paid,
                     "blocks_settled": False,
+                    f"applied.{field_key(pid)}": applied,
                 },
-                "$push": {"payments": pid, "applications": dict(application)},
+                "$push": {"payments": pid},
             },
             events,
         )
@@ -193,7 +202,7 @@ class PaymentStore(Repository):
         if doc is not None:
             doc.setdefault("credit_rupiah", 0)
             doc.setdefault("credit_payments", [])
-            doc.setdefault("credit_uses", [])
+            doc["credit_uses"] = list((doc.get("credit_uses") or {}).values())
         return doc
 
     async def credit_programme(self, programme_id: str, pid: str, amount: int) -> bool:
@@ -218,7 +227,8 @@ class PaymentStore(Repository):
             },
             {
                 "$inc": {"credit_rupiah": -int(use["amount_rupiah"])},
-                "$push": {"credit_uses": dict(use), "credit_use_ids": use["id"]},
+                "$set": {f"credit_uses.{field_key(use['id'])}": dict(use)},
+                "$push": {"credit_use_ids": use["id"]},
             },
         )
         return result.modified_count == 1

@@ -1,0 +1,507 @@
+"""Payments through the running billing service on the real broker and store: the same
+reference twice (API and event) is one payment; the same PaymentReceived published twice at
+different offsets and a crash between the invoice write and the block writes publish
+ContributionPaid and each worker's CoverPaid once; an overpayment is credited to the next
+invoice when it is issued; a payment twelve months ahead."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bpu_billing.app import BillingSettings
+from bpu_billing.app import build_app as build_billing
+from bpu_billing.domain.cover import due_date
+from bpu_billing.handlers.payments import PaymentSweep
+from bpu_billing.store.invoices import INVOICE_LINES, INVOICES, Line, invoice_id, line_blocks
+from bpu_billing.store.roster import ENROLMENTS, PROGRAMMES
+from bpu_devstack.inprocess import Running, running
+from bpu_shared.clock import JAKARTA, FixedClock
+from bpu_shared.events import (
+    ContributionInvoiced,
+    ContributionInvoicedPayload,
+    ContributionPaid,
+    CoverPaid,
+    DistrictTotal,
+    Event,
+    PaymentReceived,
+    PaymentReceivedPayload,
+)
+from bpu_shared.messaging.broker import true_end_offsets
+from bpu_shared.month import Month
+from tests.harness import eventually, settings_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+PASER = "64.01"
+PASER_DISTRICTS = [f"64.01.{d:02d}" for d in range(1, 11)]
+MONTHLY = 16_800
+
+
+# -- the service, a clock the test moves, and invoices issued as the billing run issues them ----
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"p{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def clock() -> FixedClock:
+    return FixedClock(datetime(2022, 10, 3, 9, tzinfo=JAKARTA))
+
+
+@pytest.fixture(scope="module")
+async def billing(infra, prefix, clock) -> AsyncIterator[Running]:
+    settings = settings_for(
+        BillingSettings,
+        infra,
+        prefix,
+        payment_sweep_seconds=3600,  # woken by the tests that need it
+        coverage_lapse_check_seconds=3600,
+        billing_monthly_check_seconds=3600,
+    )
+    async with running(functools.partial(build_billing, clock=clock), settings) as svc:
+        yield svc
+
+
+def set_today(clock: FixedClock, day: str) -> None:
+    clock.at = datetime.fromisoformat(day).replace(hour=9, tzinfo=JAKARTA)
+
+
+async def programme(
+    billing: Running, workers: int, *, start: str = "2022-10", end: str = "2023-12"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A Paser programme in billing's roster with ``workers`` enrolled from ``start``: the
+    documents registration's events make (the roster's layout, store/roster.py)."""
+    tag = uuid.uuid4().hex[:6]
+    doc = {
+        "_id": f"PG-paser-{tag}",
+        "sponsor_id": f"SP-paser-{tag}",
+        "name": "Perlindungan Pekerja Rentan Paser",
+        "region_code": PASER,
+        "budget_year": 2022,
+        "budget_rupiah": 12 * workers * MONTHLY,
+        "quota": workers,
+        "benefits": ["JKK", "JKM"],
+        "start_month": start,
+        "end_month": end,
+        "funding_source": "APBD",
+        "status": "open",
+        "occupations": [],
+        "as_of": "2022-09-01T00:00:00+00:00",
+    }
+    await billing.repository.db[PROGRAMMES].insert_one(doc)
+    enrolments = []
+    for i in range(workers):
+        district = PASER_DISTRICTS[i % len(PASER_DISTRICTS)]
+        enrolments.append(
+            {
+                "_id": f"EN-{tag}-{i:06d}",
+                "worker_id": f"WK-{tag}-{i:06d}",
+                "programme_id": doc["_id"],
+                "sponsor_id": doc["sponsor_id"],
+                "first_month": start,
+                "last_month": None,
+                "benefits": ["JKK", "JKM"],
+                "occupation": "farmer",
+                "province_code": "64",
+                "regency_code": PASER,
+                "district_code": district,
+                "village_code": f"{district}.2001",
+                "income": 1_000_000,
+                "as_of": "2022-09-01T00:00:00+00:00",
+                "ended_as_of": "",
+                "registered": True,
+            }
+        )
+    if enrolments:
+        await billing.repository.db[ENROLMENTS].insert_many(enrolments)
+    return doc, enrolments
+
+
+async def issue_invoice(
+    billing: Running,
+    programme: Mapping[str, Any],
+    enrolments: Sequence[Mapping[str, Any]],
+    period: str,
+    sequence: int = 0,
+) -> dict[str, Any]:
+    """An issued invoice of ``period`` with a line per enrolment (JKK Rp10,000 + JKM Rp6,800),
+    in the layout of store/invoices.py, issued with its ContributionInvoiced as a run does."""
+    month = Month.parse(period)
+    ident = invoice_id(month, programme["_id"], sequence)
+    lines = [
+        Line(
+            enrolment_id=e["_id"],
+            worker_id=e["worker_id"],
+            district_code=e["district_code"],
+            village_code=e["village_code"],
+            occupation=e["occupation"],
+            income=e["income"],
+            amounts={"JKK": 10_000, "JKM": 6_800},
+            amount=MONTHLY,
+        )
+        for e in sorted(enrolments, key=lambda e: e["_id"])
+    ]
+    blocks = list(line_blocks(ident, lines))
+    await billing.repository.db[INVOICE_LINES].insert_many(blocks)
+    by_district: dict[str, dict[str, int]] = {}
+    for line in lines:
+        d = by_district.setdefault(line.district_code, {"workers": 0, "amount_rupiah": 0})
+        d["workers"] += 1
+        d["amount_rupiah"] += line.amount
+    amount = sum(line.amount for line in lines)
+    doc = {
+        "_id": ident,
+        "programme_id": programme["_id"],
+        "sponsor_id": programme["sponsor_id"],
+        "region_code": programme["region_code"],
+        "funding_source": programme["funding_source"],
+        "period": period,
+        "sequence": sequence,
+        "supplementary": sequence > 0,
+        "state": "issued",
+        "run_id": "test",
+        "worker_count": len(lines),
+        "amount_rupiah": amount,
+        "amount_by_benefit": {"JKK": 10_000 * len(lines), "JKM": 6_800 * len(lines)},
+        "by_district": by_district,
+        "due_date": due_date(month).isoformat(),
+        "issued_at": datetime(month.year, month.month, 1, tzinfo=UTC).isoformat(),
+        "over_budget": False,
+        "budget_rupiah": programme["budget_rupiah"],
+        "invoiced_to_date_rupiah": amount,
+        "blocks": len(blocks),
+        "paid_rupiah": 0,
+        "paid_in_full": False,
+        "lines_paid": 0,
+        "payments": [],
+        "credit_applied_rupiah": 0,
+    }
+    event = ContributionInvoiced.create(
+        ContributionInvoicedPayload(
+            invoice_id=ident,
+            sponsor_id=programme["sponsor_id"],
+            programme_id=programme["_id"],
+            region_code=programme["region_code"],
+            period=month,
+            worker_count=len(lines),
+            amount_by_benefit=doc["amount_by_benefit"],
+            amount_rupiah=amount,
+            due_date=due_date(month),
+            sequence=sequence,
+            by_district={k: DistrictTotal(**v) for k, v in by_district.items()},
+        ),
+        producer="billing",
+    )
+    await billing.repository.uow.insert(INVOICES, doc, [event])
+    return doc
+
+
+# -- reading what billing published --------------------------------------------------------------
+
+
+async def published(infra, prefix: str, event_type: type[Event]) -> list[dict[str, Any]]:
+    """Every event of the topic now, as JSON (read to the partitions' true ends)."""
+    topic = prefix + event_type.TOPIC
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await true_end_offsets(consumer, partitions)
+        wanted = {tp: end for tp, end in ends.items() if end > 0}
+        consumer.assign(list(wanted))
+        for tp in wanted:
+            consumer.seek(tp, 0)
+        found: list[dict[str, Any]] = []
+        while wanted:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                found += [json.loads(r.value) for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    wanted.pop(tp, None)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def all_published(billing: Running) -> None:
+    """Until the relay has published every event billing wrote."""
+    db = billing.repository.db
+
+    async def pending() -> int:
+        return sum(
+            [
+                await db[name].count_documents({"outbox_pending": {"$gt": 0}})
+                for name in (INVOICES, INVOICE_LINES, PROGRAMMES)
+            ]
+        )
+
+    await eventually(pending, lambda n: n == 0, timeout=20)
+
+
+async def of_invoice(infra, prefix: str, event_type: type[Event], invoice: str) -> list[dict]:
+    return [
+        e["payload"]
+        for e in await published(infra, prefix, event_type)
+        if e["payload"]["invoice_id"] == invoice
+    ]
+
+
+async def pay(billing: Running, expect: int = 201, **body: Any) -> dict[str, Any]:
+    body.setdefault("paid_at", "2022-10-14T10:00:00+08:00")
+    body.setdefault("reference", f"BPD-KALTIM-{uuid.uuid4().hex[:10]}")
+    answer = await billing.client.post("/payments", json=body)
+    assert answer.status_code == expect, answer.text
+    return dict(answer.json())
+
+
+async def invoice_doc(billing: Running, ident: str) -> dict[str, Any]:
+    found = await billing.repository.invoice_for_payment(ident)
+    assert found is not None
+    return found
+
+
+async def blocks_paid(billing: Running, ident: str) -> list[int]:
+    return [b["paid_lines"] for b in await billing.repository.blocks_of(ident)]
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+
+async def test_the_same_reference_by_api_and_by_event_is_one_payment(billing, infra, prefix):
+    prog, enrolled = await programme(billing, 100)
+    invoice = await issue_invoice(billing, prog, enrolled, "2022-10")
+    amount = invoice["amount_rupiah"]  # Rp1,680,000
+    first = await pay(billing, invoice_id=invoice["_id"], amount_rupiah=amount, reference="R-1")
+    assert first["state"] == "applied"
+    assert first["applications"] == [{"invoice_id": invoice["_id"], "amount_rupiah": amount}]
+    again = await pay(
+        billing, expect=200, invoice_id=invoice["_id"], amount_rupiah=amount, reference="R-1"
+    )
+    assert again["payment_id"] == first["payment_id"]
+    # The same reference with another amount or invoice is refused, naming the field.
+    other = await billing.client.post(
+        "/payments",
+        json={
+            "reference": "R-1",
+            "invoice_id": invoice["_id"],
+            "amount_rupiah": amount + 1,
+            "paid_at": "2022-10-14T10:00:00+08:00",
+        },
+    )
+    assert other.status_code == 409 and "amount" in other.text
+    unknown = await billing.client.post(
+        "/payments",
+        json={
+            "reference": "R-2",
+            "invoice_id": "INV-nope",
+            "amount_rupiah": 1,
+            "paid_at": "2022-10-14T10:00:00+08:00",
+        },
+    )
+    assert unknown.status_code == 422 and "invoice_id" in unknown.text
+
+    # The bank reports the same payment as an event: still one payment.
+    await produce(infra, prefix, [payment_received("R-1", amount, invoice["_id"])])
+    await eventually(lambda: consumed_payments(billing), lambda n: n >= 1, timeout=20)
+    await all_published(billing)
+    paid = await of_invoice(infra, prefix, ContributionPaid, invoice["_id"])
+    assert len(paid) == 1 and paid[0]["paid_in_full"] and paid[0]["workers_covered"] == 100
+    covered = await of_invoice(infra, prefix, CoverPaid, invoice["_id"])
+    assert sorted(w for e in covered for w in e["worker_ids"]) == sorted(
+        e["worker_id"] for e in enrolled
+    )
+    listed = await billing.client.get("/payments", params={"invoice_id": invoice["_id"]})
+    assert [p["reference"] for p in listed.json()] == ["R-1"]
+    one = await billing.client.get(f"/payments/{first['payment_id']}")
+    assert one.status_code == 200 and one.json()["amount_rupiah"] == amount
+
+
+def payment_received(
+    reference: str, amount: int, invoice: str | None = None, programme: str | None = None
+) -> PaymentReceived:
+    return PaymentReceived.create(
+        PaymentReceivedPayload(
+            reference=reference,
+            amount_rupiah=amount,
+            paid_at=datetime(2022, 10, 14, 3, tzinfo=UTC),
+            invoice_id=invoice,
+            programme_id=programme,
+            payer="BPD Kaltimtara",
+        ),
+        producer="bank",
+    )
+
+
+async def produce(infra, prefix: str, events: Sequence[Event]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                prefix + event.TOPIC, event.to_wire(), key=event.key.encode()
+            )
+    finally:
+        await producer.stop()
+
+
+def consumed_payments(billing: Running):
+    from bpu_shared.metrics import EVENTS_CONSUMED
+
+    async def probe() -> float:
+        return float(
+            EVENTS_CONSUMED.labels(PaymentReceived.TOPIC, billing.runtime.group_id)._value.get()
+        )
+
+    return probe()
+
+
+async def test_published_twice_and_a_crash_between_invoice_and_blocks_announce_each_once(
+    billing, infra, prefix
+):
+    prog, enrolled = await programme(billing, 12_000)  # three blocks of lines
+    invoice = await issue_invoice(billing, prog, enrolled, "2022-10")
+    amount = invoice["amount_rupiah"]
+
+    # Half of it by event, published twice with another payment between (other offsets).
+    half = payment_received("EV-HALF", amount // 2, invoice["_id"])
+    before = await consumed_payments(billing)
+    await produce(
+        infra, prefix, [half, payment_received("EV-REST", 0 + 16_800, invoice["_id"]), half]
+    )
+    await eventually(lambda: consumed_payments(billing), lambda n: n >= before + 3, timeout=30)
+    doc = await invoice_doc(billing, invoice["_id"])
+    assert doc["paid_rupiah"] == amount // 2 + 16_800
+    assert doc["lines_paid"] == 6_001
+    assert await blocks_paid(billing, invoice["_id"]) == [5_000, 1_001, 0]
+
+    # The rest through the API, crashing after the invoice's write, before any block's.
+    repo = billing.repository
+    real = repo.settle_block
+
+    async def crash(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("process killed")
+
+    repo.settle_block = crash
+    rest = amount - doc["paid_rupiah"]
+    with pytest.raises(ConnectionError):
+        await pay(billing, invoice_id=invoice["_id"], amount_rupiah=rest, reference="API-REST")
+    repo.settle_block = real
+    doc = await invoice_doc(billing, invoice["_id"])
+    assert doc["paid_in_full"] and doc["lines_paid"] == 12_000
+    assert await blocks_paid(billing, invoice["_id"]) == [5_000, 1_001, 0]
+    # The payment sent again finishes it.
+    again = await pay(
+        billing, expect=200, invoice_id=invoice["_id"], amount_rupiah=rest, reference="API-REST"
+    )
+    assert again["state"] == "applied" and again["credited_rupiah"] == 0
+    assert await blocks_paid(billing, invoice["_id"]) == [5_000, 5_000, 2_000]
+
+    await all_published(billing)
+    paid = await of_invoice(infra, prefix, ContributionPaid, invoice["_id"])
+    assert sorted(p["reference"] for p in paid) == ["API-REST", "EV-HALF", "EV-REST"]
+    assert sum(p["amount_rupiah"] for p in paid) == amount
+    workers = [
+        w
+        for e in await of_invoice(infra, prefix, CoverPaid, invoice["_id"])
+        for w in e["worker_ids"]
+    ]
+    assert len(workers) == 12_000 and len(set(workers)) == 12_000
+
+
+async def test_a_crash_left_to_the_sweep_is_finished_once(billing, infra, prefix):
+    prog, enrolled = await programme(billing, 6_000)
+    invoice = await issue_invoice(billing, prog, enrolled, "2022-10")
+    repo = billing.repository
+    real = repo.settle_block
+    calls = 0
+
+    async def crash_on_second(*args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("process killed")
+        return await real(*args, **kwargs)
+
+    repo.settle_block = crash_on_second
+    with pytest.raises(ConnectionError):
+        await pay(billing, invoice_id=invoice["_id"], amount_rupiah=invoice["amount_rupiah"])
+    repo.settle_block = real
+    assert await blocks_paid(billing, invoice["_id"]) == [5_000, 0]
+    [sweep] = [j for j in billing.runtime.background if isinstance(j, PaymentSweep)]
+    sweep.wake()
+    await eventually(lambda: blocks_paid(billing, invoice["_id"]), lambda b: b == [5_000, 1_000])
+    payments = (await billing.client.get("/payments", params={"programme_id": prog["_id"]})).json()
+    assert [p["state"] for p in payments] == ["applied"]
+    await all_published(billing)
+    workers = [
+        w
+        for e in await of_invoice(infra, prefix, CoverPaid, invoice["_id"])
+        for w in e["worker_ids"]
+    ]
+    assert len(workers) == 6_000 and len(set(workers)) == 6_000
+    assert len(await of_invoice(infra, prefix, ContributionPaid, invoice["_id"])) == 1
+
+
+async def test_an_overpayment_is_credited_to_the_next_invoice(billing, infra, prefix):
+    prog, enrolled = await programme(billing, 1_000)
+    october = await issue_invoice(billing, prog, enrolled, "2022-10")
+    month = october["amount_rupiah"]  # Rp16,800,000
+    over = await pay(billing, invoice_id=october["_id"], amount_rupiah=month + 5_000_000)
+    assert over["credited_rupiah"] == 5_000_000
+    assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 5_000_000
+    # November is issued: billing hears its own ContributionInvoiced and applies the credit.
+    november = await issue_invoice(billing, prog, enrolled, "2022-11")
+    doc, _ = await eventually(
+        lambda: invoice_doc(billing, november["_id"]), lambda d: d["paid_rupiah"] > 0
+    )
+    assert doc["paid_rupiah"] == 5_000_000 and not doc["paid_in_full"]
+    assert doc["lines_paid"] == 5_000_000 // MONTHLY  # 297 workers covered
+    assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 0
+    listed = (await billing.client.get("/payments", params={"invoice_id": november["_id"]})).json()
+    assert [(p["kind"], p["amount_rupiah"]) for p in listed] == [("credit", 5_000_000)]
+
+
+async def test_a_payment_twelve_months_ahead(billing, infra, prefix):
+    prog, enrolled = await programme(billing, 500, start="2023-01", end="2023-12")
+    month = 500 * MONTHLY  # Rp8,400,000
+    ahead = await pay(billing, programme_id=prog["_id"], amount_rupiah=12 * month)
+    assert ahead["applications"] == [] and ahead["credited_rupiah"] == 12 * month
+    january = await issue_invoice(billing, prog, enrolled, "2023-01")
+    february = await issue_invoice(billing, prog, enrolled, "2023-02")
+    for inv in (january, february):
+        await eventually(lambda i=inv: invoice_doc(billing, i["_id"]), lambda d: d["paid_in_full"])
+    await eventually(
+        lambda: repo_programme(billing, prog["_id"]), lambda p: p["credit_rupiah"] == 10 * month
+    )
+    # Sent again as an event: nothing changes.
+    before = await consumed_payments(billing)
+    await produce(
+        infra, prefix, [payment_received(ahead["reference"], 12 * month, programme=prog["_id"])]
+    )
+    await eventually(lambda: consumed_payments(billing), lambda n: n >= before + 1, timeout=20)
+    assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 10 * month
+    await all_published(billing)
+    for inv in (january, february):
+        workers = [
+            w
+            for e in await of_invoice(infra, prefix, CoverPaid, inv["_id"])
+            for w in e["worker_ids"]
+        ]
+        assert len(workers) == 500 == len(set(workers))
+
+
+async def repo_programme(billing: Running, programme_id: str) -> dict[str, Any]:
+    found = await billing.repository.programme_for_payment(programme_id)
+    assert found is not None
+    return found

@@ -1,0 +1,169 @@
+"""Payment application rules: partial, exact, over, ahead and duplicate payments; credit; the
+lines a paid amount covers; statement rows."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bpu_billing.domain.cover import allocate
+from bpu_billing.domain.payments import (
+    STATEMENT_HEADER,
+    apply_payment,
+    credit_id,
+    differing_field,
+    district_totals,
+    payment_id,
+    spread,
+    statement_rows,
+)
+from bpu_billing.store.invoices import Line
+
+PASER_MONTH = 32_268 * 16_800  # Rp542,102,400
+
+
+def test_partial_payment_leaves_the_rest_owed() -> None:
+    step = apply_payment(200_000_000, PASER_MONTH, 0)
+    assert (step.applied, step.remainder, step.paid_after, step.paid_in_full) == (
+        200_000_000,
+        0,
+        200_000_000,
+        False,
+    )
+    rest = apply_payment(PASER_MONTH - 200_000_000, PASER_MONTH, step.paid_after)
+    assert rest.paid_in_full and rest.remainder == 0 and rest.paid_after == PASER_MONTH
+
+
+def test_exact_payment_pays_in_full() -> None:
+    step = apply_payment(PASER_MONTH, PASER_MONTH, 0)
+    assert step.applied == PASER_MONTH and step.remainder == 0 and step.paid_in_full
+
+
+def test_overpayment_leaves_a_remainder_for_credit() -> None:
+    step = apply_payment(PASER_MONTH + 16_800, PASER_MONTH, 0)
+    assert step.applied == PASER_MONTH and step.remainder == 16_800 and step.paid_in_full
+
+
+def test_a_paid_invoice_takes_nothing_more() -> None:
+    step = apply_payment(1_000, PASER_MONTH, PASER_MONTH)
+    assert step.applied == 0 and step.remainder == 1_000 and step.paid_in_full
+
+
+def test_twelve_months_ahead_spread_over_the_invoices_oldest_first() -> None:
+    given_, left = spread(12 * PASER_MONTH, [PASER_MONTH] * 3)
+    assert given_ == [PASER_MONTH] * 3 and left == 9 * PASER_MONTH
+    given_, left = spread(PASER_MONTH + 5, [PASER_MONTH - 10, PASER_MONTH])
+    assert given_ == [PASER_MONTH - 10, 15] and left == 0
+
+
+def test_the_same_reference_is_the_same_payment_id() -> None:
+    assert payment_id("BPD-2022-10-001") == payment_id("BPD-2022-10-001")
+    assert payment_id("BPD-2022-10-001") != payment_id("BPD-2022-10-002")
+    assert payment_id("x").startswith("PAY-")
+    assert credit_id("INV-2022-11-PG-1-0", 1) == "CREDIT-INV-2022-11-PG-1-0-1"
+
+
+def test_a_reference_sent_again_differs_in_the_field_named() -> None:
+    recorded = {"amount_rupiah": 100, "requested_invoice_id": "INV-A", "programme_id": "PG"}
+    same = {"amount_rupiah": 100, "invoice_id": "INV-A", "programme_id": None}
+    assert differing_field(recorded, **same) is None
+    assert differing_field(recorded, **{**same, "amount_rupiah": 101}) == "amount_rupiah"
+    assert differing_field(recorded, **{**same, "invoice_id": "INV-B"}) == "invoice_id"
+    ahead = {"amount_rupiah": 100, "requested_invoice_id": None, "programme_id": "PG"}
+    assert differing_field(ahead, amount_rupiah=100, invoice_id=None, programme_id="PG") is None
+    assert (
+        differing_field(ahead, amount_rupiah=100, invoice_id=None, programme_id="PG2")
+        == "programme_id"
+    )
+
+
+def _line(i: int, amount: int = 16_800, district: str = "64.01.01") -> Line:
+    return Line(
+        enrolment_id=f"E{i:05d}",
+        worker_id=f"W{i:05d}",
+        district_code=district,
+        village_code=district + ".2001",
+        occupation="farmer",
+        income=1_000_000,
+        amounts={"JKK": 10_000, "JKM": 6_800} if amount == 16_800 else {"JKK": amount},
+        amount=amount,
+    )
+
+
+def test_statement_rows_list_every_line_with_its_benefits() -> None:
+    invoice = {"_id": "INV-2022-10-PG-0", "period": "2022-10", "programme_id": "PG"}
+    rows = list(statement_rows(invoice, [_line(1), _line(2, district="64.01.02")]))
+    assert len(STATEMENT_HEADER) == len(rows[0])
+    assert rows[0] == (
+        "INV-2022-10-PG-0",
+        "2022-10",
+        "PG",
+        "W00001",
+        "64.01.01",
+        "64.01.01.2001",
+        10_000,
+        6_800,
+        0,
+        16_800,
+    )
+    totals = district_totals(
+        [
+            {"by_district": {"64.01.01": {"workers": 2, "amount_rupiah": 33_600}}},
+            {"by_district": {"64.01.01": {"workers": 1, "amount_rupiah": 16_800}}},
+        ]
+    )
+    assert totals["64.01.01"].workers == 3 and totals["64.01.01"].amount_rupiah == 50_400
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+amounts = st.integers(min_value=0, max_value=10**12)
+
+
+@given(amount=amounts, invoice=amounts, before=amounts)
+def test_never_more_applied_than_paid_or_owed(amount: int, invoice: int, before: int) -> None:
+    step = apply_payment(amount, invoice, before)
+    assert 0 <= step.applied <= amount
+    assert step.applied <= max(invoice - before, 0)
+    assert step.applied + step.remainder == amount
+    assert step.paid_in_full == (step.paid_after >= invoice)
+
+
+@given(
+    invoices=st.lists(
+        st.lists(st.integers(min_value=1, max_value=500_000), min_size=1, max_size=30),
+        min_size=1,
+        max_size=6,
+    ),
+    payments=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=8), st.integers(0, 5_000_000)),
+        max_size=12,
+    ),
+)
+def test_credit_plus_applied_is_paid_and_lines_covered_never_exceed_the_paid(
+    invoices: list[list[int]], payments: list[tuple[int, int]]
+) -> None:
+    """Payments to invoices (an index past the last is a payment for the programme): what
+    is applied plus the credit held always equals what was paid, and the lines covered on each
+    invoice cost no more than its paid amount."""
+    paid = [0] * len(invoices)
+    totals = [sum(lines) for lines in invoices]
+    credit = 0
+    received = 0
+    for target, amount in payments:
+        received += amount
+        if target < len(invoices):
+            step = apply_payment(amount, totals[target], paid[target])
+            paid[target] = step.paid_after
+            credit += step.remainder
+        else:
+            credit += amount
+        # credit goes to the open invoices, oldest first
+        given_, credit = spread(credit, [t - p for t, p in zip(totals, paid, strict=True)])
+        paid = [p + g for p, g in zip(paid, given_, strict=True)]
+        assert sum(paid) + credit == received
+        for lines, p in zip(invoices, paid, strict=True):
+            covered = allocate(p, lines)
+            assert sum(lines[:covered]) <= p
+            assert covered == len(lines) or sum(lines[: covered + 1]) > p
+            assert p <= sum(lines)
