@@ -4,7 +4,7 @@ whole Rupiah, with the written figure and the words beside."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -22,7 +22,18 @@ router = APIRouter(tags=["planning"])
 
 MAX_RUPIAH = 10**16  # Rp10 quadrillion: far above any budget
 MAX_WORKERS = 100_000_000
+MAX_WORKFORCE = 1_000_000_000
 MAX_MONTHS = 1_200
+
+
+def _optional(low: int, high: int, description: str) -> Any:
+    """An optional integer query parameter, its bounds shown beside its ``anyOf`` too."""
+    return Query(
+        ge=low,
+        le=high,
+        json_schema_extra={"minimum": low, "maximum": high},
+        description=description,
+    )
 
 
 class Amount(BaseModel):
@@ -75,26 +86,34 @@ class PlanOut(BaseModel):
 def _benefits(text: str) -> frozenset[BenefitProgramme]:
     names = [n.strip().upper() for n in text.split(",") if n.strip()]
     known = {b.value for b in BenefitProgramme}
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise InvalidInput("benefits", f"list of jkk, jkm, jht (got {text!r})")
+    if not names or any(n not in known for n in names):
+        raise InvalidInput(
+            "query.benefits", f"a comma-separated list of jkk, jkm, jht (got {text!r})"
+        )
     return frozenset(BenefitProgramme(n) for n in names)
 
 
-def _terms(
-    income: int,
-    benefits: str,
-    funding_source: FundingSource,
-    occupation: Occupation,
-    start: str | None,
-) -> PlanTerms:
-    return PlanTerms(
-        income=income,
-        benefits=_benefits(benefits),
-        funding_source=funding_source,
-        occupation=occupation,
-        start=Month.parse(start) if start else None,
-    )
+def _month(text: str | None) -> Month | None:
+    try:
+        return Month.parse(text) if text else None
+    except ValueError as error:
+        raise InvalidInput("query.start", str(error)) from None
+
+
+def _required(value: int | None, name: str) -> int:
+    if value is None:
+        raise InvalidInput(f"query.{name}", "Field required")
+    return value
+
+
+async def _ask(request: Request, message: Any, who: Any) -> Any:
+    """Ask the bus; an invalid field is named as the query names it (``query.workers``)."""
+    try:
+        return await request.app.state.bus.handle(message, who)
+    except InvalidInput as error:
+        if error.field and "." not in error.field:
+            raise InvalidInput(f"query.{error.field}", error.detail) from error
+        raise
 
 
 Income = Annotated[
@@ -108,8 +127,17 @@ Job = Annotated[Occupation, Query(description="The workers' occupation (sector d
 Start = Annotated[
     str | None, Query(pattern=PATTERN, description="First month, YYYY-MM (default: this month)")
 ]
-Months = Annotated[int, Query(ge=1, le=MAX_MONTHS)]
-Budget = Annotated[int, Query(ge=0, le=MAX_RUPIAH, description="Rupiah")]
+Months = Annotated[int, Query(ge=1, le=MAX_MONTHS, description="Default: a budget year")]
+# Required in effect, but optional to FastAPI so that a wrong value of another parameter is
+# the first error named; a missing one is named as FastAPI would.
+Budget = Annotated[int | None, _optional(0, MAX_RUPIAH, "Rupiah (required)")]
+Workers = Annotated[int | None, _optional(0, MAX_WORKERS, "Workers (or workforce and percent)")]
+Workforce = Annotated[
+    int | None, _optional(0, MAX_WORKFORCE, "A region's workforce figure, with percent")
+]
+Percent = Annotated[
+    Decimal | None, Query(ge=0, le=100, max_digits=12, description="Share of the workforce, %")
+]
 
 
 @router.get(
@@ -121,19 +149,19 @@ Budget = Annotated[int, Query(ge=0, le=MAX_RUPIAH, description="Rupiah")]
 async def plan_budget(
     request: Request,
     who: Anyone,
-    months: Months,
-    workers: Annotated[int | None, Query(ge=0, le=MAX_WORKERS)] = None,
-    workforce: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
-    percent: Annotated[Decimal | None, Query(ge=0, le=100, max_digits=12)] = None,
+    workers: Workers = None,
+    workforce: Workforce = None,
+    percent: Percent = None,
+    months: Months = 12,
     income: Income = 1_000_000,
     benefits: Benefits = "jkk,jkm",
     funding_source: Funding = FundingSource.APBD_REGENCY,
     occupation: Job = Occupation.OTHER,
     start: Start = None,
 ) -> PlanOut:
-    terms = _terms(income, benefits, funding_source, occupation, start)
+    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
     ask = PlanBudget(months, workers, workforce, percent, terms)
-    return PlanOut.of(await request.app.state.bus.handle(ask, who))
+    return PlanOut.of(await _ask(request, ask, who))
 
 
 @router.get(
@@ -145,16 +173,17 @@ async def plan_budget(
 async def plan_workers(
     request: Request,
     who: Anyone,
-    budget: Budget,
-    months: Months,
+    budget: Budget = None,
+    months: Months = 12,
     income: Income = 1_000_000,
     benefits: Benefits = "jkk,jkm",
     funding_source: Funding = FundingSource.APBD_REGENCY,
     occupation: Job = Occupation.OTHER,
     start: Start = None,
 ) -> PlanOut:
-    terms = _terms(income, benefits, funding_source, occupation, start)
-    return PlanOut.of(await request.app.state.bus.handle(PlanWorkers(budget, months, terms), who))
+    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
+    ask = PlanWorkers(_required(budget, "budget"), months, terms)
+    return PlanOut.of(await _ask(request, ask, who))
 
 
 @router.get(
@@ -166,13 +195,14 @@ async def plan_workers(
 async def plan_months(
     request: Request,
     who: Anyone,
-    budget: Budget,
-    workers: Annotated[int, Query(ge=1, le=MAX_WORKERS)],
+    budget: Budget = None,
+    workers: Workers = None,
     income: Income = 1_000_000,
     benefits: Benefits = "jkk,jkm",
     funding_source: Funding = FundingSource.APBD_REGENCY,
     occupation: Job = Occupation.OTHER,
     start: Start = None,
 ) -> PlanOut:
-    terms = _terms(income, benefits, funding_source, occupation, start)
-    return PlanOut.of(await request.app.state.bus.handle(PlanMonths(budget, workers, terms), who))
+    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
+    ask = PlanMonths(_required(budget, "budget"), _required(workers, "workers"), terms)
+    return PlanOut.of(await _ask(request, ask, who))
