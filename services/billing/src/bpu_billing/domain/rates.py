@@ -401,22 +401,41 @@ class RateTable:
 
 
 class _Pricing:
-    """Prices for one month, set of benefits and funding source, kept per (income,
-    occupation); gives the same answers as ``InForce.price`` (tested), faster."""
+    """Prices for one month, set of benefits and funding source; gives the same answers as
+    ``InForce.price`` (tested), faster. Without JHT a price depends on the income's band only,
+    so answers are kept per (band, occupation); with JHT, per (income, occupation)."""
 
-    __slots__ = ("benefits", "funding_source", "percents", "results", "view")
+    __slots__ = (
+        "funding_source",
+        "jht_basis_points",
+        "jht_lowest",
+        "jkk",
+        "jkm",
+        "per_income",
+        "percents",
+        "results",
+        "starts",
+        "view",
+        "wanted",
+    )
 
     def __init__(
         self, view: InForce, benefits: frozenset[BenefitProgramme], funding_source: str
     ) -> None:
         self.view = view
-        self.benefits = frozenset(benefits)
+        self.wanted = tuple(b for b in BenefitProgramme if b in benefits)
         self.funding_source = funding_source
+        self.starts = tuple(b.income_from for b in view.jkk.bands)
+        self.jkk = tuple(b.base * view.jkk.jkk_basis_points // 10_000 for b in view.jkk.bands)
+        self.jkm = view.jkm.amount
+        self.jht_basis_points = view.jht.basis_points
+        self.jht_lowest = view.jht.lowest_income
+        self.per_income = BenefitProgramme.JHT in benefits
         self.percents: dict[str, tuple[tuple[BenefitProgramme, int], ...]] = {}
         self.results: dict[tuple[int, str], dict[BenefitProgramme, int]] = {}
 
     def price(self, income: int, occupation: str) -> dict[BenefitProgramme, int]:
-        key = (income, occupation)
+        key = (income if self.per_income else bisect.bisect_right(self.starts, income), occupation)
         found = self.results.get(key)
         if found is None:
             found = self._compute(income, occupation)
@@ -430,20 +449,19 @@ class _Pricing:
             raise InvalidInput("income", f"a declared income is never negative (got {income})")
         percents = self.percents.get(occupation)
         if percents is None:
-            view = self.view
             percents = self.percents[occupation] = tuple(
-                (b, view.discount_percent(b, self.funding_source, occupation))
-                for b in BenefitProgramme
-                if b in self.benefits
+                (b, self.view.discount_percent(b, self.funding_source, occupation))
+                for b in self.wanted
             )
+        jkk = self.jkk[bisect.bisect_right(self.starts, income) - 1]
         answer: dict[BenefitProgramme, int] = {}
         for benefit, percent in percents:
             if benefit is BenefitProgramme.JKK:
-                full = self.view.jkk.jkk(income)
+                full = jkk
             elif benefit is BenefitProgramme.JKM:
-                full = self.view.jkm.amount
+                full = self.jkm
             else:
-                full = self.view.jht.jht(income)
+                full = max(income, self.jht_lowest) * self.jht_basis_points // 10_000
             answer[benefit] = full - full * percent // 100
         return answer
 
