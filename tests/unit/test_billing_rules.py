@@ -228,6 +228,7 @@ def test_the_arrears_rule_is_data() -> None:
     rule = TABLE.in_force(date(2022, 12, 1)).arrears
     assert (rule.arrears_months, rule.arrears_count_as_covered) == (3, False)
     assert rule.source
+    assert TABLE.arrears_on(date(2018, 1, 1)) == rule  # before the first rate row too
 
 
 # -- properties ----------------------------------------------------------------------------------

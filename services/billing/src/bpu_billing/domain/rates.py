@@ -337,6 +337,10 @@ class RateTable:
             arrears=self._latest(ArrearsRule, day, "arrears rule", field),
         )
 
+    def arrears_on(self, day: date, field: str = "on") -> ArrearsRule:
+        """The arrears rule in force on ``day`` (needs no rate row in force then)."""
+        return self._latest(ArrearsRule, day, "arrears rule", field)
+
     def for_month(self, month: Month) -> InForce:
         """What applies to ``month``: the rows in force on its first day (kept per month)."""
         view = self._months.get(month)
