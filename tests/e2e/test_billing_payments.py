@@ -21,7 +21,7 @@ from bpu_billing.app import build_app as build_billing
 from bpu_billing.domain.cover import due_date
 from bpu_billing.handlers.payments import PaymentSweep
 from bpu_billing.store.invoices import INVOICE_LINES, INVOICES, Line, invoice_id, line_blocks
-from bpu_billing.store.roster import ENROLMENTS, PROGRAMMES
+from bpu_billing.store.roster import NEVER, PROGRAMMES
 from bpu_devstack.inprocess import Running, running
 from bpu_shared.clock import JAKARTA, FixedClock
 from bpu_shared.events import (
@@ -79,8 +79,8 @@ def set_today(clock: FixedClock, day: str) -> None:
 async def programme(
     billing: Running, workers: int, *, start: str = "2022-10", end: str = "2023-12"
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A Paser programme in billing's roster with ``workers`` enrolled from ``start``: the
-    documents registration's events make (the roster's layout, store/roster.py)."""
+    """A Paser programme in billing's roster with ``workers`` enrolled from ``start``: what
+    registration's events make (store/roster.py)."""
     tag = uuid.uuid4().hex[:6]
     doc = {
         "_id": f"PG-paser-{tag}",
@@ -93,7 +93,7 @@ async def programme(
         "benefits": ["JKK", "JKM"],
         "start_month": start,
         "end_month": end,
-        "funding_source": "APBD",
+        "funding_source": "apbd_regency",
         "status": "open",
         "occupations": [],
         "as_of": "2022-09-01T00:00:00+00:00",
@@ -118,12 +118,12 @@ async def programme(
                 "village_code": f"{district}.2001",
                 "income": 1_000_000,
                 "as_of": "2022-09-01T00:00:00+00:00",
-                "ended_as_of": "",
+                "ended_as_of": NEVER,
                 "registered": True,
             }
         )
-    if enrolments:
-        await billing.repository.db[ENROLMENTS].insert_many(enrolments)
+    if enrolments:  # through the roster's own writer (the layout is the roster's)
+        await billing.repository.add_enrolments(enrolments)
     return doc, enrolments
 
 
