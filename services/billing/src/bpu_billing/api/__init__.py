@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bpu_billing.api import invoices, rates, runs
+from bpu_billing.api import invoices, planning, rates, runs
 
 router = APIRouter()
-for module in (rates, runs, invoices):
+for module in (rates, planning, runs, invoices):
     router.include_router(module.router)
 
 __all__ = ["router"]

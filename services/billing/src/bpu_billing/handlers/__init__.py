@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bpu_billing.handlers.rates import GetRate, rate_in_force
+from bpu_billing.handlers.planning import (
+    PlanBudget,
+    PlanMonths,
+    PlanTerms,
+    PlanWorkers,
+    plan_budget,
+    plan_months_for,
+    plan_workers,
+)
+from bpu_billing.handlers.rates import GetRate, ListRates, list_rates, rate_in_force, rate_table
 from bpu_billing.handlers.invoices import (
     GetInvoice,
     GetInvoiceLines,
@@ -29,7 +38,11 @@ from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
 # -- the service on one screen -----------------------------------------------------------------
 
 COMMAND_HANDLERS: dict[type, Any] = {
+    ListRates: list_rates,
     GetRate: rate_in_force,
+    PlanBudget: plan_budget,
+    PlanWorkers: plan_workers,
+    PlanMonths: plan_months_for,
     StartRun: start_run,
     GetRun: get_run,
     ListRuns: list_runs,
