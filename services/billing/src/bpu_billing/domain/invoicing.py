@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from bpu_shared.month import Month
 
@@ -58,9 +59,9 @@ class Change:
     occupation: str
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One enrolment of the roster, with the facts it was registered with."""
+class Entry(NamedTuple):
+    """One enrolment of the roster, with the facts it was registered with (a tuple: a run
+    makes a million of them)."""
 
     enrolment_id: str
     worker_id: str
@@ -127,24 +128,30 @@ def bill(
     if not terms.covers(period):
         return result
     changes = changes or {}
+    end = terms.end_month
     due = [
         e
         for e in entries
-        if e.billed_in(period, terms.end_month)
+        if e.first_month <= period
+        and (e.last_month is None or period <= e.last_month)
+        and period <= end
         and e.enrolment_id not in billed_enrolments
         and e.worker_id not in billed_workers
     ]
-    due.sort(key=lambda e: e.enrolment_id)
+    due.sort(key=itemgetter(0))  # by enrolment id
     seen: set[str] = set()
-    by_benefit: dict[str, int] = {}
     by_district = result.by_district
     lines = result.lines
+    append = lines.append
+    # Lines priced alike share their amounts: totals per benefit are counted per price.
+    priced: dict[int, tuple[Mapping[str, int], list[int]]] = {}
     total = 0
     for e in due:
-        if e.worker_id in seen:
+        worker = e.worker_id
+        if worker in seen:
             continue  # two enrolments of one worker covering the month: one line
-        seen.add(e.worker_id)
-        worker_changes = changes.get(e.worker_id)
+        seen.add(worker)
+        worker_changes = changes.get(worker)
         if worker_changes:
             facts = e.in_force(period, worker_changes)
             income, district, village, occupation = (
@@ -161,11 +168,15 @@ def bill(
                 e.occupation,
             )
         amounts = price(income, e.benefits or terms.benefits, occupation)
-        amount = sum(amounts.values())
-        lines.append(
+        counted = priced.get(id(amounts))
+        if counted is None:
+            counted = priced[id(amounts)] = (amounts, [sum(amounts.values()), 0])
+        amount = counted[1][0]
+        counted[1][1] += 1
+        append(
             {
                 "enrolment_id": e.enrolment_id,
-                "worker_id": e.worker_id,
+                "worker_id": worker,
                 "district_code": district,
                 "village_code": village,
                 "occupation": occupation,
@@ -175,13 +186,15 @@ def bill(
             }
         )
         total += amount
-        for benefit, value in amounts.items():
-            by_benefit[benefit] = by_benefit.get(benefit, 0) + value
         d = by_district.get(district)
         if d is None:
             d = by_district[district] = {"workers": 0, "amount_rupiah": 0}
         d["workers"] += 1
         d["amount_rupiah"] += amount
+    by_benefit: dict[str, int] = {}
+    for amounts, (_, count) in priced.values():
+        for benefit, value in amounts.items():
+            by_benefit[benefit] = by_benefit.get(benefit, 0) + value * count
     result.amount_rupiah = total
     result.amount_by_benefit = by_benefit
     return result
