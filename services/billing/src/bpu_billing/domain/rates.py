@@ -4,12 +4,13 @@
 Kinds of rows (a change of rate is a new row with its own dates, never an edit):
 
 - ``jkk_brackets``: JKK (work-accident insurance) is ``jkk_basis_points`` (100 = 1%) of the
-  *base* of the income bracket a declared income falls in (PP 44/2015 Lampiran II). A band runs
-  from its ``income_from`` (inclusive) up to the next band's ``income_from`` minus one; the last
-  band has no end. Published band lists leave gaps between one band's end and the next band's
-  start (2,699,999 then 2,700,000 is none, but a list may read "1.1m-1.3m, 1.3m-1.5m" or skip a
-  rupiah); an income in such a gap belongs to the band whose range starts at or below it, so
-  every income from 0 up belongs to exactly one band.
+  *base* of the income bracket a declared income falls in (PP 44/2015 Lampiran II). A band is
+  written by its start only, ``income_from`` (inclusive), and runs up to the next band's start
+  minus one; the last band has no end. Published lists give each band an end too, and those
+  ends and the next starts need not meet (DOMAIN.md's list reads "… to 2,699,999; 2.7m–…",
+  another source may skip a range): an income in such a gap belongs to the band whose range
+  starts at or below it. The first band starts at 0 (an income below Rp1m is billed at the
+  lowest base), so every income belongs to exactly one band.
 - ``jkm``: JKM (death insurance), a flat ``amount`` a month.
 - ``jht``: JHT (old-age savings), ``basis_points`` of declared income, counted at no less than
   ``lowest_income``.
