@@ -466,6 +466,7 @@ async def test_an_overpayment_is_credited_to_the_next_invoice(billing, infra, pr
         lambda: invoice_doc(billing, november["_id"]), lambda d: d["paid_rupiah"] > 0
     )
     assert doc["paid_rupiah"] == 5_000_000 and not doc["paid_in_full"]
+    assert doc["credit_applied_rupiah"] == 5_000_000
     assert doc["lines_paid"] == 5_000_000 // MONTHLY  # 297 workers covered
     assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 0
     listed = (await billing.client.get("/payments", params={"invoice_id": november["_id"]})).json()

@@ -36,6 +36,7 @@ from bpu_billing.domain.payments import (
     payment_id,
 )
 from bpu_billing.handlers.base import READERS, SYSTEM, WRITERS, Billing
+from bpu_billing.handlers.cover import check_lapses
 from bpu_billing.store.invoices import decode_lines
 from bpu_billing.store.payments import APPLIED, RECORDED, field_key
 from bpu_shared.auth import Principal
@@ -125,7 +126,9 @@ async def record_payment(cmd: RecordPayment, principal: Principal, deps: Billing
                 f"{field.removesuffix('_rupiah')}",
                 field,
             )
-    return Recorded(await finish_payment(doc, deps), created)
+    payment = await finish_payment(doc, deps)
+    await check_lapses(deps, [payment["programme_id"]])  # daily, after each run and payment
+    return Recorded(payment, created)
 
 
 async def _new_payment(
@@ -258,6 +261,7 @@ async def apply_to_invoice(
             paid_in_full=step.paid_in_full,
             lines_paid=covered,
             applied=step.applied,
+            from_credit=payment.get("kind") == "credit",
             events=[event],
         )
         if written is not None:

@@ -9,7 +9,8 @@ and once applied ``applications`` ([{invoice_id, amount_rupiah}]) and ``credited
 
 On an issued invoice a payment changes, in ONE guarded write carrying ``ContributionPaid``:
 ``paid_rupiah``, ``paid_in_full``, ``lines_paid``, ``payments`` (+ the payment id: the guard
-that applies it once), ``applied`` ({payment key: amount put on the invoice}) and
+that applies it once), ``applied`` ({payment key: amount put on the invoice}),
+``credit_applied_rupiah`` (what of it came from the programme's credit) and
 ``blocks_settled`` (False until every block's ``paid_lines`` caught up with ``lines_paid``).
 
 On a programme: ``credit_rupiah`` (held for its next invoices), ``credit_payments`` (ids of
@@ -138,6 +139,7 @@ class PaymentStore(Repository):
         paid_in_full: bool,
         lines_paid: int,
         applied: int,
+        from_credit: bool,
         events: Sequence[Event],
     ) -> dict[str, Any] | None:
         """The one guarded write applying a payment: only if the payment is not on the invoice
@@ -159,6 +161,7 @@ class PaymentStore(Repository):
                     f"applied.{field_key(pid)}": applied,
                 },
                 "$push": {"payments": pid},
+                "$inc": {"credit_applied_rupiah": applied if from_credit else 0},
             },
             events,
         )
