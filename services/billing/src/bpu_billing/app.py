@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from bpu_billing.api import router
 from bpu_billing.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_billing.handlers.cover import cover_jobs
+from bpu_billing.handlers.payments import payment_jobs
 from bpu_billing.handlers.runs import run_jobs
 from bpu_billing.store import BillingRepository
 from bpu_shared.clock import Clock
@@ -21,6 +23,10 @@ class BillingSettings(ServiceSettings):
     billing_run_poll_seconds: float = 5.0
     billing_monthly_check_seconds: float = 60.0
     billing_monthly_days: int = 1
+    #: Payments: how often the sweep finishes payments, credit and cover a crash left half
+    #: done; how often every programme's unpaid months are checked for a lapse of cover.
+    payment_sweep_seconds: float = 30.0
+    coverage_lapse_check_seconds: float = 86_400.0
 
 
 def build_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
@@ -43,6 +49,8 @@ def build_app(settings: BillingSettings, clock: Clock | None = None) -> FastAPI:
                 monthly_days=settings.billing_monthly_days,
                 clock=clock,
             ),
+            *payment_jobs(runtime, repository, settings.payment_sweep_seconds, clock),
+            *cover_jobs(runtime, repository, settings.coverage_lapse_check_seconds, clock),
         ],
         clock=clock,
     )

@@ -47,7 +47,7 @@ def _rate_table() -> RateTable:
 def arrears_rule(day: date) -> tuple[int, bool]:
     """The arrears window in months and whether a month in it counts as covered, on ``day``."""
     try:
-        rule = _rate_table().in_force(day).arrears
+        rule = _rate_table().arrears_on(day)
     except DomainError:
         return DEFAULT_WINDOW, False
     return rule.arrears_months, rule.arrears_count_as_covered
