@@ -12,8 +12,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-#: Year 0001 to 9999 (no year 0), month 01 to 12.
-PATTERN = r"^(?!0000)\d{4}-(0[1-9]|1[0-2])$"
+#: Years 1000 to 9999 (no look-ahead: pydantic's regex engine has none), months 01 to 12.
+PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])$"
 _RE = re.compile(PATTERN)
 
 
