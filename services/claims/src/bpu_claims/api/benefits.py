@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_claims.domain import BenefitTable
-from bpu_claims.handlers import GetBenefits
+from bpu_claims.handlers.benefits import GetBenefits
 from bpu_shared.auth import Anyone
 from bpu_shared.http import problem_responses
 
