@@ -1,0 +1,21 @@
+"""Claims' use cases, one handler each: load through the repository, ask the domain, save
+through the unit of work. The two tables below are the whole service on one screen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bpu_claims.handlers.benefits import GetBenefits, benefits_in_force
+from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
+
+# -- the service on one screen -----------------------------------------------------------------
+
+COMMAND_HANDLERS: dict[type, Any] = {
+    GetBenefits: benefits_in_force,
+    **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
+}
+
+EVENT_HANDLERS: dict[type, Sequence[Any]] = {
+    **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
+}
