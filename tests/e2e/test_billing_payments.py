@@ -6,6 +6,7 @@ invoice when it is issued; a payment twelve months ahead."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import uuid
@@ -122,8 +123,14 @@ async def programme(
                 "registered": True,
             }
         )
-    if enrolments:  # through the roster's own writer (the layout is the roster's)
-        await billing.repository.add_enrolments(enrolments)
+    # Through the roster's own writer (the layout is the roster's), in batches as the
+    # consumer's, written side by side.
+    await asyncio.gather(
+        *(
+            billing.repository.add_enrolments(enrolments[i : i + 4_000])
+            for i in range(0, len(enrolments), 4_000)
+        )
+    )
     return doc, enrolments
 
 
@@ -441,8 +448,12 @@ async def test_a_crash_left_to_the_sweep_is_finished_once(billing, infra, prefix
     [sweep] = [j for j in billing.runtime.background if isinstance(j, PaymentSweep)]
     sweep.wake()
     await eventually(lambda: blocks_paid(billing, invoice["_id"]), lambda b: b == [5_000, 1_000])
-    payments = (await billing.client.get("/payments", params={"programme_id": prog["_id"]})).json()
-    assert [p["state"] for p in payments] == ["applied"]
+
+    async def states() -> list[str]:
+        listed = await billing.client.get("/payments", params={"programme_id": prog["_id"]})
+        return [p["state"] for p in listed.json()]
+
+    await eventually(states, lambda s: s == ["applied"])  # marked after its blocks
     await all_published(billing)
     workers = [
         w
