@@ -19,8 +19,16 @@ from bpu_shared.events import (
     ApiKeyRevoked,
     ApiKeyRevokedPayload,
     BenefitProgramme,
+    ClaimApproved,
+    ClaimApprovedPayload,
+    ClaimAssessed,
+    ClaimAssessedPayload,
+    ClaimFiled,
+    ClaimFiledPayload,
     ClaimPaid,
     ClaimPaidPayload,
+    ClaimRejected,
+    ClaimRejectedPayload,
     ContributionInvoiced,
     ContributionInvoicedPayload,
     ContributionPaid,
@@ -52,6 +60,7 @@ from bpu_shared.events import (
     ProgrammeOpened,
     ProgrammeOpenedPayload,
     Reason,
+    RefusalReason,
     SponsorKind,
     SponsorRegistered,
     SponsorRegisteredPayload,
@@ -75,6 +84,18 @@ REGENERATE = "uv run python -m bpu_shared.events.schemas docs/events"
 
 TOPIC = re.compile(r"^(?P<context>[a-z]+)\.(?P<event>[a-z]+(?:-[a-z]+)*)\.v(?P<major>[1-9][0-9]*)$")
 AT = datetime(2024, 12, 2, 8, 30, tzinfo=UTC)
+
+#: What every claims event says of its claim (the version differs per step).
+CLAIM: dict[str, Any] = {
+    "claim_id": "CL-1",
+    "worker_id": "WK-1",
+    "programme_id": "PG-1",
+    "benefit": BenefitProgramme.JKM,
+    "incident_date": date(2024, 12, 3),
+    "province_code": "17",
+    "regency_code": "17.04",
+    "district_code": "17.04.01",
+}
 
 SAMPLE_PAYLOADS: dict[type[Event], Payload] = {
     SponsorRegistered: SponsorRegisteredPayload(
@@ -267,6 +288,32 @@ SAMPLE_PAYLOADS: dict[type[Event], Payload] = {
         unpaid_periods=["2025-01", "2025-02", "2025-03", "2025-04"],
         worker_count=7_130,
     ),
+    ClaimFiled: ClaimFiledPayload(
+        **CLAIM, version=1, filed_by="0123456789abcdef", filed_at=AT, heirs=2, children=1
+    ),
+    ClaimAssessed: ClaimAssessedPayload(
+        **CLAIM,
+        version=2,
+        assessed_by="0123456789abcdef",
+        assessed_at=AT,
+        amount_rupiah=42_000_000,
+        amount_by_kind={"lump_sum": 20_000_000, "periodic": 12_000_000, "funeral": 10_000_000},
+    ),
+    ClaimApproved: ClaimApprovedPayload(
+        **CLAIM,
+        version=3,
+        approved_by="fedcba9876543210",
+        approved_at=AT,
+        amount_rupiah=42_000_000,
+        amount_by_kind={"lump_sum": 20_000_000, "periodic": 12_000_000, "funeral": 10_000_000},
+    ),
+    ClaimRejected: ClaimRejectedPayload(
+        **CLAIM,
+        version=2,
+        rejected_by="0123456789abcdef",
+        rejected_at=AT,
+        reasons=[RefusalReason(code="R02", text="the month was not paid within the window")],
+    ),
     ClaimPaid: ClaimPaidPayload(
         claim_id="CL-1",
         worker_id="WK-1",
@@ -308,6 +355,10 @@ EXPECTED_KEYS = {
     ContributionPaid: "IN-1",
     CoverPaid: "IN-1",
     CoverageLapsed: "PG-1",
+    ClaimFiled: "CL-1",
+    ClaimAssessed: "CL-1",
+    ClaimApproved: "CL-1",
+    ClaimRejected: "CL-1",
     ClaimPaid: "CL-1",
     ApiKeyIssued: "0123456789abcdef",
     ApiKeyRevoked: "0123456789abcdef",
@@ -328,7 +379,7 @@ def kebab(name: str) -> str:
 
 def test_the_samples_cover_every_event() -> None:
     assert set(SAMPLE_PAYLOADS) == set(ALL_EVENTS)
-    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 20
+    assert len(ALL_EVENTS) == len(set(ALL_EVENTS)) == 24
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
@@ -358,7 +409,7 @@ def test_all_topics_lists_every_topic_and_its_dead_letters() -> None:
         f"{e.TOPIC}.dlq": 1 for e in ALL_EVENTS
     }
     assert all_topics() == expected
-    assert len(all_topics()) == 40
+    assert len(all_topics()) == 48
     assert dlq_topic("registration.worker-registered.v1") == (
         "registration.worker-registered.v1.dlq"
     )
