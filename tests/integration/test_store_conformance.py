@@ -1713,3 +1713,55 @@ async def test_billing_payments_set_subdocuments_by_dotted_path(mongo_db):
     doc = await coll.find_one({"_id": "INV"})
     assert doc["applied"] == {"PAY-1": 5} and doc["uses"] == {"CREDIT-INV-1": {"amount": 5}}
     assert doc["apps"] == [{"invoice_id": "I", "n": 1}] and doc["paid_rupiah"] == 5
+
+
+# -- GridFS: what claims' documents rely on ----------------------------------------------------
+
+
+async def test_gridfs_upload_download_and_list_by_metadata(mongo_db):
+    """What claims' documents rely on: a file uploaded with metadata in chunks smaller than it
+    downloads by its id byte for byte, and the files of one claim are found by a metadata
+    field, with their length and content type."""
+    from gridfs import AsyncGridFSBucket
+
+    bucket = AsyncGridFSBucket(mongo_db, bucket_name="documents")
+    data = bytes(range(256)) * 1_000  # 256,000 bytes: several chunks
+    first = await bucket.upload_from_stream(
+        "death-certificate.pdf",
+        data,
+        chunk_size_bytes=64 * 1024,
+        metadata={"claim_id": "CL-1", "content_type": "application/pdf", "kind": "death"},
+    )
+    await bucket.upload_from_stream("other.txt", b"x", metadata={"claim_id": "CL-2"})
+    second = await bucket.upload_from_stream("empty.txt", b"", metadata={"claim_id": "CL-1"})
+    stream = await bucket.open_download_stream(first)
+    assert await stream.read() == data
+    assert await (await bucket.open_download_stream(second)).read() == b""
+    files = await bucket.find({"metadata.claim_id": "CL-1"}).sort("uploadDate", 1).to_list()
+    assert [f._id for f in files] == [first, second]
+    assert files[0].length == len(data) and files[0].filename == "death-certificate.pdf"
+    assert files[0].metadata["content_type"] == "application/pdf"
+    await bucket.delete(second)
+    assert [f._id async for f in bucket.find({"metadata.claim_id": "CL-1"})] == [first]
+
+
+async def test_gridfs_download_of_a_missing_file_raises_nofile(mongo_db):
+    from bson import ObjectId
+    from gridfs import AsyncGridFSBucket
+    from gridfs.errors import NoFile
+
+    bucket = AsyncGridFSBucket(mongo_db, bucket_name="documents")
+    with pytest.raises(NoFile):
+        await bucket.open_download_stream(ObjectId())
+
+
+@nx_defect("deleting a missing GridFS file fails with an error of its own", raises=OperationFailure)
+async def test_gridfs_delete_of_a_missing_file_raises_nofile(mongo_db):
+    """So claims never deletes a document it has not just found."""
+    from bson import ObjectId
+    from gridfs import AsyncGridFSBucket
+    from gridfs.errors import NoFile
+
+    bucket = AsyncGridFSBucket(mongo_db, bucket_name="documents")
+    with pytest.raises(NoFile):
+        await bucket.delete(ObjectId())
