@@ -149,7 +149,8 @@ async def test_paser_paid_october_and_november_december_in_arrears_then_lapsed(
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Rp542.102.400" in page.text
     assert "Lima ratus empat puluh dua juta seratus dua ribu empat ratus rupiah" in page.text
-    assert "Kecamatan" in page.text and "2022-12-15" in page.text
+    assert "Kecamatan" in page.text and "Jatuh tempo: <b>15 Desember 2022</b>" in page.text
+    assert "Perlindungan Pekerja Rentan Paser" in page.text
     october = await billing.client.get(f"/statements/{sponsor}/2022-10")
     assert "Nol rupiah" in october.text or "nol rupiah" in october.text.lower()
     missing = await billing.client.get(f"/statements/{sponsor}/2021-01")

@@ -167,3 +167,29 @@ def test_credit_plus_applied_is_paid_and_lines_covered_never_exceed_the_paid(
             assert sum(lines[:covered]) <= p
             assert covered == len(lines) or sum(lines[: covered + 1]) > p
             assert p <= sum(lines)
+
+
+def test_the_printable_statement_writes_rupiah_and_dates_the_indonesian_way() -> None:
+    from datetime import date
+
+    from bpu_billing.handlers.statements import Statement, render_html, tanggal
+    from bpu_shared.month import Month
+
+    assert tanggal("2022-12-15") == "15 Desember 2022"
+    invoice = {
+        "_id": "INV-2022-12-PG-1-0",
+        "programme_id": "PG-1",
+        "period": "2022-12",
+        "worker_count": 32_268,
+        "amount_rupiah": PASER_MONTH,
+        "paid_rupiah": 42_102_400,
+        "due_date": "2022-12-15",
+        "by_district": {"64.01.01": {"workers": 32_268, "amount_rupiah": PASER_MONTH}},
+    }
+    page = render_html(
+        Statement("SP-1", Month(2022, 12), [invoice], date(2022, 12, 1), {"PG-1": "Paser <2022>"})
+    )
+    assert "Rp542.102.400" in page and "Rp42.102.400" in page
+    assert "Rp500.000.000" in page and "Lima ratus juta rupiah" in page
+    assert "32.268" in page and "Batu Sopang" in page and "15 Desember 2022" in page
+    assert "Paser &lt;2022&gt;" in page  # names are escaped

@@ -29,12 +29,35 @@ class GetStatement:
     period: Month
 
 
+BULAN = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+
+def tanggal(day: date | str) -> str:
+    """``2022-12-15`` → ``15 Desember 2022``."""
+    d = date.fromisoformat(day) if isinstance(day, str) else day
+    return f"{d.day} {BULAN[d.month - 1]} {d.year}"
+
+
 @dataclass(frozen=True)
 class Statement:
     sponsor_id: str
     period: Month
     invoices: list[dict[str, Any]]
     issued_on: date
+    programme_names: dict[str, str]
 
     @property
     def amount_rupiah(self) -> int:
@@ -59,7 +82,11 @@ async def statement(q: GetStatement, principal: Principal, deps: Billing) -> Sta
     visible = [i for i in found if principal.can_access(i.get("region_code", ""))]
     if not visible:
         raise NotFound("statement", f"{q.sponsor_id}/{q.period}")
-    return Statement(q.sponsor_id, q.period, visible, deps.clock.today())
+    names = {}
+    for programme_id in dict.fromkeys(i["programme_id"] for i in visible):
+        doc = await deps.repository.programme_doc(programme_id) or {}
+        names[programme_id] = str(doc.get("name") or programme_id)
+    return Statement(q.sponsor_id, q.period, visible, deps.clock.today(), names)
 
 
 async def csv_lines(s: Statement, deps: Billing) -> AsyncIterator[str]:
@@ -85,10 +112,11 @@ def _row(*cells: str, head: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag}>{escape(c)}</{tag}>" for c in cells) + "</tr>"
 
 
-def _programmes(invoices: Sequence[Mapping[str, Any]]) -> list[str]:
+def _programmes(invoices: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> list[str]:
     rows = []
     for i in invoices:
-        label = i["programme_id"] + (" (susulan)" if i.get("supplementary") else "")
+        name = names.get(i["programme_id"], i["programme_id"])
+        label = name + (" (susulan)" if i.get("supplementary") else "")
         rows.append(
             _row(
                 i["_id"],
@@ -96,7 +124,7 @@ def _programmes(invoices: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{int(i['worker_count']):,}".replace(",", "."),
                 rupiah(int(i["amount_rupiah"])),
                 rupiah(int(i.get("paid_rupiah", 0))),
-                str(i.get("due_date", "")),
+                tanggal(i["due_date"]) if i.get("due_date") else "",
             )
         )
     return rows
@@ -108,10 +136,10 @@ def render_html(s: Statement) -> str:
         _row(code, _name(code), f"{t.workers:,}".replace(",", "."), rupiah(t.amount_rupiah))
         for code, t in district_totals(s.invoices).items()
     ]
-    due_dates = sorted({str(i.get("due_date", "")) for i in s.invoices})
+    due_dates = [tanggal(d) for d in sorted({str(i["due_date"]) for i in s.invoices})]
     return f"""<!DOCTYPE html>
 <html lang="id"><head><meta charset="utf-8">
-<title>Tagihan iuran {escape(s.sponsor_id)} {s.period}</title>
+<title>Tagihan iuran {escape(s.sponsor_id)} {BULAN[s.period.month - 1]} {s.period.year}</title>
 <style>
 @page {{ size: A4; margin: 18mm; }}
 body {{ font-family: sans-serif; font-size: 10pt; }}
@@ -121,9 +149,9 @@ td:nth-child(n+3) {{ text-align: right; }}
 </style></head><body>
 <h1>Rekapitulasi Tagihan Iuran Jaminan Sosial Ketenagakerjaan</h1>
 <p>Pemberi dana: <b>{escape(s.sponsor_id)}</b><br>
-Periode: <b>{s.period}</b><br>
+Periode: <b>{BULAN[s.period.month - 1]} {s.period.year}</b> ({s.period})<br>
 Jatuh tempo: <b>{escape(", ".join(due_dates))}</b><br>
-Tanggal cetak: {s.issued_on}</p>
+Tanggal cetak: {tanggal(s.issued_on)}</p>
 <h2>Per program</h2>
 <table>{
         _row(
@@ -136,7 +164,7 @@ Tanggal cetak: {s.issued_on}</p>
             head=True,
         )
     }
-{"".join(_programmes(s.invoices))}</table>
+{"".join(_programmes(s.invoices, s.programme_names))}</table>
 <h2>Per kecamatan</h2>
 <table>{_row("Kode", "Kecamatan", "Jumlah pekerja", "Jumlah iuran", head=True)}
 {"".join(districts)}</table>
