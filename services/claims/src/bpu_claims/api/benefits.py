@@ -1,58 +1,88 @@
-"""Claims' HTTP routes: the benefit table in force. Routes only translate."""
+"""``/benefits``: every row of the JKK and JKM benefit table, and what is in force on a day."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from bpu_claims.domain import BenefitTable
-from bpu_claims.handlers.benefits import GetBenefits
+from bpu_claims.domain import BenefitRow, Reason
+from bpu_claims.domain.benefits import describe
+from bpu_claims.handlers.benefits import BenefitsOnDay, GetBenefits, ListBenefits
 from bpu_shared.auth import Anyone
 from bpu_shared.http import problem_responses
 
-router = APIRouter(tags=["claims"])
+router = APIRouter(tags=["benefits"])
 
 
-class BenefitsOut(BaseModel):
-    """The JKK and JKM benefit table in force; amounts in Rupiah."""
-
+class BenefitRowOut(BaseModel):
+    id: str
+    kind: str = Field(
+        description="medical, transport, temporary_inability, disability, jkk_death, jkm_death, "
+        "jkm_early_death, scholarship, claim_expiry or cover"
+    )
     effective_from: date
-    source: str = Field(description="The regulation the table comes from")
-    jkm_lump_sum: int
-    jkm_periodic: int
-    jkm_funeral: int
-    jkm_early_death_total: int = Field(
-        description="JKM for a death within the first jkm_early_death_months of membership"
+    effective_to: date | None = Field(description="Last day in force; null: no end yet")
+    source: str = Field(description="The regulation the row comes from")
+    figures: dict[str, Any] = Field(description="The row's own figures (amounts in Rupiah)")
+
+    @classmethod
+    def of(cls, row: BenefitRow) -> BenefitRowOut:
+        return cls.model_validate(describe(row))
+
+
+class ReasonOut(BaseModel):
+    code: str = Field(description="R01, R02…")
+    text: str
+    source: str
+
+
+class BenefitsInForceOut(BaseModel):
+    on: date
+    table_version: str
+    rows: list[BenefitRowOut] = Field(description="One row of each kind")
+    jkm_death: int = Field(description="JKM for a death not from work, Rupiah (Rp42m)")
+    jkm_early_death: int = Field(description="JKM early in membership (the reduced benefit)")
+    jkk_death_at_lowest_income: int = Field(
+        description="JKK work-accident death at Rp1,000,000 income, before the scholarship"
     )
-    jkm_early_death_months: int
-    jkk_death_income_multiple: int = Field(description="Times the declared monthly income")
-    jkk_funeral: int
-    jkk_periodic: int
-    jkk_total_disability_income_multiple: int
-    jkk_partial_disability_income_multiple: int
-    jkk_claim_expiry_years: int
-    jkm_death_after_early_months: int = Field(
-        description="JKM for a death once the early months have passed"
-    )
+    scholarship_per_child: int = Field(description="The most one child can receive")
+    reasons: list[ReasonOut] = Field(description="The numbered refusal reasons")
 
 
 @router.get(
     "/benefits",
-    response_model=BenefitsOut,
-    summary="The benefit table in force on a day",
+    response_model=list[BenefitRowOut],
+    summary="Every row of the benefit table, in force or not",
+    responses=problem_responses(401, 403),
+)
+async def list_benefits(request: Request, who: Anyone) -> list[BenefitRowOut]:
+    rows: tuple[BenefitRow, ...] = await request.app.state.bus.handle(ListBenefits(), who)
+    return [BenefitRowOut.of(row) for row in rows]
+
+
+@router.get(
+    "/benefits/in-force",
+    response_model=BenefitsInForceOut,
+    summary="The benefit rules in force on a day",
     responses=problem_responses(401, 403, 422),
 )
-async def benefits(
+async def benefits_in_force(
     request: Request,
     who: Anyone,
     on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
-) -> BenefitsOut:
-    table: BenefitTable = await request.app.state.bus.handle(GetBenefits(on), who)
-    return BenefitsOut(
-        **asdict(table),
-        jkm_death_after_early_months=table.jkm_death(table.jkm_early_death_months),
+) -> BenefitsInForceOut:
+    found: BenefitsOnDay = await request.app.state.bus.handle(GetBenefits(on), who)
+    rules = found.rules
+    return BenefitsInForceOut(
+        on=rules.day,
+        table_version=rules.table_version,
+        rows=[BenefitRowOut.of(row) for row in rules.rows()],
+        jkm_death=found.jkm_death,
+        jkm_early_death=found.jkm_early_death,
+        jkk_death_at_lowest_income=found.jkk_death_at_lowest_income,
+        scholarship_per_child=found.scholarship_per_child,
+        reasons=[ReasonOut(code=r.code, text=r.text, source=r.source) for r in Reason],
     )

@@ -6,12 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bpu_claims.handlers.benefits import GetBenefits, benefits_in_force
+from bpu_claims.handlers.benefits import (
+    GetBenefits,
+    ListBenefits,
+    benefits_in_force,
+    list_benefits,
+)
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
 
 # -- the service on one screen -----------------------------------------------------------------
 
 COMMAND_HANDLERS: dict[type, Any] = {
+    ListBenefits: list_benefits,
     GetBenefits: benefits_in_force,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
