@@ -125,6 +125,35 @@ async def test_paser_paid_october_and_november_december_in_arrears_then_lapsed(
     assert (await cover(billing, "WK-nobody", "2022-12-10"))["status"] == "not_enrolled"
     assert (await cover(billing, first, "2023-01-10"))["status"] == "not_invoiced"
 
+    # A sponsor sees its own region only; it may not record payments.
+    keys = {}
+    for region in ("64.01", "17.04"):
+        issued = await billing.client.post(
+            "/admin/api-keys", json={"role": "sponsor", "region_scope": region, "label": region}
+        )
+        keys[region] = {"Authorization": f"Bearer {issued.json()['key']}"}
+    own = await billing.client.get(
+        f"/coverage/{last}", params={"on": "2022-12-10"}, headers=keys["64.01"]
+    )
+    assert own.status_code == 200 and own.json()["status"] == "arrears"
+    other = await billing.client.get(
+        f"/coverage/{last}", params={"on": "2022-12-10"}, headers=keys["17.04"]
+    )
+    assert other.status_code == 404
+    for path in (f"/programmes/{prog['_id']}/budget", f"/statements/{prog['sponsor_id']}/2022-12"):
+        assert (await billing.client.get(path, headers=keys["17.04"])).status_code == 404
+    refused = await billing.client.post(
+        "/payments",
+        headers=keys["64.01"],
+        json={
+            "invoice_id": invoices["2022-12"]["_id"],
+            "amount_rupiah": 1,
+            "paid_at": "2022-12-20T10:00:00+08:00",
+            "reference": "SPONSOR-1",
+        },
+    )
+    assert refused.status_code == 403
+
     # The budget: a year of 32,268 workers; three months invoiced, two paid.
     budget = (await billing.client.get(f"/programmes/{prog['_id']}/budget")).json()
     assert budget["budget_rupiah"] == 12 * PASER_MONTH
