@@ -1,0 +1,242 @@
+"""Claims' own view of cover, from registration's and billing's events (claims never reads
+another service's database). Every write is idempotent by key or by value, so an event
+delivered twice, at other batch boundaries, or after a crash between two writes of a batch,
+leaves the same state: no counters, only facts and values set once.
+
+``cover_programmes``: ``_id`` the programme id; its ``benefits``, ``region_code``,
+``start_month``/``end_month`` and ``status`` from the latest programme event (``as_of`` guard in
+the filter: an older event never overwrites a newer one); ``invoiced``: the months billing
+invoiced ("YYYY-MM", ``$addToSet``), ``due.<YYYY-MM>``: each month's due date (ISO date);
+``lapsed_from``: the first months of unpaid streaks that ended the programme's cover
+(``$addToSet``). Billing's facts arrive on other topics than the programme's, so each write
+upserts: whichever comes first creates the document.
+
+``cover_enrolments``: ``_id`` the enrolment id (``WorkerRegistered.enrolment_id``, else
+``<worker_id>|<programme_id>|<cover_start>``), ``worker_id``, ``programme_id``, ``first_month``,
+``last_month`` (None: to the programme's end), ``benefits``, ``income`` (declared at
+registration), the region codes, ``as_of``, ``ended_as_of`` (the last ``EnrolmentEnded``
+applied, ``NEVER`` before) and ``registered`` (False when learnt from its end first).
+
+``cover_changes``: one document per ``WorkerChanged`` (``_id`` its event id): ``worker_id``,
+``effective_month``, ``as_of``, the declared income and regions after the change.
+
+``cover_paid``: one document per worker, programme and month paid (``_id``
+``<worker_id>|<programme_id>|<YYYY-MM>``), inserted once in unordered bulk writes (a
+``CoverPaid`` names up to 10,000 workers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from bpu_shared.service import Repository
+
+COVER_PROGRAMMES, COVER_ENROLMENTS = "cover_programmes", "cover_enrolments"
+COVER_CHANGES, COVER_PAID = "cover_changes", "cover_paid"
+DUPLICATE_KEY = 11000
+#: ``ended_as_of`` before any end: an ISO time before every event (the embedded store's update
+#: filters do not order "" before a time: see the conformance suite).
+NEVER = "0001-01-01T00:00:00.000000+00:00"
+
+
+def enrolment_key(
+    enrolment_id: str | None, worker_id: str, programme_id: str, cover_start: str
+) -> str:
+    """The enrolment's id: registration's, or one made of what identifies it."""
+    return enrolment_id or f"{worker_id}|{programme_id}|{cover_start}"
+
+
+def paid_key(worker_id: str, programme_id: str, period: str) -> str:
+    return f"{worker_id}|{programme_id}|{period}"
+
+
+@dataclass(frozen=True)
+class ProgrammeTerms:
+    """A programme's terms as an event gave them, with the event's time."""
+
+    programme_id: str
+    terms: Mapping[str, Any]
+    as_of: str
+
+
+@dataclass(frozen=True)
+class MonthInvoiced:
+    programme_id: str
+    period: str
+    due_date: str
+
+
+@dataclass(frozen=True)
+class MonthsPaid:
+    programme_id: str
+    period: str
+    invoice_id: str
+    worker_ids: Sequence[str]
+
+
+async def insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Insert the documents whose ``_id`` is new (unordered); the positions refused as
+    duplicates."""
+    if not docs:
+        return set()
+    try:
+        await coll.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
+class CoverStore(Repository):
+    async def ensure_cover_indexes(self) -> None:
+        await self.db[COVER_ENROLMENTS].create_index([("worker_id", ASCENDING)])
+        await self.db[COVER_CHANGES].create_index([("worker_id", ASCENDING)])
+        await self.db[COVER_PAID].create_index([("worker_id", ASCENDING)])
+
+    # -- writes from registration's events -----------------------------------------------------
+
+    async def apply_programme_terms(self, writes: Iterable[ProgrammeTerms]) -> int:
+        """Each programme's terms unless a newer event was applied; how many changed."""
+        changed = 0
+        coll = self.db[COVER_PROGRAMMES]
+        for w in sorted(writes, key=lambda w: w.as_of):
+            fields = {**w.terms, "as_of": w.as_of}
+            result = await coll.update_one(
+                {"_id": w.programme_id, "as_of": {"$lt": w.as_of}}, {"$set": fields}
+            )
+            if result.matched_count:
+                changed += 1
+                continue
+            try:
+                await coll.insert_one({"_id": w.programme_id, **fields})
+                changed += 1
+            except DuplicateKeyError:
+                # Stored: as new as this event or newer, or made by billing's facts before any
+                # programme event (no ``as_of`` yet); the latter takes the terms now.
+                result = await coll.update_one(
+                    {"_id": w.programme_id, "as_of": {"$exists": False}}, {"$set": fields}
+                )
+                changed += result.matched_count
+        return changed
+
+    async def add_enrolments(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Enrolments from ``WorkerRegistered`` in one unordered bulk insert; how many were new.
+        One learnt from its end first gets the registration's fields, keeping its end."""
+        refused = await insert_new(self.db[COVER_ENROLMENTS], docs)
+        if refused:
+            late = [
+                UpdateOne(
+                    {"_id": docs[i]["_id"], "registered": False},
+                    {
+                        "$set": {
+                            k: v
+                            for k, v in docs[i].items()
+                            if k not in ("_id", "last_month", "ended_as_of")
+                        }
+                    },
+                )
+                for i in sorted(refused)
+            ]
+            await self.db[COVER_ENROLMENTS].bulk_write(late, ordered=False)
+        return len(docs) - len(refused)
+
+    async def end_enrolment(
+        self, enrolment_id: str, last_month: str, as_of: str, stub: Mapping[str, Any]
+    ) -> bool:
+        """The enrolment ends with ``last_month`` unless a newer end was applied; one not
+        stored yet is stored from ``stub``. True when something changed."""
+        coll = self.db[COVER_ENROLMENTS]
+        ended = {"last_month": last_month, "ended_as_of": as_of}
+        result = await coll.update_one(
+            {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
+        )
+        if result.matched_count:
+            return True
+        try:
+            await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})
+            return True
+        except DuplicateKeyError:
+            return False  # stored, with this end or a newer one
+
+    async def add_worker_changes(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        """Changes of workers' facts, each kept once (by event id); how many were new."""
+        return len(docs) - len(await insert_new(self.db[COVER_CHANGES], docs))
+
+    # -- writes from billing's events ----------------------------------------------------------
+
+    async def add_months_invoiced(self, months: Iterable[MonthInvoiced]) -> None:
+        """Each programme-month invoiced, with its due date: set by value, once or again."""
+        ops = [
+            UpdateOne(
+                {"_id": m.programme_id},
+                {"$addToSet": {"invoiced": m.period}, "$set": {f"due.{m.period}": m.due_date}},
+                upsert=True,
+            )
+            for m in months
+        ]
+        if ops:
+            await self.db[COVER_PROGRAMMES].bulk_write(ops, ordered=False)
+
+    async def add_lapses(self, lapses: Iterable[tuple[str, str]]) -> None:
+        """(programme id, first month of the unpaid streak): cover lapsed from that month."""
+        ops = [
+            UpdateOne({"_id": pid}, {"$addToSet": {"lapsed_from": month}}, upsert=True)
+            for pid, month in lapses
+        ]
+        if ops:
+            await self.db[COVER_PROGRAMMES].bulk_write(ops, ordered=False)
+
+    async def add_months_paid(self, paid: Iterable[MonthsPaid]) -> int:
+        """One document per worker-month paid, inserted once (unordered, in bulk); how many
+        were new."""
+        docs: dict[str, dict[str, Any]] = {}
+        for block in paid:
+            for worker_id in block.worker_ids:
+                key = paid_key(worker_id, block.programme_id, block.period)
+                docs.setdefault(
+                    key,
+                    {
+                        "_id": key,
+                        "worker_id": worker_id,
+                        "programme_id": block.programme_id,
+                        "period": block.period,
+                        "invoice_id": block.invoice_id,
+                    },
+                )
+        new = list(docs.values())
+        refused = 0
+        for start in range(0, len(new), 10_000):
+            refused += len(await insert_new(self.db[COVER_PAID], new[start : start + 10_000]))
+        return len(new) - refused
+
+    # -- readers -------------------------------------------------------------------------------
+
+    async def cover_programme(self, programme_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self.db[COVER_PROGRAMMES].find_one({"_id": programme_id})
+        return doc
+
+    async def cover_enrolments(self, worker_id: str) -> list[dict[str, Any]]:
+        """The worker's enrolments, oldest first."""
+        docs = await self.db[COVER_ENROLMENTS].find({"worker_id": worker_id}).to_list()
+        return sorted(docs, key=lambda d: (d["first_month"], d["_id"]))
+
+    async def cover_changes(self, worker_id: str) -> list[dict[str, Any]]:
+        """The worker's changes of facts, by effective month then time."""
+        docs = await self.db[COVER_CHANGES].find({"worker_id": worker_id}).to_list()
+        return sorted(docs, key=lambda d: (d["effective_month"], d["as_of"]))
+
+    async def months_paid(self, worker_id: str) -> list[tuple[str, str]]:
+        """(programme id, month) of every month paid for the worker, in month order."""
+        docs = (
+            await self.db[COVER_PAID]
+            .find({"worker_id": worker_id}, {"programme_id": 1, "period": 1})
+            .to_list()
+        )
+        return sorted((d["programme_id"], d["period"]) for d in docs)
