@@ -45,6 +45,7 @@ from bpu_claims.handlers.benefits import (
 from bpu_shared.auth import ADMIN, Principal, Role, current_principal
 from bpu_shared.clock import FixedClock
 from bpu_shared.effective import NotInForce
+from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.http import install_error_handlers
 from bpu_shared.month import Month
@@ -102,7 +103,7 @@ def test_the_reduced_jkm_benefit_is_a_configurable_row_citing_its_unconfirmed_so
 
 
 def _doc_with(index: int, **changes: Any) -> dict[str, Any]:
-    doc = json.loads(json.dumps(SHIPPED))
+    doc: dict[str, Any] = json.loads(json.dumps(SHIPPED))
     for key, value in changes.items():
         if value is ...:
             del doc["rows"][index][key]
@@ -304,6 +305,13 @@ def test_jkk_claims_expire_five_years_after_the_accident() -> None:
     # JKM has no such limit here.
     old_death = ClaimFacts(JKM, accident, filed_on=date(2030, 1, 1))
     assert check_eligibility(old_death, since_2019, date(2030, 1, 1), RULES) == []
+
+
+@pytest.mark.parametrize("programme", ["JHT", "JKP"])
+def test_a_claim_is_under_jkk_or_jkm(programme: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        check_eligibility(ClaimFacts(programme, date(2026, 5, 10)), cover(), TODAY, RULES)
+    assert raised.value.field == "programme"
 
 
 def test_an_incident_in_the_future() -> None:

@@ -23,6 +23,7 @@ from bpu_claims.domain.scholarship import (
     child_refusal,
     scholarship_allowed,
 )
+from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.month import Month
 
@@ -186,6 +187,8 @@ def check_eligibility(
     claim: ClaimFacts, cover: CoverView | None, today: date, rules: BenefitRules
 ) -> list[Refusal]:
     """Every reason that refuses the claim or one of its benefits; empty: payable in full."""
+    if claim.programme not in (BenefitProgramme.JKK, BenefitProgramme.JKM):
+        raise InvalidInput("programme", f"a claim is under JKK or JKM, not {claim.programme!r}")
     programme = BenefitProgramme(claim.programme)
     found: list[Refusal] = []
     incident = claim.incident

@@ -78,7 +78,7 @@ def scholarship_allowed(
 ) -> bool:
     """JKM brings the scholarship only after enough months of contributions; JKK always (on a
     death or total disability)."""
-    if BenefitProgramme(programme) is BenefitProgramme.JKM:
+    if programme == BenefitProgramme.JKM:
         return contribution_months >= rules.scholarship.jkm_min_contribution_months
     return True
 
