@@ -92,7 +92,8 @@ def _choice(field: str, value: object, enum: type[E]) -> E:
     raise InvalidInput(field, f"unknown {value!r} (known: {known})")
 
 
-def rupiah(amount: int) -> str:
+def _rp(amount: int) -> str:
+    """Rupiah as the basis words show it (Rp1,000,000)."""
     return f"Rp{amount:,}"
 
 
@@ -137,20 +138,20 @@ def jkk_lines(facts: JkkFacts, income: int, rules: BenefitRules) -> list[Benefit
     add(
         BenefitKind.MEDICAL,
         billed if cap is None else min(billed, cap),
-        f"as billed {rupiah(billed)}" + ("" if cap is None else f", at most {rupiah(cap)}"),
+        f"as billed {_rp(billed)}" + ("" if cap is None else f", at most {_rp(cap)}"),
     )
     if mode is not None:
         mode_cap = rules.transport.caps[mode]
         add(
             BenefitKind.TRANSPORT,
             min(cost, mode_cap),
-            f"{mode.value} transport {rupiah(cost)}, at most {rupiah(mode_cap)}",
+            f"{mode.value} transport {_rp(cost)}, at most {_rp(mode_cap)}",
         )
     stmb = rules.temporary_inability
     add(
         BenefitKind.TEMPORARY_INABILITY,
         temporary_inability(days, income, rules),
-        f"{days} days × {rupiah(income)}/{stmb.days_per_month}: {stmb.full_percent}% for the "
+        f"{days} days × {_rp(income)}/{stmb.days_per_month}: {stmb.full_percent}% for the "
         f"first {stmb.full_months * stmb.days_per_month} days, {stmb.reduced_percent}% after",
     )
     dis = rules.disability
@@ -158,13 +159,13 @@ def jkk_lines(facts: JkkFacts, income: int, rules: BenefitRules) -> list[Benefit
         add(
             BenefitKind.DISABILITY,
             percent * dis.partial_income_multiple * income // 100,
-            f"{percent}% × {dis.partial_income_multiple} × {rupiah(income)}",
+            f"{percent}% × {dis.partial_income_multiple} × {_rp(income)}",
         )
     if not facts.died and disability is Disability.TOTAL:
         add(
             BenefitKind.DISABILITY,
             dis.total_income_multiple * income,
-            f"total disability {dis.total_income_multiple} × {rupiah(income)}",
+            f"total disability {dis.total_income_multiple} × {_rp(income)}",
         )
         add(BenefitKind.PERIODIC, dis.total_periodic, "periodic benefit of a total disability")
     if facts.died:
@@ -172,7 +173,7 @@ def jkk_lines(facts: JkkFacts, income: int, rules: BenefitRules) -> list[Benefit
         add(
             BenefitKind.DEATH,
             death.income_multiple * income,
-            f"work-accident death {death.income_multiple} × {rupiah(income)}",
+            f"work-accident death {death.income_multiple} × {_rp(income)}",
         )
         add(BenefitKind.FUNERAL, death.funeral, "funeral")
         add(BenefitKind.PERIODIC, death.periodic, "periodic benefit, paid at once")
