@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from bpu_claims.domain import CoverView, MonthStatus
@@ -189,11 +189,17 @@ class WorkerCover:
     view: CoverView
 
 
-def _shift(day: date, months: int) -> date:
-    """``day`` ``months`` months later, on the same day of the month (or the month's last)."""
-    target = Month.of(day).plus(months)
-    last = (target.plus(1).first_day() - target.first_day()).days
-    return target.first_day().replace(day=min(day.day, last))
+def _due_on(programme: Mapping[str, Any], month: Month) -> date:
+    """The month's due date as billing's invoice gave it; for a month not invoiced yet, the
+    15th moved past a weekend (billing also moves it past public holidays, which claims does
+    not know: then this is a day or two early)."""
+    due = programme.get("due", {}).get(str(month))
+    if due:
+        return date.fromisoformat(due)
+    day = date(month.year, month.month, 15)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return day
 
 
 def month_status(
@@ -214,11 +220,9 @@ def month_status(
     period = str(month)
     if period not in programme.get("invoiced", []):
         return MonthStatus.NOT_INVOICED
-    due = programme.get("due", {}).get(period)
-    due_on = date.fromisoformat(due) if due else date(month.year, month.month, 15)
-    # Billing's last payable day is the due date of the month ``window`` later (the 15th or
-    # the next working day); the same day ``window`` months on is that, but for holidays.
-    return MonthStatus.UNPAID_PAST_WINDOW if today > _shift(due_on, window) else MonthStatus.ARREARS
+    # Billing's last payable day: the due date of the month ``window`` months later.
+    payable_until = _due_on(programme, month.plus(window))
+    return MonthStatus.UNPAID_PAST_WINDOW if today > payable_until else MonthStatus.ARREARS
 
 
 def _covers(enrolment: Mapping[str, Any], month: str, end: str | None) -> bool:
