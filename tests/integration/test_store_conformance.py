@@ -1765,3 +1765,37 @@ async def test_gridfs_delete_of_a_missing_file_raises_nofile(mongo_db):
     bucket = AsyncGridFSBucket(mongo_db, bucket_name="documents")
     with pytest.raises(NoFile):
         await bucket.delete(ObjectId())
+
+
+async def test_set_by_dotted_path_keeps_a_map_of_months(mongo_db):
+    """What claims' cover view relies on instead of ``$addToSet`` (which adds nothing to a
+    document without the array, above): ``$set`` of ``due.<YYYY-MM>`` on a document without
+    the map creates it (also in a bulk upsert), a second set of the same month changes nothing
+    else, and a key of digits stays a key of a map."""
+    coll = mongo_db.cover
+    await coll.insert_one({"_id": "P", "as_of": "x"})
+    ops = [
+        UpdateOne({"_id": pid}, {"$set": {f"due.{m}": f"{m}-15"}}, upsert=True)
+        for pid, m in (("P", "2024-10"), ("P", "2024-11"), ("Q", "2024-10"), ("P", "2024-10"))
+    ]
+    await coll.bulk_write(ops, ordered=False)
+    await coll.update_one({"_id": "P"}, {"$set": {"paid.1": "PY-1"}})
+    p, q = await coll.find_one({"_id": "P"}), await coll.find_one({"_id": "Q"})
+    assert p["due"] == {"2024-10": "2024-10-15", "2024-11": "2024-11-15"} and p["as_of"] == "x"
+    assert q["due"] == {"2024-10": "2024-10-15"} and p["paid"] == {"1": "PY-1"}
+
+
+async def test_billing_finds_ended_enrolments_by_a_range_past_never(mongo_db):
+    """Billing's run reads the ended enrolments as ``{"ended_as_of": {"$gte": "0002"}}``: every
+    ISO time of an end matches, the "never ended" mark (year 1) does not, on an indexed field."""
+    coll = mongo_db.enrolments
+    await coll.create_index("ended_as_of")
+    never = "0001-01-01T00:00:00.000000+00:00"
+    await coll.insert_many(
+        [{"_id": f"EN-{i}", "ended_as_of": never} for i in range(200)]
+        + [
+            {"_id": "EN-a", "ended_as_of": "2022-10-02T09:00:00.000000+00:00"},
+            {"_id": "EN-b", "ended_as_of": "2026-01-31T23:59:59.999999+00:00"},
+        ]
+    )
+    assert await ids(coll, {"ended_as_of": {"$gte": "0002"}}) == ["EN-a", "EN-b"]

@@ -173,13 +173,10 @@ def enrol(
             **REGIONS,
         }
     )
-    repo.programmes.setdefault(
-        programme, {"_id": programme, "benefits": list(benefits), "invoiced": [], "due": {}}
-    )
+    repo.programmes.setdefault(programme, {"_id": programme, "benefits": list(benefits), "due": {}})
 
 
 def invoice(repo: FakeClaimsRepository, month: str, programme: str = "PG-1") -> None:
-    repo.programmes[programme]["invoiced"].append(month)
     repo.programmes[programme]["due"][month] = f"{month}-15"
 
 
@@ -325,7 +322,7 @@ async def test_not_enrolled_on_the_incident_date_is_r01(repo, deps) -> None:
 async def test_a_lapsed_programme_refuses_with_r03(repo, deps) -> None:
     enrol(repo)
     invoice(repo, "2024-08")
-    repo.programmes["PG-1"]["lapsed_from"] = ["2024-07"]
+    repo.programmes["PG-1"]["lapsed"] = {"2024-07": True}
     claim = await file_claim(jkm(day=date(2024, 8, 5)), FILER, deps)
     rejected = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert [r["code"] for r in rejected["assessment"]["reasons"]] == ["R03"]
@@ -516,27 +513,23 @@ async def test_documents_are_checked_for_type_and_size(repo, deps) -> None:
 @pytest.mark.parametrize(
     ("paid", "invoiced", "lapsed", "today", "expected"),
     [
-        (True, True, [], date(2030, 1, 1), MonthStatus.PAID),
-        (False, False, [], date(2024, 12, 1), MonthStatus.NOT_INVOICED),
+        (True, True, {}, date(2030, 1, 1), MonthStatus.PAID),
+        (False, False, {}, date(2024, 12, 1), MonthStatus.NOT_INVOICED),
         # Payable until September's due date: the 15th is a Sunday, so Monday the 16th.
-        (False, True, [], date(2024, 9, 16), MonthStatus.ARREARS),
-        (False, True, [], date(2024, 9, 17), MonthStatus.UNPAID_PAST_WINDOW),
-        (False, True, ["2024-05"], date(2024, 6, 20), MonthStatus.LAPSED),
-        (False, True, ["2024-07"], date(2024, 6, 20), MonthStatus.ARREARS),
+        (False, True, {}, date(2024, 9, 16), MonthStatus.ARREARS),
+        (False, True, {}, date(2024, 9, 17), MonthStatus.UNPAID_PAST_WINDOW),
+        (False, True, {"2024-05": True}, date(2024, 6, 20), MonthStatus.LAPSED),
+        (False, True, {"2024-07": True}, date(2024, 6, 20), MonthStatus.ARREARS),
     ],
 )
 def test_month_status(paid, invoiced, lapsed, today, expected) -> None:
-    programme = {
-        "invoiced": ["2024-06"] if invoiced else [],
-        "due": {"2024-06": "2024-06-15"},
-        "lapsed_from": lapsed,
-    }
+    programme = {"due": {"2024-06": "2024-06-15"} if invoiced else {}, "lapsed": lapsed}
     assert month_status(programme, Month(2024, 6), paid, today, 3) is expected
 
 
 def test_the_window_ends_on_the_due_date_billing_invoiced() -> None:
     """A holiday moved September's due date to the 18th: billing's invoice says so."""
-    programme = {"invoiced": ["2024-06"], "due": {"2024-06": "2024-06-17", "2024-09": "2024-09-18"}}
+    programme = {"due": {"2024-06": "2024-06-17", "2024-09": "2024-09-18"}}
     assert (
         month_status(programme, Month(2024, 6), False, date(2024, 9, 18), 3) is MonthStatus.ARREARS
     )

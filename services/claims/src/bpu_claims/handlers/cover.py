@@ -215,10 +215,9 @@ def month_status(
     if paid:
         return MonthStatus.PAID
     programme = programme or {}
-    if any(Month.parse(m) <= month for m in programme.get("lapsed_from", [])):
+    if any(Month.parse(m) <= month for m in programme.get("lapsed", {})):
         return MonthStatus.LAPSED
-    period = str(month)
-    if period not in programme.get("invoiced", []):
+    if str(month) not in programme.get("due", {}):
         return MonthStatus.NOT_INVOICED
     # Billing's last payable day: the due date of the month ``window`` months later.
     payable_until = _due_on(programme, month.plus(window))

@@ -5,11 +5,12 @@ leaves the same state: no counters, only facts and values set once.
 
 ``cover_programmes``: ``_id`` the programme id; its ``benefits``, ``region_code``,
 ``start_month``/``end_month`` and ``status`` from the latest programme event (``as_of`` guard in
-the filter: an older event never overwrites a newer one); ``invoiced``: the months billing
-invoiced ("YYYY-MM", ``$addToSet``), ``due.<YYYY-MM>``: each month's due date (ISO date);
-``lapsed_from``: the first months of unpaid streaks that ended the programme's cover
-(``$addToSet``). Billing's facts arrive on other topics than the programme's, so each write
-upserts: whichever comes first creates the document.
+the filter: an older event never overwrites a newer one); ``due.<YYYY-MM>``: each month billing
+invoiced, with its due date (ISO date); ``lapsed.<YYYY-MM>``: the first months of unpaid
+streaks that ended the programme's cover. Both are maps set by dotted path, by value (the
+embedded store's ``$addToSet`` adds nothing to a document without the array: see the
+conformance suite). Billing's facts arrive on other topics than the programme's, so each
+write upserts: whichever comes first creates the document.
 
 ``cover_enrolments``: ``_id`` the enrolment id (``WorkerRegistered.enrolment_id``, else
 ``<worker_id>|<programme_id>|<cover_start>``), ``worker_id``, ``programme_id``, ``first_month``,
@@ -176,7 +177,7 @@ class CoverStore(Repository):
         ops = [
             UpdateOne(
                 {"_id": m.programme_id},
-                {"$addToSet": {"invoiced": m.period}, "$set": {f"due.{m.period}": m.due_date}},
+                {"$set": {f"due.{m.period}": m.due_date}},
                 upsert=True,
             )
             for m in months
@@ -187,7 +188,7 @@ class CoverStore(Repository):
     async def add_lapses(self, lapses: Iterable[tuple[str, str]]) -> None:
         """(programme id, first month of the unpaid streak): cover lapsed from that month."""
         ops = [
-            UpdateOne({"_id": pid}, {"$addToSet": {"lapsed_from": month}}, upsert=True)
+            UpdateOne({"_id": pid}, {"$set": {f"lapsed.{month}": True}}, upsert=True)
             for pid, month in lapses
         ]
         if ops:
