@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from bpu_billing.handlers.statements import GetStatement, csv_lines, render_html
 from bpu_shared.auth import Anyone
 from bpu_shared.http import problem_responses
-from bpu_shared.month import Month
+from bpu_shared.month import PATTERN, Month
 
 router = APIRouter(tags=["statements"])
 
-PERIOD = Path(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+PERIOD = Path(pattern=PATTERN, description="YYYY-MM")
 
 
 @router.get(
