@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from bpu_claims.api import router
 from bpu_claims.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from bpu_claims.store import ClaimsRepository
+from bpu_shared.clock import Clock
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
 
@@ -14,9 +15,12 @@ from bpu_shared.settings import ServiceSettings
 class ClaimsSettings(ServiceSettings):
     service_name: str = "claims"
     http_port: int = 8003
+    #: Months an unpaid month stays payable after it falls due, as billing's rate table says
+    #: (its arrears rule): past it, a claim for that month is refused (R02).
+    arrears_window_months: int = 3
 
 
-def build_app(settings: ClaimsSettings) -> FastAPI:
+def build_app(settings: ClaimsSettings, clock: Clock | None = None) -> FastAPI:
     return service_app(
         settings,
         title="Claims",
@@ -26,6 +30,7 @@ def build_app(settings: ClaimsSettings) -> FastAPI:
         commands=COMMAND_HANDLERS,
         events=EVENT_HANDLERS,
         routers=[router],
+        clock=clock,
     )
 
 
