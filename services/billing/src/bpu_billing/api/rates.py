@@ -8,28 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from bpu_billing.domain import RateRow
-from bpu_billing.domain.rates import describe
 from bpu_billing.handlers import GetRate, ListRates
 from bpu_billing.handlers.rates import RatesOnDay
 from bpu_shared.auth import Anyone
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.http import problem_responses
+from bpu_shared.table_routes import RowOut, add_rows_route
 
 router = APIRouter(tags=["rates"])
 
 
-class RateRowOut(BaseModel):
-    id: str
+class RateRowOut(RowOut):
     kind: str = Field(description="jkk_brackets, jkm, jht, discount or arrears")
-    effective_from: date
-    effective_to: date | None = Field(description="Last day in force; null: no end yet")
-    source: str = Field(description="The regulation the row comes from")
     figures: dict[str, Any] = Field(description="The row's own figures (bands, amount, percent…)")
-
-    @classmethod
-    def of(cls, row: RateRow) -> RateRowOut:
-        return cls.model_validate(describe(row))
 
 
 class RatesInForceOut(BaseModel):
@@ -48,15 +39,14 @@ class RatesInForceOut(BaseModel):
     monthly_with_jht: int = Field(description="JKK + JKM + JHT a month at the lowest income")
 
 
-@router.get(
+add_rows_route(
+    router,
     "/rates",
-    response_model=list[RateRowOut],
+    model=RateRowOut,
+    query=ListRates,
+    name="list_rates",
     summary="Every row of the rate table, in force or not",
-    responses=problem_responses(401, 403),
 )
-async def list_rates(request: Request, who: Anyone) -> list[RateRowOut]:
-    rows: tuple[RateRow, ...] = await request.app.state.bus.handle(ListRates(), who)
-    return [RateRowOut.of(row) for row in rows]
 
 
 @router.get(

@@ -28,19 +28,28 @@ month's first day applies to the whole month.
 from __future__ import annotations
 
 import bisect
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bpu_shared.effective import NotInForce
-from bpu_shared.errors import DomainError, InvalidInput
+from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme, FundingSource, Occupation
 from bpu_shared.month import Month
+from bpu_shared.tables import (
+    DatedRow,
+    RowReader,
+    TableError,
+    by_kind,
+    check_rows,
+    latest,
+    parse_document,
+    read_document,
+)
+from bpu_shared.tables import describe as describe  # the listing's shape, re-exported
 
 #: Funding sources a discount row may name: the programme's own, and APBN (the national
 #: budget), which the regulation names though no programme here is funded from it yet.
@@ -60,37 +69,18 @@ class RateKind(StrEnum):
     ARREARS = "arrears"
 
 
-class RateTableError(DomainError, ValueError):
+class RateTableError(TableError):
     """The rate table file is broken; ``field`` names the row and the field."""
 
     title = "Broken rate table"
-
-    def __init__(self, where: str, detail: str) -> None:
-        super().__init__(detail, where)
 
 
 # -- rows ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
-class RateRow:
-    """What every row has: an id, its kind, the days it is in force (both inclusive; no end:
-    open) and the regulation it comes from."""
-
-    id: str
-    kind: RateKind
-    effective_from: date
-    effective_to: date | None
-    source: str
-
-    def in_force_on(self, day: date) -> bool:
-        return self.effective_from <= day and (
-            self.effective_to is None or day <= self.effective_to
-        )
-
-    def figures(self) -> dict[str, Any]:
-        """The row's own figures, as JSON-ready values (for listing)."""
-        return {}
+class RateRow(DatedRow[RateKind]):
+    """A row of the rate table (``DatedRow``: id, kind, the days in force, the regulation)."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +118,6 @@ class JkkBrackets(RateRow):
 class JkmRate(RateRow):
     amount: int
 
-    def figures(self) -> dict[str, Any]:
-        return {"amount": self.amount}
-
 
 @dataclass(frozen=True, kw_only=True)
 class JhtRate(RateRow):
@@ -139,9 +126,6 @@ class JhtRate(RateRow):
 
     def jht(self, income: int) -> int:
         return max(income, self.lowest_income) * self.basis_points // 10_000
-
-    def figures(self) -> dict[str, Any]:
-        return {"basis_points": self.basis_points, "lowest_income": self.lowest_income}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,15 +171,6 @@ class ArrearsRule(RateRow):
 
     arrears_months: int
     arrears_count_as_covered: bool
-
-    def figures(self) -> dict[str, Any]:
-        return {
-            "arrears_months": self.arrears_months,
-            "arrears_count_as_covered": self.arrears_count_as_covered,
-        }
-
-
-R = TypeVar("R", bound=RateRow)
 
 
 # -- what applies on one day ---------------------------------------------------------------------
@@ -286,61 +261,45 @@ class RateTable:
     def load(cls, path: Path | None = None) -> RateTable:
         """The table in ``path``, by default the one shipped with the service. A broken file
         raises ``RateTableError`` naming the row and field."""
-        try:
-            if path is None:
-                text = resources.files("bpu_billing").joinpath("data/rates.json").read_text("utf-8")
-            else:
-                text = Path(path).read_text("utf-8")
-        except OSError as error:
-            raise RateTableError("rates_file", f"cannot read the rate table: {error}") from error
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RateTableError("rates_file", f"not JSON: {error}") from error
-        return cls.from_document(doc)
+        shipped = resources.files("bpu_billing").joinpath("data/rates.json")
+        return cls.from_document(
+            read_document(path, shipped, RateTableError, file_field="rates_file", what="rate table")
+        )
 
     @classmethod
     def from_document(cls, doc: Any) -> RateTable:
-        if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
-            raise RateTableError("rows", "the rate table is an object with a list of rows")
-        rows = tuple(_parse_row(i, raw) for i, raw in enumerate(doc["rows"]))
-        version = doc.get("table_version", "")
-        if not isinstance(version, str):
-            raise RateTableError("table_version", "must be text")
+        rows, version = parse_document(doc, _parse_row, RateTableError, what="rate table")
         return cls.of(rows, version)
 
     @classmethod
     def of(cls, rows: Iterable[RateRow], version: str = "") -> RateTable:
         """A table of rows built in code (tests); checked as a file is."""
         table = tuple(rows)
-        _check_table(table)
+        check_rows(table, RateTableError, overlapping={RateKind.DISCOUNT})
         return cls(version, table)
 
     # -- reading --------------------------------------------------------------------------------
 
     def rows(self) -> tuple[RateRow, ...]:
         """Every row, in force or not, ordered by kind then date (for listing)."""
-        order = list(RateKind)
-        return tuple(
-            sorted(self.all_rows, key=lambda r: (order.index(r.kind), r.effective_from, r.id))
-        )
+        return by_kind(self.all_rows, RateKind)
 
     def in_force(self, day: date, field: str = "on") -> InForce:
         """What applies on ``day``; ``NotInForce`` naming ``field`` when a rate has no row."""
         return InForce(
             day=day,
-            jkk=self._latest(JkkBrackets, day, "JKK bracket table", field),
-            jkm=self._latest(JkmRate, day, "JKM rate", field),
-            jht=self._latest(JhtRate, day, "JHT rate", field),
+            jkk=latest(self.all_rows, JkkBrackets, day, "JKK bracket table", field),
+            jkm=latest(self.all_rows, JkmRate, day, "JKM rate", field),
+            jht=latest(self.all_rows, JhtRate, day, "JHT rate", field),
             discounts=tuple(
                 r for r in self.all_rows if isinstance(r, Discount) and r.in_force_on(day)
             ),
-            arrears=self._latest(ArrearsRule, day, "arrears rule", field),
+            arrears=latest(self.all_rows, ArrearsRule, day, "arrears rule", field),
         )
 
     def arrears_on(self, day: date, field: str = "on") -> ArrearsRule:
         """The arrears rule in force on ``day`` (needs no rate row in force then)."""
-        return self._latest(ArrearsRule, day, "arrears rule", field)
+        return latest(self.all_rows, ArrearsRule, day, "arrears rule", field)
 
     def for_month(self, month: Month) -> InForce:
         """What applies to ``month``: the rows in force on its first day (kept per month)."""
@@ -397,12 +356,6 @@ class RateTable:
             if row.effective_to is not None:
                 last = max(last, Month.of(row.effective_to).plus(1))
         return last
-
-    def _latest(self, kind: type[R], day: date, what: str, field: str) -> R:
-        rows = [r for r in self.all_rows if isinstance(r, kind) and r.in_force_on(day)]
-        if not rows:
-            raise NotInForce(field, f"no {what} is in force on {day}")
-        return max(rows, key=lambda r: r.effective_from)
 
 
 class _Pricing:
@@ -474,97 +427,9 @@ class _Pricing:
 # -- parsing and checking ------------------------------------------------------------------------
 
 
-class _Row:
-    """Reads one raw row, naming the row and field in every error."""
-
-    def __init__(self, index: int, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            raise RateTableError(f"rows[{index}]", "a row is an object")
-        self.raw: dict[str, Any] = raw
-        ident = raw.get("id")
-        self.where = f"rows[{index}] ({ident})" if isinstance(ident, str) else f"rows[{index}]"
-
-    def fail(self, name: str, detail: str) -> RateTableError:
-        return RateTableError(f"{self.where}: {name}", detail)
-
-    def get(
-        self, name: str, check: Callable[[Any], bool], what: str, *, optional: bool = False
-    ) -> Any:
-        if name not in self.raw:
-            if optional:
-                return None
-            raise self.fail(name, "missing")
-        value = self.raw[name]
-        if value is None and optional:
-            return None
-        if not check(value):
-            raise self.fail(name, f"must be {what}, not {value!r}")
-        return value
-
-    def text(self, name: str) -> str:
-        return str(self.get(name, lambda v: isinstance(v, str) and v.strip() != "", "text"))
-
-    def integer(self, name: str, low: int = 0, high: int | None = None) -> int:
-        def ok(v: Any) -> bool:
-            return (
-                isinstance(v, int)
-                and not isinstance(v, bool)
-                and v >= low
-                and (high is None or v <= high)
-            )
-
-        bound = f"a whole number from {low}" + ("" if high is None else f" to {high}")
-        return int(self.get(name, ok, bound))
-
-    def day(self, name: str, *, optional: bool = False) -> date | None:
-        value = self.get(name, lambda v: isinstance(v, str), "a date YYYY-MM-DD", optional=optional)
-        if value is None:
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise self.fail(name, f"must be a date YYYY-MM-DD, not {value!r}") from None
-
-    def names(
-        self, name: str, known: frozenset[str], *, optional: bool = False
-    ) -> frozenset[str] | None:
-        value = self.get(
-            name,
-            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-            "a list of names",
-            optional=optional,
-        )
-        if value is None:
-            return None
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise self.fail(
-                name, f"unknown {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return frozenset(value)
-
-
-def _parse_row(index: int, raw: Any) -> RateRow:
-    row = _Row(index, raw)
-    kind_text = row.text("kind")
-    try:
-        kind = RateKind(kind_text)
-    except ValueError:
-        raise row.fail(
-            "kind", f"unknown kind {kind_text!r} (known: {', '.join(RateKind)})"
-        ) from None
-    start = row.day("effective_from")
-    assert start is not None
-    end = row.day("effective_to", optional=True)
-    if end is not None and end < start:
-        raise row.fail("effective_to", f"{end} is before effective_from {start}")
-    common: dict[str, Any] = {
-        "id": row.text("id"),
-        "kind": kind,
-        "effective_from": start,
-        "effective_to": end,
-        "source": row.text("source"),
-    }
+def _parse_row(row: RowReader) -> RateRow:
+    common = row.common(RateKind)
+    kind = common["kind"]
     if kind is RateKind.JKK_BRACKETS:
         return JkkBrackets(
             **common,
@@ -599,26 +464,18 @@ def _parse_row(index: int, raw: Any) -> RateRow:
     return ArrearsRule(
         **common,
         arrears_months=row.integer("arrears_months", 0, 120),
-        arrears_count_as_covered=row.get(
-            "arrears_count_as_covered", lambda v: isinstance(v, bool), "true or false"
-        ),
+        arrears_count_as_covered=row.flag("arrears_count_as_covered"),
     )
 
 
-def _bands(row: _Row) -> tuple[Band, ...]:
+def _bands(row: RowReader) -> tuple[Band, ...]:
     raw = row.get("bands", lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list")
     bands: list[Band] = []
     for i, item in enumerate(raw):
         name = f"bands[{i}]"
         if not isinstance(item, dict):
             raise row.fail(name, "a band is an object with income_from and base")
-        values = []
-        for key in ("income_from", "base"):
-            value = item.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise row.fail(f"{name}.{key}", f"must be a whole number from 0, not {value!r}")
-            values.append(value)
-        band = Band(*values)
+        band = Band(*(row.whole(f"{name}.{key}", item.get(key)) for key in ("income_from", "base")))
         if not bands and band.income_from != 0:
             raise row.fail(f"{name}.income_from", "the first band starts at 0")
         if bands and band.income_from <= bands[-1].income_from:
@@ -627,34 +484,3 @@ def _bands(row: _Row) -> tuple[Band, ...]:
             raise row.fail(f"{name}.base", "a higher band never has a lower base")
         bands.append(band)
     return tuple(bands)
-
-
-def _check_table(rows: tuple[RateRow, ...]) -> None:
-    seen: dict[str, RateRow] = {}
-    starts: dict[tuple[RateKind, date], RateRow] = {}
-    for i, row in enumerate(rows):
-        where = f"rows[{i}] ({row.id})"
-        if row.id in seen:
-            raise RateTableError(f"{where}: id", f"the id {row.id!r} is used twice")
-        seen[row.id] = row
-        if row.kind is not RateKind.DISCOUNT:
-            other = starts.get((row.kind, row.effective_from))
-            if other is not None:
-                raise RateTableError(
-                    f"{where}: effective_from",
-                    f"{row.kind} row {other.id!r} starts on {row.effective_from} too: "
-                    "which one applies would be unclear",
-                )
-            starts[(row.kind, row.effective_from)] = row
-
-
-def describe(row: RateRow) -> Mapping[str, Any]:
-    """A row as the API lists it."""
-    return {
-        "id": row.id,
-        "kind": row.kind.value,
-        "effective_from": row.effective_from,
-        "effective_to": row.effective_to,
-        "source": row.source,
-        "figures": row.figures(),
-    }

@@ -8,29 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from bpu_claims.domain import BenefitRow, Reason
-from bpu_claims.domain.benefits import describe
+from bpu_claims.domain import Reason
 from bpu_claims.handlers.benefits import BenefitsOnDay, GetBenefits, ListBenefits
 from bpu_shared.auth import Anyone
 from bpu_shared.http import problem_responses
+from bpu_shared.table_routes import RowOut, add_rows_route
 
 router = APIRouter(tags=["benefits"])
 
 
-class BenefitRowOut(BaseModel):
-    id: str
+class BenefitRowOut(RowOut):
     kind: str = Field(
         description="medical, transport, temporary_inability, disability, jkk_death, jkm_death, "
         "jkm_early_death, scholarship, claim_expiry or cover"
     )
-    effective_from: date
-    effective_to: date | None = Field(description="Last day in force; null: no end yet")
-    source: str = Field(description="The regulation the row comes from")
     figures: dict[str, Any] = Field(description="The row's own figures (amounts in Rupiah)")
-
-    @classmethod
-    def of(cls, row: BenefitRow) -> BenefitRowOut:
-        return cls.model_validate(describe(row))
 
 
 class ReasonOut(BaseModel):
@@ -52,15 +44,14 @@ class BenefitsInForceOut(BaseModel):
     reasons: list[ReasonOut] = Field(description="The numbered refusal reasons")
 
 
-@router.get(
+add_rows_route(
+    router,
     "/benefits",
-    response_model=list[BenefitRowOut],
+    model=BenefitRowOut,
+    query=ListBenefits,
+    name="list_benefits",
     summary="Every row of the benefit table, in force or not",
-    responses=problem_responses(401, 403),
 )
-async def list_benefits(request: Request, who: Anyone) -> list[BenefitRowOut]:
-    rows: tuple[BenefitRow, ...] = await request.app.state.bus.handle(ListBenefits(), who)
-    return [BenefitRowOut.of(row) for row in rows]
 
 
 @router.get(
