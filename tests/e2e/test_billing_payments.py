@@ -11,6 +11,7 @@ import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +21,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bpu_billing.app import BillingSettings
 from bpu_billing.app import build_app as build_billing
 from bpu_billing.domain.cover import due_date
-from bpu_billing.handlers.payments import PaymentSweep
+from bpu_billing.handlers.payments import PaymentSweep, RecordPayment, record_payment, sweep
+from bpu_billing.store import BillingRepository
 from bpu_billing.store.invoices import INVOICE_LINES, INVOICES, Line, invoice_id, line_blocks
 from bpu_billing.store.roster import NEVER, PROGRAMMES
 from bpu_devstack.inprocess import Running, running
+from bpu_shared.auth import ADMIN
 from bpu_shared.clock import JAKARTA, FixedClock
 from bpu_shared.events import (
     ContributionInvoiced,
@@ -140,9 +143,12 @@ async def issue_invoice(
     enrolments: Sequence[Mapping[str, Any]],
     period: str,
     sequence: int = 0,
+    *,
+    announce: bool = True,
 ) -> dict[str, Any]:
     """An issued invoice of ``period`` with a line per enrolment (JKK Rp10,000 + JKM Rp6,800),
-    in the layout of store/invoices.py, issued with its ContributionInvoiced as a run does."""
+    in the layout of store/invoices.py, issued with its ContributionInvoiced as a run does
+    (``announce`` False: without it, so billing's consumer leaves it alone)."""
     month = Month.parse(period)
     ident = invoice_id(month, programme["_id"], sequence)
     lines = [
@@ -209,7 +215,7 @@ async def issue_invoice(
         ),
         producer="billing",
     )
-    await billing.repository.uow.insert(INVOICES, doc, [event])
+    await billing.repository.uow.insert(INVOICES, doc, [event] if announce else [])
     return doc
 
 
@@ -517,3 +523,92 @@ async def repo_programme(billing: Running, programme_id: str) -> dict[str, Any]:
     found = await billing.repository.programme_for_payment(programme_id)
     assert found is not None
     return found
+
+
+# -- a crash after every write --------------------------------------------------------------------
+
+#: The repository's writes a payment makes, in the order it makes them.
+WRITES = (
+    "insert_payment",
+    "apply_to_invoice",
+    "credit_programme",
+    "settle_block",
+    "mark_applied",
+    "take_credit",
+)
+
+
+class Crash(Exception):
+    """The process died here."""
+
+
+def crashing_after(repo: BillingRepository, n: int) -> None:
+    """Make ``repo`` die right after its ``n``-th write (the write is done)."""
+    done = 0
+    for name in WRITES:
+        real = getattr(repo, name)
+
+        async def write(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            nonlocal done
+            result = await _real(*args, **kwargs)
+            done += 1
+            if done == n:
+                raise Crash(f"killed after write {n} ({_name})")
+            return result
+
+        setattr(repo, name, write)
+
+
+async def test_a_crash_after_any_write_is_finished_once(billing, infra, prefix, clock):
+    """An overpayment of October with November issued: the payment, October's write, the
+    credit, October's block, the payment marked, the credit taken for November, the credit's
+    payment, November's write, its block, the credit marked — ten writes. Killed after each
+    one, then finished by the same payment sent again or by the sweep: the same end, and every
+    event once."""
+    cases = []
+    for n in range(1, 11):
+        for finish in ("again", "sweep"):
+            prog, enrolled = await programme(billing, 10)
+            october = await issue_invoice(billing, prog, enrolled, "2022-10", announce=False)
+            november = await issue_invoice(billing, prog, enrolled, "2022-11", announce=False)
+            month = october["amount_rupiah"]  # Rp168,000
+            command = RecordPayment(
+                reference=f"CRASH-{n}-{finish}-{prog['_id']}",
+                amount_rupiah=month + month // 2,
+                paid_at=datetime(2022, 10, 14, 3, tzinfo=UTC),
+                invoice_id=october["_id"],
+            )
+            doomed = BillingRepository(billing.runtime)
+            crashing_after(doomed, n)
+            deps = billing.app.state.bus.deps
+            with pytest.raises(Crash):
+                await record_payment(command, ADMIN, replace(deps, repository=doomed))
+            if finish == "again":
+                await record_payment(command, ADMIN, deps)
+            else:
+                await sweep(deps)
+            oct_doc = await invoice_doc(billing, october["_id"])
+            nov_doc = await invoice_doc(billing, november["_id"])
+            case = f"crash after write {n}, finished by {finish}"
+            assert (oct_doc["paid_rupiah"], oct_doc["lines_paid"]) == (month, 10), case
+            assert (nov_doc["paid_rupiah"], nov_doc["lines_paid"]) == (month // 2, 5), case
+            assert nov_doc["credit_applied_rupiah"] == month // 2, case
+            assert await blocks_paid(billing, october["_id"]) == [10], case
+            assert await blocks_paid(billing, november["_id"]) == [5], case
+            assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 0, case
+            cases.append((case, october["_id"], november["_id"]))
+
+    await all_published(billing)
+    paid = await published(infra, prefix, ContributionPaid)
+    covered = await published(infra, prefix, CoverPaid)
+    for case, *invoices in cases:
+        for invoice, workers in zip(invoices, (10, 5), strict=True):
+            events = [e["payload"] for e in paid if e["payload"]["invoice_id"] == invoice]
+            assert len(events) == 1, case
+            ids = [
+                w
+                for e in covered
+                if e["payload"]["invoice_id"] == invoice
+                for w in e["payload"]["worker_ids"]
+            ]
+            assert len(ids) == workers == len(set(ids)), case

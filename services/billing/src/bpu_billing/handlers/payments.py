@@ -171,6 +171,8 @@ async def finish_payment(doc: Mapping[str, Any], deps: Billing) -> dict[str, Any
     if doc["state"] == APPLIED:
         for invoice in doc.get("invoice_ids", []):
             await settle_invoice(invoice, deps)
+        if doc.get("credited_rupiah") and doc.get("kind") == "payment":
+            await apply_credit(doc["programme_id"], deps)  # credit taken, not applied yet
         return dict(doc)
     programme_id = doc["programme_id"]
     programme = await repo.programme_for_payment(programme_id)
