@@ -96,7 +96,7 @@ async def csv_lines(s: Statement, deps: Billing) -> AsyncIterator[str]:
     writer.writerow(STATEMENT_HEADER)
     yield out.getvalue()
     for invoice in s.invoices:
-        for block in await deps.repository.blocks_of(invoice["_id"]):
+        async for block in deps.repository.stream_blocks(invoice["_id"]):
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\n")
             writer.writerows(statement_rows(invoice, decode_lines(block["lines"])))

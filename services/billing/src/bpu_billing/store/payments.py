@@ -24,7 +24,7 @@ pushed subdocument as a JSON string (see the store conformance suite).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING
@@ -178,6 +178,18 @@ class PaymentStore(Repository):
             events,
         )
         return doc is not None
+
+    async def stream_blocks(self, invoice: str) -> AsyncIterator[dict[str, Any]]:
+        """The invoice's line blocks in line order, a few at a time (a statement of a million
+        lines never holds them all)."""
+        cursor = (
+            self.db[_LINES]
+            .find({"invoice_id": invoice}, {"lines": 1, "block": 1})
+            .sort("block", ASCENDING)
+            .batch_size(4)
+        )
+        async for doc in cursor:
+            yield doc
 
     async def block(self, block: str) -> dict[str, Any] | None:
         return await self.db[_LINES].find_one({"_id": block}, OUTBOX_FIELDS)
