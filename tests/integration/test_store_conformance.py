@@ -1799,3 +1799,14 @@ async def test_billing_finds_ended_enrolments_by_a_range_past_never(mongo_db):
         ]
     )
     assert await ids(coll, {"ended_as_of": {"$gte": "0002"}}) == ["EN-a", "EN-b"]
+
+
+@nx_defect("a GridFS file's uploadDate is stored as text without its zone")
+async def test_gridfs_upload_date_is_a_datetime(mongo_db):
+    """So claims reads a document's upload time as text or datetime, UTC when zone-less."""
+    from gridfs import AsyncGridFSBucket
+
+    bucket = AsyncGridFSBucket(mongo_db, bucket_name="documents")
+    file_id = await bucket.upload_from_stream("a.pdf", b"%PDF", metadata={"claim_id": "CL-1"})
+    found = await bucket.find({"_id": file_id}).to_list()
+    assert isinstance(found[0].upload_date, datetime)
