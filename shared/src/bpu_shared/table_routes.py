@@ -1,18 +1,22 @@
-"""What the API of every effective-dated table (``bpu_shared.tables``) has: its rows as they
-are listed, and the route listing them all."""
+"""The two routes of every effective-dated table (``bpu_shared.tables``): ``GET /<table>``, every
+row as listed, and ``GET /<table>/in-force?on=``, what applies on a day. Like any route they
+only translate: the bus's handler checks who may read and answers; a model says how."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Self
+from typing import Annotated, Any, Protocol, Self
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_shared.auth import Anyone
 from bpu_shared.http import problem_responses
 from bpu_shared.tables import DatedRow, describe
+
+#: The day asked about; the handler takes today (Asia/Jakarta) when it is not given.
+OnDay = Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")]
 
 
 class RowOut(BaseModel):
@@ -31,17 +35,18 @@ class RowOut(BaseModel):
         return cls.model_validate(describe(row))
 
 
+class AnswerOut(Protocol):
+    """A response model built from the handler's answer."""
+
+    @classmethod
+    def of(cls, answer: Any) -> BaseModel: ...
+
+
 def add_rows_route(
-    router: APIRouter,
-    path: str,
-    *,
-    model: type[RowOut],
-    query: Callable[[], object],
-    name: str,
-    summary: str,
+    router: APIRouter, path: str, model: type[RowOut], query: Callable[[], object], summary: str
 ) -> None:
-    """``GET path``: every row of the table, in force or not, as ``model``; the bus answers
-    ``query()`` with the rows (the handler checks who may read them)."""
+    """``GET path`` (operation ``list_<table>``): the rows the bus answers ``query()`` with,
+    each as ``model``."""
 
     async def list_rows(request: Request, who: Anyone) -> list[RowOut]:
         rows: tuple[DatedRow[Any], ...] = await request.app.state.bus.handle(query(), who)
@@ -51,8 +56,32 @@ def add_rows_route(
         path,
         list_rows,
         methods=["GET"],
-        name=name,
+        name=f"list_{path.strip('/')}",
         response_model=list[model],  # type: ignore[valid-type]  # a model chosen at run time
         summary=summary,
         responses=problem_responses(401, 403),
+    )
+
+
+def add_in_force_route(
+    router: APIRouter,
+    path: str,
+    model: type[AnswerOut],
+    query: Callable[[date | None], object],
+    summary: str,
+) -> None:
+    """``GET path/in-force?on=`` (operation ``<table>_in_force``): the bus's answer to
+    ``query(on)``, as ``model.of(answer)``."""
+
+    async def in_force(request: Request, who: Anyone, on: OnDay = None) -> Any:
+        return model.of(await request.app.state.bus.handle(query(on), who))
+
+    router.add_api_route(
+        f"{path}/in-force",
+        in_force,
+        methods=["GET"],
+        name=f"{path.strip('/')}_in_force",
+        response_model=model,
+        summary=summary,
+        responses=problem_responses(401, 403, 422),
     )

@@ -10,9 +10,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
 from enum import StrEnum
+from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from bpu_shared.effective import NotInForce
 from bpu_shared.errors import DomainError
@@ -260,3 +261,71 @@ def latest(rows: Iterable[DatedRow[Any]], kind: type[R], day: date, what: str, f
     if not found:
         raise NotInForce(field, f"no {what} is in force on {day}")
     return max(found, key=lambda r: r.effective_from)
+
+
+# -- a table -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatedTable(Generic[R]):
+    """Every row of one effective-dated table, and the file's ``table_version``. A table says
+    where its file is shipped, how it names itself in errors and how it reads a row."""
+
+    version: str
+    all_rows: tuple[R, ...]
+
+    #: The shipped file: the package and the path inside it (``data/rates.json``).
+    shipped: ClassVar[tuple[str, str]]
+    #: The error a broken file raises, and the field naming an unreadable file.
+    error: ClassVar[type[TableError]]
+    file_field: ClassVar[str]
+    #: The table in words (``rate table``), for messages.
+    what: ClassVar[str]
+    #: The kinds of rows, in the order they are listed.
+    kinds: ClassVar[type[StrEnum]]
+    #: Kinds of which several rows may start the same day (they apply together).
+    overlapping: ClassVar[frozenset[StrEnum]] = frozenset()
+
+    @staticmethod
+    def parse_row(row: RowReader) -> Any:
+        """One row of the file (a ``DatedRow`` of the table's own kind)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Self:
+        """The table in ``path``, by default the one shipped with the service. A broken file
+        raises the table's error naming the row and field."""
+        package, name = cls.shipped
+        shipped = resources.files(package).joinpath(name)
+        doc = read_document(path, shipped, cls.error, file_field=cls.file_field, what=cls.what)
+        return cls.from_document(doc)
+
+    @classmethod
+    def loaded(cls, path: str | Path | None = None) -> Self:
+        """The table of this process: ``load(path)`` the first time, then the same table (a
+        table is immutable; a new file is read by a new process)."""
+        key = (cls, None if path is None else Path(path))
+        table = _LOADED.get(key)
+        if table is None:
+            table = _LOADED[key] = cls.load(key[1])
+        assert isinstance(table, cls)
+        return table
+
+    @classmethod
+    def from_document(cls, doc: Any) -> Self:
+        rows, version = parse_document(doc, cls.parse_row, cls.error, what=cls.what)
+        return cls.of(rows, version)
+
+    @classmethod
+    def of(cls, rows: Iterable[R], version: str = "") -> Self:
+        """A table of rows built in code (tests); checked as a file is."""
+        table = tuple(rows)
+        check_rows(table, cls.error, overlapping=cls.overlapping)
+        return cls(version, table)
+
+    def rows(self) -> tuple[R, ...]:
+        """Every row, in force or not, ordered by kind then date (for listing)."""
+        return by_kind(self.all_rows, self.kinds)
+
+
+_LOADED: dict[tuple[type[DatedTable[Any]], Path | None], DatedTable[Any]] = {}

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bpu_billing.handlers import GetRate, ListRates
 from bpu_billing.handlers.rates import RatesOnDay
-from bpu_shared.auth import Anyone
 from bpu_shared.events import BenefitProgramme
-from bpu_shared.http import problem_responses
-from bpu_shared.table_routes import RowOut, add_rows_route
+from bpu_shared.table_routes import RowOut, add_in_force_route, add_rows_route
 
 router = APIRouter(tags=["rates"])
 
@@ -38,40 +36,31 @@ class RatesInForceOut(BaseModel):
     monthly_jkk_jkm: int = Field(description="JKK + JKM a month at the lowest income, full price")
     monthly_with_jht: int = Field(description="JKK + JKM + JHT a month at the lowest income")
 
+    @classmethod
+    def of(cls, found: RatesOnDay) -> RatesInForceOut:
+        view = found.view
+        return cls(
+            on=view.day,
+            table_version=found.table_version,
+            jkk_brackets=RateRowOut.of(view.jkk),
+            jkm=RateRowOut.of(view.jkm),
+            jht=RateRowOut.of(view.jht),
+            discounts=[RateRowOut.of(d) for d in view.discounts],
+            arrears=RateRowOut.of(view.arrears),
+            lowest_income=found.lowest_income,
+            monthly_at_lowest_income=found.at_lowest_income,
+            monthly_jkk_jkm=found.monthly_regional,
+            monthly_with_jht=found.monthly_with_jht,
+        )
+
 
 add_rows_route(
+    router, "/rates", RateRowOut, ListRates, "Every row of the rate table, in force or not"
+)
+add_in_force_route(
     router,
     "/rates",
-    model=RateRowOut,
-    query=ListRates,
-    name="list_rates",
-    summary="Every row of the rate table, in force or not",
+    RatesInForceOut,
+    GetRate,
+    "The rates, discounts and arrears rule in force on a day",
 )
-
-
-@router.get(
-    "/rates/in-force",
-    response_model=RatesInForceOut,
-    summary="The rates, discounts and arrears rule in force on a day",
-    responses=problem_responses(401, 403, 422),
-)
-async def rates_in_force(
-    request: Request,
-    who: Anyone,
-    on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
-) -> RatesInForceOut:
-    found: RatesOnDay = await request.app.state.bus.handle(GetRate(on), who)
-    view = found.view
-    return RatesInForceOut(
-        on=view.day,
-        table_version=found.table_version,
-        jkk_brackets=RateRowOut.of(view.jkk),
-        jkm=RateRowOut.of(view.jkm),
-        jht=RateRowOut.of(view.jht),
-        discounts=[RateRowOut.of(d) for d in view.discounts],
-        arrears=RateRowOut.of(view.arrears),
-        lowest_income=found.lowest_income,
-        monthly_at_lowest_income=found.at_lowest_income,
-        monthly_jkk_jkm=found.monthly_regional,
-        monthly_with_jht=found.monthly_with_jht,
-    )

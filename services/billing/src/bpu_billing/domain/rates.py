@@ -32,23 +32,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme, FundingSource, Occupation
 from bpu_shared.month import Month
-from bpu_shared.tables import (
-    DatedRow,
-    RowReader,
-    TableError,
-    by_kind,
-    check_rows,
-    latest,
-    parse_document,
-    read_document,
-)
+from bpu_shared.tables import DatedRow, DatedTable, RowReader, TableError, latest
 from bpu_shared.tables import describe as describe  # the listing's shape, re-exported
 
 #: Funding sources a discount row may name: the programme's own, and APBN (the national
@@ -116,11 +105,15 @@ class JkkBrackets(RateRow):
 
 @dataclass(frozen=True, kw_only=True)
 class JkmRate(RateRow):
+    """A flat ``amount`` a month, whatever the income."""
+
     amount: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class JhtRate(RateRow):
+    """``basis_points`` of the declared income, counted at no less than ``lowest_income``."""
+
     basis_points: int
     lowest_income: int
 
@@ -238,12 +231,10 @@ class InForce:
 
 
 @dataclass(frozen=True)
-class RateTable:
-    """Every row of the rate table, and the price of a worker-month from the rows in force on
-    the month's first day."""
+class RateTable(DatedTable[RateRow]):
+    """Every row of the rate table (``DatedTable``: loading, checking, listing), and the price
+    of a worker-month from the rows in force on the month's first day."""
 
-    version: str
-    all_rows: tuple[RateRow, ...]
     _months: dict[Month, InForce] = field(default_factory=dict, compare=False, repr=False)
     _pricings: dict[tuple[Any, ...], _Pricing] = field(
         default_factory=dict, compare=False, repr=False
@@ -255,34 +246,18 @@ class RateTable:
         default_factory=list, compare=False, repr=False
     )
 
-    # -- loading --------------------------------------------------------------------------------
+    shipped = ("bpu_billing", "data/rates.json")
+    error = RateTableError
+    file_field = "rates_file"
+    what = "rate table"
+    kinds = RateKind
+    overlapping = frozenset({RateKind.DISCOUNT})
 
-    @classmethod
-    def load(cls, path: Path | None = None) -> RateTable:
-        """The table in ``path``, by default the one shipped with the service. A broken file
-        raises ``RateTableError`` naming the row and field."""
-        shipped = resources.files("bpu_billing").joinpath("data/rates.json")
-        return cls.from_document(
-            read_document(path, shipped, RateTableError, file_field="rates_file", what="rate table")
-        )
-
-    @classmethod
-    def from_document(cls, doc: Any) -> RateTable:
-        rows, version = parse_document(doc, _parse_row, RateTableError, what="rate table")
-        return cls.of(rows, version)
-
-    @classmethod
-    def of(cls, rows: Iterable[RateRow], version: str = "") -> RateTable:
-        """A table of rows built in code (tests); checked as a file is."""
-        table = tuple(rows)
-        check_rows(table, RateTableError, overlapping={RateKind.DISCOUNT})
-        return cls(version, table)
+    @staticmethod
+    def parse_row(row: RowReader) -> RateRow:
+        return _parse_row(row)
 
     # -- reading --------------------------------------------------------------------------------
-
-    def rows(self) -> tuple[RateRow, ...]:
-        """Every row, in force or not, ordered by kind then date (for listing)."""
-        return by_kind(self.all_rows, RateKind)
 
     def in_force(self, day: date, field: str = "on") -> InForce:
         """What applies on ``day``; ``NotInForce`` naming ``field`` when a rate has no row."""

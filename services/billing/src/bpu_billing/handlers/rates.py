@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
 
 from bpu_billing.domain import InForce, RateRow, RateTable
 from bpu_billing.handlers.base import READERS, Billing
@@ -19,15 +17,9 @@ REGIONAL = frozenset({BenefitProgramme.JKK, BenefitProgramme.JKM})
 WITH_JHT = frozenset(BenefitProgramme)
 
 
-@cache
-def _load(path: Path | None) -> RateTable:
-    return RateTable.load(path)
-
-
 def rate_table(deps: Billing) -> RateTable:
     """The rate table of this process (``BillingSettings.rates_file``, or the shipped one)."""
-    path = getattr(deps.settings, "rates_file", None)
-    return _load(Path(path) if path is not None else None)
+    return RateTable.loaded(getattr(deps.settings, "rates_file", None))
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bpu_claims.domain import Reason
 from bpu_claims.handlers.benefits import BenefitsOnDay, GetBenefits, ListBenefits
-from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
-from bpu_shared.table_routes import RowOut, add_rows_route
+from bpu_shared.table_routes import RowOut, add_in_force_route, add_rows_route
 
 router = APIRouter(tags=["benefits"])
 
@@ -43,37 +41,27 @@ class BenefitsInForceOut(BaseModel):
     scholarship_per_child: int = Field(description="The most one child can receive")
     reasons: list[ReasonOut] = Field(description="The numbered refusal reasons")
 
+    @classmethod
+    def of(cls, found: BenefitsOnDay) -> BenefitsInForceOut:
+        return cls(
+            on=found.rules.day,
+            table_version=found.rules.table_version,
+            rows=[BenefitRowOut.of(row) for row in found.rules.rows()],
+            jkm_death=found.jkm_death,
+            jkm_early_death=found.jkm_early_death,
+            jkk_death_at_lowest_income=found.jkk_death_at_lowest_income,
+            scholarship_per_child=found.scholarship_per_child,
+            reasons=[ReasonOut(code=r.code, text=r.text, source=r.source) for r in Reason],
+        )
+
 
 add_rows_route(
     router,
     "/benefits",
-    model=BenefitRowOut,
-    query=ListBenefits,
-    name="list_benefits",
-    summary="Every row of the benefit table, in force or not",
+    BenefitRowOut,
+    ListBenefits,
+    "Every row of the benefit table, in force or not",
 )
-
-
-@router.get(
-    "/benefits/in-force",
-    response_model=BenefitsInForceOut,
-    summary="The benefit rules in force on a day",
-    responses=problem_responses(401, 403, 422),
+add_in_force_route(
+    router, "/benefits", BenefitsInForceOut, GetBenefits, "The benefit rules in force on a day"
 )
-async def benefits_in_force(
-    request: Request,
-    who: Anyone,
-    on: Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")] = None,
-) -> BenefitsInForceOut:
-    found: BenefitsOnDay = await request.app.state.bus.handle(GetBenefits(on), who)
-    rules = found.rules
-    return BenefitsInForceOut(
-        on=rules.day,
-        table_version=rules.table_version,
-        rows=[BenefitRowOut.of(row) for row in rules.rows()],
-        jkm_death=found.jkm_death,
-        jkm_early_death=found.jkm_early_death,
-        jkk_death_at_lowest_income=found.jkk_death_at_lowest_income,
-        scholarship_per_child=found.scholarship_per_child,
-        reasons=[ReasonOut(code=r.code, text=r.text, source=r.source) for r in Reason],
-    )

@@ -24,25 +24,13 @@ Every kind has one row in force on any day the table serves; when two are, the l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Any, TypeVar
 
-from bpu_shared.tables import (
-    MISSING,
-    DatedRow,
-    RowReader,
-    TableError,
-    by_kind,
-    check_rows,
-    latest,
-    parse_document,
-    read_document,
-)
+from bpu_shared.tables import MISSING, DatedRow, DatedTable, RowReader, TableError, latest
 from bpu_shared.tables import describe as describe  # the listing's shape, re-exported
 
 
@@ -237,38 +225,19 @@ class BenefitRules:
 
 
 @dataclass(frozen=True)
-class BenefitTable:
-    """Every row of the benefit table, and the rules in force on a day."""
+class BenefitTable(DatedTable[BenefitRow]):
+    """Every row of the benefit table (``DatedTable``: loading, checking, listing), and the
+    rules in force on a day."""
 
-    version: str
-    all_rows: tuple[BenefitRow, ...]
+    shipped = ("bpu_claims", "data/benefits.json")
+    error = BenefitTableError
+    file_field = "benefits_file"
+    what = "benefit table"
+    kinds = RuleKind
 
-    @classmethod
-    def load(cls, path: Path | None = None) -> BenefitTable:
-        """The table in ``path``, by default the one shipped with the service. A broken file
-        raises ``BenefitTableError`` naming the row and field."""
-        shipped = resources.files("bpu_claims").joinpath("data/benefits.json")
-        return cls.from_document(
-            read_document(
-                path, shipped, BenefitTableError, file_field="benefits_file", what="benefit table"
-            )
-        )
-
-    @classmethod
-    def from_document(cls, doc: Any) -> BenefitTable:
-        rows, version = parse_document(doc, _parse_row, BenefitTableError, what="benefit table")
-        return cls.of(rows, version)
-
-    @classmethod
-    def of(cls, rows: Iterable[BenefitRow], version: str = "") -> BenefitTable:
-        """A table of rows built in code (tests); checked as a file is."""
-        table = tuple(rows)
-        check_rows(table, BenefitTableError)
-        return cls(version, table)
-
-    def rows(self) -> tuple[BenefitRow, ...]:
-        """Every row, in force or not, ordered by kind then date (for listing)."""
-        return by_kind(self.all_rows, RuleKind)
+    @staticmethod
+    def parse_row(row: RowReader) -> BenefitRow:
+        return _parse_row(row)
 
     def in_force(self, day: date, field: str = "on") -> BenefitRules:
         """The rules on ``day``; ``NotInForce`` naming ``field`` when a kind has no row then."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
 
 from bpu_claims.domain import BenefitRow, BenefitRules, BenefitTable, JkkFacts
 from bpu_claims.domain.formulas import jkk_lines, jkm_lines, total
@@ -15,15 +13,9 @@ from bpu_claims.handlers.base import READERS, Claims
 from bpu_shared.auth import Principal
 
 
-@cache
-def _load(path: Path | None) -> BenefitTable:
-    return BenefitTable.load(path)
-
-
 def benefit_table(deps: Claims) -> BenefitTable:
     """The benefit table of this process (``settings.benefits_file``, or the shipped one)."""
-    path = getattr(deps.settings, "benefits_file", None)
-    return _load(Path(path) if path is not None else None)
+    return BenefitTable.loaded(getattr(deps.settings, "benefits_file", None))
 
 
 @dataclass(frozen=True)
