@@ -288,8 +288,56 @@ async def test_payments_fields_of_a_programme_survive_its_events(deps, mongo_db)
     assert doc["as_of"] == closed.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-async def test_a_32268_worker_import_is_applied_in_batches_of_a_thousand(deps, mongo_db):
-    events = registered(32_268)
-    await apply(deps, events, 1000)
-    await apply(deps, events[5_000:9_000], 1000)  # a rebalance delivers some again
-    assert await mongo_db[ENROLMENTS].count_documents({"programme_id": PROGRAMME}) == 32_268
+# -- the billing run over this roster, crashed between its writes -------------------------------
+
+
+class Crash(BaseException):
+    """A process killed at this point: nothing after it runs, nothing catches it."""
+
+
+async def invoices_in(db) -> list[dict[str, Any]]:
+    return sorted(await db["invoices"].find({}).to_list(), key=lambda d: d["_id"])
+
+
+@pytest.mark.parametrize("point", ["drafted", "blocks-written", "issued"])
+async def test_a_run_crashed_between_its_writes_issues_each_invoice_once(deps, mongo_db, point):
+    from bpu_billing.handlers.runs import bill_programme
+    from bpu_shared.month import Month
+
+    await deps.repository.ensure_indexes()
+    for event in programme_events()[:2]:
+        await apply(deps, [event], 1)
+    await apply(deps, registered(5_001), 1000)
+    october = Month(2022, 10)
+
+    async def crash(at: str) -> None:
+        if at == point:
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        await bill_programme(deps, PROGRAMME, october, "run-1", crash)
+    billed = await bill_programme(deps, PROGRAMME, october, "run-2")
+    again = await bill_programme(deps, PROGRAMME, october, "run-3")
+    [invoice] = await invoices_in(mongo_db)
+    assert invoice["state"] == "issued"
+    assert invoice["worker_count"] == 5_001
+    assert len(invoice.get("outbox", [])) + len(invoice.get("outbox_sent", [])) == 1
+    assert billed.invoice_id == (None if point == "issued" else invoice["_id"])
+    assert again.invoice_id is None
+    lines = await deps.repository.lines_of(invoice["_id"])
+    assert [line.enrolment_id for line in lines] == sorted(f"EN-{i:05d}" for i in range(5_001))
+    assert invoice["amount_rupiah"] == sum(line.amount for line in lines)
+    assert await mongo_db["invoice_lines"].count_documents({}) == 2  # 5,000 a block
+
+    # A late enrolment: a supplementary invoice of its line alone, crashed and finished too.
+    late = registered(5_002)[-1:]
+    await apply(deps, late, 10)
+    with pytest.raises(Crash):
+        await bill_programme(deps, PROGRAMME, october, "run-4", crash)
+    await bill_programme(deps, PROGRAMME, october, "run-5")
+    base, supplementary = await invoices_in(mongo_db)
+    assert (base["_id"], base["worker_count"]) == (invoice["_id"], 5_001)
+    assert (supplementary["sequence"], supplementary["worker_count"]) == (1, 1)
+    assert [line.worker_id for line in await deps.repository.lines_of(supplementary["_id"])] == [
+        "WK-05001"
+    ]

@@ -259,10 +259,12 @@ async def _bill_programme(
     roster = await repo.roster_of(programme_id, period)
     changes = changes_by_worker(await repo.changes_of(up_to=period))
     funding = FundingSource(doc.get("funding_source") or FundingSource.APBD_REGENCY)
+    entries = entries_of(roster)
+    del roster  # a million small dicts: let them go before the lines are made
     result = bill(
         terms,
         period,
-        entries_of(roster),
+        entries,
         pricer(rate_table(deps), period, funding),
         billed_enrolments=billed_enrolments,
         billed_workers=billed_workers,
@@ -274,6 +276,9 @@ async def _bill_programme(
             await repo.drop_draft(invoice)
         return Billed()
     blocks = line_doc_blocks(invoice, result.lines)
+    del entries
+    workers = result.worker_count
+    result.lines.clear()  # encoded in the blocks now
     due = due_date(period)
     await repo.save_draft(
         {
@@ -307,7 +312,7 @@ async def _bill_programme(
             programme_id=programme_id,
             region_code=doc["region_code"],
             period=period,
-            worker_count=result.worker_count,
+            worker_count=workers,
             amount_by_benefit={BenefitProgramme(b): v for b, v in result.amount_by_benefit.items()},
             amount_rupiah=result.amount_rupiah,
             due_date=due,
@@ -325,7 +330,7 @@ async def _bill_programme(
     issued_doc = await repo.issue(
         invoice,
         {
-            "worker_count": result.worker_count,
+            "worker_count": workers,
             "amount_rupiah": result.amount_rupiah,
             "amount_by_benefit": dict(sorted(result.amount_by_benefit.items())),
             "by_district": by_district,
@@ -346,7 +351,7 @@ async def _bill_programme(
     await after_write("issued")
     if issued_doc is None:
         return Billed()  # issued by another attempt meanwhile
-    return Billed(invoice, result.worker_count, sequence > 0)
+    return Billed(invoice, workers, sequence > 0)
 
 
 # -- the background jobs -----------------------------------------------------------------------

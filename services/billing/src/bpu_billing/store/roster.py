@@ -245,8 +245,11 @@ class RosterStore(Repository):
             for entry in bson.decode(bytes(blob["enrolments"]))["e"]:
                 if entry["first_month"] <= month:
                     found.setdefault(entry["_id"], entry)
+        # Every end is later than the year 2 and sorts after "0002"; NEVER sorts before it, so
+        # the index range starts past the enrolments never ended (a bound of NEVER itself
+        # would make the store step over each of those).
         async for doc in self.db[ENROLMENTS].find(
-            {"ended_as_of": {"$gt": NEVER}}, {**ROSTER_FIELDS, "programme_id": 1}
+            {"ended_as_of": {"$gte": "0002"}}, {**ROSTER_FIELDS, "programme_id": 1}
         ):
             if doc["programme_id"] == programme_id and doc["first_month"] <= month:
                 doc.pop("programme_id")
