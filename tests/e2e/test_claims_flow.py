@@ -200,6 +200,7 @@ async def test_a_jkm_death_filed_assessed_approved_by_a_second_officer_and_paid(
     assert attached.status_code == 201, attached.text
     document = attached.json()
     assert document["length"] == len(pdf) and document["kind"] == "death_certificate"
+    assert document["uploaded_at"].endswith("+07:00")
     listed = (await client.get(f"/claims/{cid}/documents", headers=keys["officer_a"])).json()
     assert [d["document_id"] for d in listed] == [document["document_id"]]
     read = await client.get(attached.headers["location"], headers=keys["officer_a"])

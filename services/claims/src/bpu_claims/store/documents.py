@@ -8,6 +8,7 @@ found)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -15,6 +16,7 @@ from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
+from bpu_shared.clock import JAKARTA
 from bpu_shared.service import Repository
 
 BUCKET = "claim_documents"
@@ -24,11 +26,16 @@ CHUNK_BYTES = 256 * 1024
 
 def _file(doc: Any) -> dict[str, Any]:
     meta = dict(doc.metadata or {})
+    uploaded = doc.upload_date
+    if isinstance(uploaded, str):  # the embedded store keeps it as text (conformance suite)
+        uploaded = datetime.fromisoformat(uploaded)
+    if uploaded.tzinfo is None:  # GridFS stamps UTC; a client that is not tz-aware drops it
+        uploaded = uploaded.replace(tzinfo=UTC)
     return {
         "document_id": str(doc._id),
         "filename": doc.filename,
         "length": int(doc.length),
-        "uploaded_at": doc.upload_date,
+        "uploaded_at": uploaded.astimezone(JAKARTA),
         **meta,
     }
 
