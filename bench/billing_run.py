@@ -159,22 +159,20 @@ async def bench(url: str, n: int, store_pid: int | None, raw: int) -> None:
         with console.status("raw insert_many of plain documents, again"):
             after = await raw_insert_rate(url, raw)
         store_peak = peak_mb(store_pid)
+
+        def step(start: str, end: str) -> str:
+            return f"{marks[end] - marks[start]:,.2f} s"
+
         show(
             f"one month's billing run, {n:,} workers ({billed.invoice_id})",
             [
                 ("roster filled (bulk path)", f"{fill:,.1f} s ({rate(n, fill)})"),
-                (
-                    "run: read, price, total, encode, draft",
-                    f"{marks['drafted'] - marks['start']:,.2f} s",
-                ),
-                (
-                    "run: write the line blocks",
-                    f"{marks['blocks-written'] - marks['drafted']:,.2f} s",
-                ),
-                (
-                    "run: issue (one write, with the event)",
-                    f"{marks['issued'] - marks['blocks-written']:,.2f} s",
-                ),
+                ("run: read the roster (blobs)", step("start", "roster-read")),
+                ("run: price and total the lines", step("roster-read", "priced")),
+                ("run: encode the line blocks", step("priced", "encoded")),
+                ("run: draft the invoice", step("encoded", "drafted")),
+                ("run: write the line blocks", step("drafted", "blocks-written")),
+                ("run: issue (one write, with the event)", step("blocks-written", "issued")),
                 ("run: in all", f"{run:,.2f} s"),
                 ("invoice lines per second", rate(n, run)),
                 ("invoice amount", f"Rp{invoice['amount_rupiah']:,}"),

@@ -22,8 +22,10 @@ writes bytes for a fraction of the cost of walking subdocuments), with ``invoice
 ``block``, ``first_line`` (index in the invoice of its first line), ``count``,
 ``amount_before`` (the invoice's amount in lines before this block), ``amount_rupiah``,
 ``first_enrolment``/``last_enrolment`` (lines are in enrolment-id order, so one worker's line
-is found by a range), and ``paid_lines`` (how many of its lines are covered and announced in
-``CoverPaid`` events, which the block carries in its own outbox).
+is found by a range), ``ids`` (when the billing run wrote the block: each line's enrolment
+id and worker id, a tab between them, one line each, which a run reads to know what is billed
+without decoding the lines), and ``paid_lines`` (how many of its lines are covered and
+announced in ``CoverPaid`` events, which the block carries in its own outbox).
 
 A line: ``enrolment_id``, ``worker_id``, ``district_code``, ``village_code``, ``occupation``,
 ``income`` (declared monthly income the month was priced at), ``amounts`` ({"JKK": int, …})
@@ -153,6 +155,7 @@ def line_doc_blocks(
                 "first_enrolment": chunk[0]["enrolment_id"],
                 "last_enrolment": chunk[-1]["enrolment_id"],
                 "lines": Binary(bson.encode({"lines": chunk})),
+                "ids": "\n".join(f"{line['enrolment_id']}\t{line['worker_id']}" for line in chunk),
                 "paid_lines": 0,
             }
         )
@@ -230,12 +233,24 @@ class InvoiceStore(Repository):
         enrolments: set[str] = set()
         workers: set[str] = set()
         for invoice in issued:
+            without: list[str] = []
             async for block in self.db[INVOICE_LINES].find(
-                {"invoice_id": invoice["_id"]}, {"lines": 1}
+                {"invoice_id": invoice["_id"]}, {"ids": 1}
             ):
-                for line in bson.decode(bytes(block["lines"]))["lines"]:
-                    enrolments.add(line["enrolment_id"])
-                    workers.add(line["worker_id"])
+                if "ids" not in block:
+                    without.append(block["_id"])
+                    continue
+                for pair in block["ids"].split("\n"):
+                    enrolment, worker = pair.split("\t")
+                    enrolments.add(enrolment)
+                    workers.add(worker)
+            if without:  # blocks written without their ids: read their lines
+                async for block in self.db[INVOICE_LINES].find(
+                    {"_id": {"$in": without}}, {"lines": 1}
+                ):
+                    for line in bson.decode(bytes(block["lines"]))["lines"]:
+                        enrolments.add(line["enrolment_id"])
+                        workers.add(line["worker_id"])
         return issued, enrolments, workers
 
     async def draft_of(self, programme_id: str, period: Month) -> dict[str, Any] | None:

@@ -38,9 +38,9 @@ billed yet still counts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import bson
 from bson import Binary
@@ -52,6 +52,7 @@ from bpu_shared.service import Repository
 
 PROGRAMMES, ENROLMENTS, WORKER_CHANGES = "programmes", "enrolments", "worker_changes"
 ROSTER_BLOBS = "roster_blobs"
+T = TypeVar("T")
 DUPLICATE_KEY = 11000
 #: ``ended_as_of`` before any end: an ISO time before every event (the embedded store's update
 #: filters do not order "" before a time: see the conformance suite).
@@ -237,14 +238,22 @@ class RosterStore(Repository):
         """The programme's enrolments that started by ``period`` (their end is the caller's
         to check), with the fields pricing needs only: from the blobs, the ended ones from
         their documents."""
-        found: dict[str, dict[str, Any]] = {}
+        return await self.roster_as(programme_id, period, dict)
+
+    async def roster_as(
+        self, programme_id: str, period: Month, convert: Callable[[dict[str, Any]], T]
+    ) -> list[T]:
+        """``roster_of``, each enrolment turned by ``convert`` as its blob is read (a
+        million dictionaries are never held at once)."""
+        found: dict[str, T] = {}
         month = str(period)
         async for blob in self.db[ROSTER_BLOBS].find(
             {"programme_id": programme_id}, {"enrolments": 1}, batch_size=64
         ):
             for entry in bson.decode(bytes(blob["enrolments"]))["e"]:
-                if entry["first_month"] <= month:
-                    found.setdefault(entry["_id"], entry)
+                key = entry["_id"]
+                if entry["first_month"] <= month and key not in found:
+                    found[key] = convert(entry)
         # Every end is later than the year 2 and sorts after "0002"; NEVER sorts before it, so
         # the index range starts past the enrolments never ended (a bound of NEVER itself
         # would make the store step over each of those).
@@ -253,7 +262,7 @@ class RosterStore(Repository):
         ):
             if doc["programme_id"] == programme_id and doc["first_month"] <= month:
                 doc.pop("programme_id")
-                found[doc["_id"]] = doc
+                found[doc["_id"]] = convert(doc)
         return list(found.values())
 
     async def changes_of(
