@@ -319,7 +319,7 @@ async def test_a_crash_part_way_through_a_batch_then_a_larger_batch(
     assert await state(mongo_db) == expected
 
 
-async def test_a_cover_paid_of_ten_thousand_workers_twice(deps, mongo_db):
+async def test_a_cover_paid_of_ten_thousand_workers_delivered_again(deps, mongo_db):
     ids = [f"WK-{i:05d}" for i in range(10_000)]
     event = CoverPaid.create(
         CoverPaidPayload(
