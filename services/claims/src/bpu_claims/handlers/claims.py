@@ -9,7 +9,6 @@ claim's document and its API, never in events or logs."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import secrets
@@ -77,10 +76,9 @@ ASSESSABLE = (ClaimState.FILED, ClaimState.ASSESSED, ClaimState.APPROVED, ClaimS
 CHANGEABLE = ASSESSABLE
 
 
-@functools.cache
 def benefit_table() -> BenefitTable:
-    """The benefit table shipped with the service, read once."""
-    return BenefitTable.load()
+    """The benefit table shipped with the service, read once per process."""
+    return BenefitTable.loaded()
 
 
 # -- commands -----------------------------------------------------------------------------------
