@@ -50,6 +50,8 @@ from bpu_shared.events import (
     ApiKeyIssued,
     ApiKeyRevoked,
     BenefitProgramme,
+    ClaimPaid,
+    ClaimPaidPayload,
     Event,
     ProgrammeOpened,
     SponsorKind,
@@ -876,3 +878,39 @@ def test_the_clock_is_in_jakarta() -> None:
     assert clock.today() == date(2026, 2, 1)
     with pytest.raises(ValueError, match="aware"):
         FixedClock(datetime(2026, 1, 31, 18, 0))
+
+
+async def test_each_payment_of_a_claim_is_its_own_fact_and_a_payment_again_is_none() -> None:
+    """A JKK death paid, then its first scholarship instalment: two facts of one claim, keyed
+    by payment; the same payments delivered again add none."""
+    repository = FakeReportingRepository()
+    bus = reporting_bus(repository)
+
+    def paid(payment_id: str | None, amount: int, instalment: int | None) -> ClaimPaid:
+        return ClaimPaid.create(
+            ClaimPaidPayload(
+                claim_id="CL-1",
+                worker_id="WK-1",
+                programme_id="PG-1",
+                benefit=BenefitProgramme.JKK,
+                kind="death",
+                province_code="17",
+                regency_code="17.04",
+                district_code="17.04.01",
+                amount_rupiah=amount,
+                paid_at=LAST_EVENING_OF_JANUARY_UTC,
+                payment_id=payment_id,
+                instalment=instalment,
+            ),
+            producer="claims",
+        )
+
+    events = [paid("CP-1", 70_000_000, None), paid("CP-2", 3_000_000, 1)]
+    await bus.apply(events)
+    await bus.apply([*events, paid(None, 42_000_000, None)])
+    assert sorted(repository.claims) == [
+        "CL-1",
+        "CP-1",
+        "CP-2",
+    ]  # an event without an id: the claim's
+    assert repository.claims["CP-2"]["instalment"] == 1

@@ -191,6 +191,17 @@ def test_a_paid_claim_adds_its_amount_down_to_the_district() -> None:
     ]
 
 
+def test_a_scholarship_instalment_adds_its_amount_but_not_another_claim() -> None:
+    fact = {"district_code": "17.04.01", "amount_rupiah": 1_500_000, "instalment": 1}
+    assert claim_contributions(fact)[0] == (
+        "17.04.01",
+        {"claims_paid": 0, "benefits_paid_rupiah": 1_500_000},
+        {"parent": "17.04", "level": 3},
+    )
+    benefits = claim_contributions({**fact, "instalment": None, "amount_rupiah": 42_000_000})
+    assert benefits[0][1] == {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000}
+
+
 def test_the_country_counter_has_its_own_id() -> None:
     assert counter_id("") == COUNTRY == "ID"
     assert counter_id("17.04") == "17.04"

@@ -100,8 +100,12 @@ def worker_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
 
 
 def claim_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
-    """A paid claim adds its amount down to the district (claims carry no village)."""
+    """A payment of a claim adds its amount down to the district (claims carry no village);
+    the claim counts as paid once, with the payment of its benefits (its scholarship
+    instalments, each paid on its own, add only their amount)."""
     amount = int(fact["amount_rupiah"])
+    first = fact.get("instalment") is None
     return _add_to_every_level(
-        str(fact["district_code"]), {"claims_paid": 1, "benefits_paid_rupiah": amount}
+        str(fact["district_code"]),
+        {"claims_paid": 1 if first else 0, "benefits_paid_rupiah": amount},
     )

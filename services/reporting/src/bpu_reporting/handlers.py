@@ -28,6 +28,8 @@ _WORKER_FIELDS = {
     "registered_at",
 }
 _CLAIM_FIELDS = {
+    "claim_id",
+    "instalment",
     "province_code",
     "regency_code",
     "district_code",
@@ -56,11 +58,17 @@ async def record_workers_covered(events: Sequence[WorkerRegistered], deps: Repor
     await deps.repository.add_covered_workers(covered_worker_facts(events))
 
 
+def paid_claim_key(event: ClaimPaid) -> str:
+    """A payment of a claim is one fact: a claim is paid once, or in yearly scholarship
+    instalments, each its own payment (events from before payments had ids: the claim id)."""
+    return event.payload.payment_id or event.payload.claim_id
+
+
 async def record_claims_paid(events: Sequence[ClaimPaid], deps: Reporting) -> None:
-    """One fact per claim, by claim id."""
+    """One fact per payment of a claim (see ``paid_claim_key``)."""
     await deps.repository.add_paid_claims(
         {
-            e.payload.claim_id: {
+            paid_claim_key(e): {
                 **e.payload.model_dump(mode="json", include=_CLAIM_FIELDS),
                 "paid_at": e.payload.paid_at,
                 "event_id": str(e.event_id),
