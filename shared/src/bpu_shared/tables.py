@@ -1,7 +1,7 @@
 """Effective-dated tables shipped as JSON files (billing's rates, claims' benefits): the row
-they all share, a reader that names the row and field of whatever is broken
+and the table they all share, a reader that names the row and field of whatever is broken
 (``rows[5] (JKM-DEATH-2019): lump_sum``), and the checks and lookups every such table makes.
-Pure: the routes that list such a table are in ``table_routes``."""
+No I/O but reading the file; the routes of such a table are in ``table_routes``."""
 
 from __future__ import annotations
 
