@@ -535,10 +535,19 @@ class FakeReportingRepository:
         return len(new)
 
 
+#: What a paid JKM death adds, in all and under JKM.
+_ONE_JKM_DEATH = {
+    "claims_paid": 1,
+    "benefits_paid_rupiah": 42_000_000,
+    "claims_paid_jkk": 0,
+    "benefits_paid_jkk_rupiah": 0,
+    "claims_paid_jkm": 1,
+    "benefits_paid_jkm_rupiah": 42_000_000,
+}
 KAUR_COUNTERS = {
-    "17": {"workers": 9, "claims_paid": 1, "benefits_paid_rupiah": 42_000_000},
-    "17.04": {"workers": 9, "claims_paid": 1, "benefits_paid_rupiah": 42_000_000},
-    "17.04.01": {"workers": 7, "claims_paid": 1, "benefits_paid_rupiah": 42_000_000},
+    "17": {"workers": 9, **_ONE_JKM_DEATH},
+    "17.04": {"workers": 9, **_ONE_JKM_DEATH},
+    "17.04.01": {"workers": 7, **_ONE_JKM_DEATH},
     "17.04.15": {"workers": 2, "claims_paid": 0, "benefits_paid_rupiah": 0},
 }
 
@@ -571,6 +580,8 @@ async def test_coverage_lists_every_child_region_zeros_included() -> None:
         1,
         42_000_000,
     )
+    assert report.claims_paid_by_programme == {"JKK": 0, "JKM": 1}
+    assert report.benefits_paid_by_programme == {"JKK": 0, "JKM": 42_000_000}
     assert [row.code for row in report.breakdown] == [f"17.04.{n:02d}" for n in range(1, 16)]
     rows = {row.code: row for row in report.breakdown}
     assert (rows["17.04.01"].name, rows["17.04.01"].registered_workers) == ("Kinal", 7)
@@ -593,6 +604,7 @@ async def test_a_region_nobody_counted_yet_is_all_zeros() -> None:
         GetCoverage(region="17"), OPERATOR
     )
     assert report.registered_workers == 0
+    assert report.benefits_paid_by_programme == {"JKK": 0, "JKM": 0}
     assert len(report.breakdown) == 10
     assert {row.registered_workers for row in report.breakdown} == {0}
 

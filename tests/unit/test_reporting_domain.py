@@ -191,6 +191,36 @@ def test_a_paid_claim_adds_its_amount_down_to_the_district() -> None:
     ]
 
 
+def test_a_paid_claim_adds_to_its_programmes_counters_too() -> None:
+    jkm = {"district_code": "17.04.01", "benefit": "JKM", "amount_rupiah": 42_000_000}
+    added = {
+        "claims_paid": 1,
+        "benefits_paid_rupiah": 42_000_000,
+        "claims_paid_jkm": 1,
+        "benefits_paid_jkm_rupiah": 42_000_000,
+    }
+    assert claim_contributions(jkm) == [
+        ("17.04.01", added, {"parent": "17.04", "level": 3}),
+        ("17.04", added, {"parent": "17", "level": 2}),
+        ("17", added, {"parent": "ID", "level": 1}),
+        ("ID", added, {"parent": None, "level": 0}),
+    ]
+    jkk = {**jkm, "benefit": "JKK", "amount_rupiah": 70_000_000}
+    assert claim_contributions(jkk)[0][1] == {
+        "claims_paid": 1,
+        "benefits_paid_rupiah": 70_000_000,
+        "claims_paid_jkk": 1,
+        "benefits_paid_jkk_rupiah": 70_000_000,
+    }
+    instalment = {**jkm, "amount_rupiah": 1_500_000, "instalment": 2}
+    assert claim_contributions(instalment)[-1][1] == {
+        "claims_paid": 0,
+        "benefits_paid_rupiah": 1_500_000,
+        "claims_paid_jkm": 0,
+        "benefits_paid_jkm_rupiah": 1_500_000,
+    }
+
+
 def test_a_scholarship_instalment_adds_its_amount_but_not_another_claim() -> None:
     fact = {"district_code": "17.04.01", "amount_rupiah": 1_500_000, "instalment": 1}
     assert claim_contributions(fact)[0] == (

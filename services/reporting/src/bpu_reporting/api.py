@@ -32,6 +32,12 @@ class Coverage(BaseModel):
     registered_workers: int
     claims_paid: int
     benefits_paid_rupiah: int
+    claims_paid_by_programme: dict[str, int] = Field(
+        description="Claims paid per benefit programme: JKK (work accident), JKM (death)"
+    )
+    benefits_paid_by_programme: dict[str, int] = Field(
+        description="Benefits paid in Rupiah per benefit programme: JKK, JKM"
+    )
     breakdown_level: str | None = Field(description="The level of the rows in breakdown")
     breakdown: list[RegionCount]
     as_of: datetime
@@ -59,6 +65,8 @@ async def coverage(
         registered_workers=report.registered_workers,
         claims_paid=report.claims_paid,
         benefits_paid_rupiah=report.benefits_paid_rupiah,
+        claims_paid_by_programme=report.claims_paid_by_programme,
+        benefits_paid_by_programme=report.benefits_paid_by_programme,
         breakdown_level=report.view.breakdown_level,
         breakdown=[
             RegionCount(

@@ -99,13 +99,30 @@ def worker_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     return _add_to_every_level(str(fact["village_code"]), {"workers": 1})
 
 
+#: The benefit programmes a claim is paid under (JKK = work accident, JKM = death).
+CLAIM_PROGRAMMES = ("JKK", "JKM")
+
+
+def claims_paid_field(programme: str) -> str:
+    """The counter of claims paid under ``programme`` (``claims_paid_jkm``)."""
+    return f"claims_paid_{programme.lower()}"
+
+
+def benefits_paid_field(programme: str) -> str:
+    """The counter of benefits paid under ``programme`` (``benefits_paid_jkm_rupiah``)."""
+    return f"benefits_paid_{programme.lower()}_rupiah"
+
+
 def claim_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
-    """A payment of a claim adds its amount down to the district (claims carry no village);
-    the claim counts as paid once, with the payment of its benefits (its scholarship
-    instalments, each paid on its own, add only their amount)."""
+    """A payment of a claim adds its amount down to the district (claims carry no village),
+    in all and under its programme (JKK or JKM); the claim counts as paid once, with the
+    payment of its benefits (its scholarship instalments, each paid on its own, add only their
+    amount)."""
     amount = int(fact["amount_rupiah"])
     first = fact.get("instalment") is None
-    return _add_to_every_level(
-        str(fact["district_code"]),
-        {"claims_paid": 1 if first else 0, "benefits_paid_rupiah": amount},
-    )
+    increments = {"claims_paid": 1 if first else 0, "benefits_paid_rupiah": amount}
+    programme = str(fact.get("benefit") or "")
+    if programme in CLAIM_PROGRAMMES:
+        increments[claims_paid_field(programme)] = 1 if first else 0
+        increments[benefits_paid_field(programme)] = amount
+    return _add_to_every_level(str(fact["district_code"]), increments)

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bpu_reporting.domain import LEVEL_NAMES, RegionView, breakdown, region_view
+from bpu_reporting.domain import (
+    CLAIM_PROGRAMMES,
+    LEVEL_NAMES,
+    RegionView,
+    benefits_paid_field,
+    breakdown,
+    claims_paid_field,
+    region_view,
+)
 from bpu_reporting.store import ReportingRepository
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS, Principal, Role
 from bpu_shared.events import ClaimPaid, WorkerRegistered
@@ -101,6 +109,9 @@ class CoverageReport:
     benefits_paid_rupiah: int
     breakdown: list[RegionFigures]
     as_of: datetime
+    #: Per benefit programme (JKK, JKM): claims paid, and benefits paid in Rupiah.
+    claims_paid_by_programme: dict[str, int]
+    benefits_paid_by_programme: dict[str, int]
 
 
 async def coverage(q: GetCoverage, principal: Principal, deps: Reporting) -> CoverageReport:
@@ -126,6 +137,10 @@ async def coverage(q: GetCoverage, principal: Principal, deps: Reporting) -> Cov
         benefits_paid_rupiah=own["benefits_paid_rupiah"],
         breakdown=rows,
         as_of=deps.clock.now(),
+        claims_paid_by_programme={p: own.get(claims_paid_field(p), 0) for p in CLAIM_PROGRAMMES},
+        benefits_paid_by_programme={
+            p: own.get(benefits_paid_field(p), 0) for p in CLAIM_PROGRAMMES
+        },
     )
 
 

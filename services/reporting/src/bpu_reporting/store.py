@@ -10,14 +10,27 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from bpu_reporting.domain import claim_contributions, counter_id, worker_contributions
+from bpu_reporting.domain import (
+    CLAIM_PROGRAMMES,
+    benefits_paid_field,
+    claim_contributions,
+    claims_paid_field,
+    counter_id,
+    worker_contributions,
+)
 from bpu_shared.messaging.exactly_once import TALLY_FIELD, WAITING, Facts, Tally
 from bpu_shared.service import Repository, Runtime
 
 COVERED_WORKERS, PAID_CLAIMS = "covered_workers", "paid_claims"
 COVERAGE, TALLY_BATCHES = "coverage_counters", "tally_batches"
 
-COUNTED_FIELDS = ("workers", "claims_paid", "benefits_paid_rupiah")
+COUNTED_FIELDS = (
+    "workers",
+    "claims_paid",
+    "benefits_paid_rupiah",
+    *(claims_paid_field(p) for p in CLAIM_PROGRAMMES),
+    *(benefits_paid_field(p) for p in CLAIM_PROGRAMMES),
+)
 
 
 class ReportingRepository(Repository):
