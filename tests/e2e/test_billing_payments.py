@@ -127,13 +127,10 @@ async def programme(
             }
         )
     # Through the roster's own writer (the layout is the roster's), in batches as the
-    # consumer's, written side by side.
-    await asyncio.gather(
-        *(
-            billing.repository.add_enrolments(enrolments[i : i + 4_000])
-            for i in range(0, len(enrolments), 4_000)
-        )
-    )
+    # consumer's, two at a time.
+    batches = [enrolments[i : i + 4_000] for i in range(0, len(enrolments), 4_000)]
+    for pair in range(0, len(batches), 2):
+        await asyncio.gather(*map(billing.repository.add_enrolments, batches[pair : pair + 2]))
     return doc, enrolments
 
 
