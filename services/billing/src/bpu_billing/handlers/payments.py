@@ -315,9 +315,9 @@ async def apply_credit(programme_id: str, deps: Billing) -> None:
         programme = await repo.programme_for_payment(programme_id)
         if programme is None:
             return
+        done = await repo.applied_among([use["id"] for use in programme["credit_uses"]])
         for use in programme["credit_uses"]:
-            payment = await repo.payment(use["id"])
-            if payment is None or payment["state"] != APPLIED:
+            if use["id"] not in done:
                 await _apply_credit_use(programme, use, deps)
         credit = int(programme["credit_rupiah"])
         if credit <= 0:

@@ -76,6 +76,17 @@ class PaymentStore(Repository):
         found.sort(key=lambda p: (p["recorded_at"], p["_id"]))
         return found[:limit]
 
+    async def applied_among(self, pids: Sequence[str]) -> set[str]:
+        """Which of ``pids`` are payments applied in full."""
+        if not pids:
+            return set()
+        found = (
+            await self.db[PAYMENTS]
+            .find({"_id": {"$in": list(pids)}, "state": APPLIED}, {"_id": 1})
+            .to_list()
+        )
+        return {d["_id"] for d in found}
+
     async def payments_unfinished(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self.db[PAYMENTS].find({"state": RECORDED}).limit(limit).to_list()
 
