@@ -431,6 +431,8 @@ async def test_the_run_starts_by_itself_on_the_first_of_the_month(billing):
     done = await finished(billing, runs[0]["_id"])
     assert done["programmes_total"] == done["programmes_done"] >= 2
     assert done["invoices_issued"] == 0  # no programme covers February 2030
+    await first.run_pass()  # finished: the month has its run, none more
+    assert len([r for r in await repository.billing_runs() if r["period"] == "2030-02"]) == 1
 
 
 async def test_workers_enrolled_through_registration_are_invoiced(billing, registration):
