@@ -3,6 +3,7 @@ lines a paid amount covers; statement rows."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -193,3 +194,119 @@ def test_the_printable_statement_writes_rupiah_and_dates_the_indonesian_way() ->
     assert "Rp500.000.000" in page and "Lima ratus juta rupiah" in page
     assert "32.268" in page and "Batu Sopang" in page and "15 Desember 2022" in page
     assert "Paser &lt;2022&gt;" in page  # names are escaped
+
+
+# -- handlers on a fake repository ---------------------------------------------------------------
+
+
+class FakeRoster:
+    """What the cover and budget handlers read: a programme, its enrolments and invoices, each
+    invoice paid up to ``lines_paid`` lines."""
+
+    def __init__(self, workers: int, paid: dict[str, int]) -> None:
+        self.programme = {
+            "_id": "PG-1",
+            "sponsor_id": "SP-1",
+            "region_code": "64.01",
+            "budget_year": 2022,
+            "budget_rupiah": 12 * workers * 16_800,
+            "funding_source": "apbd_regency",
+            "end_month": "2023-12",
+        }
+        self.enrolments = [
+            {
+                "_id": f"E{i:05d}",
+                "worker_id": f"W{i:05d}",
+                "programme_id": "PG-1",
+                "first_month": "2022-10",
+                "last_month": None,
+                "village_code": "64.01.01.2001",
+                "benefits": ["JKK", "JKM"],
+                "occupation": "farmer",
+                "income": 1_000_000,
+            }
+            for i in range(workers)
+        ]
+        self.invoices = [
+            {
+                "_id": f"INV-{period}-PG-1-0",
+                "period": period,
+                "amount_rupiah": workers * 16_800,
+                "paid_rupiah": lines * 16_800,
+                "lines_paid": lines,
+                "paid_in_full": lines == workers,
+                "worker_count": workers,
+            }
+            for period, lines in paid.items()
+        ]
+
+    async def enrolments_of_worker(self, worker_id: str) -> list[dict]:
+        return [e for e in self.enrolments if e["worker_id"] == worker_id]
+
+    async def programme_doc(self, programme_id: str) -> dict | None:
+        return self.programme if programme_id == "PG-1" else None
+
+    async def invoices_of(self, programme_id: str) -> list[dict]:
+        return self.invoices
+
+    async def line_of(self, invoice: str, enrolment_id: str) -> tuple[int, Line] | None:
+        index = int(enrolment_id[1:])
+        return (index, _line(index)) if index < len(self.enrolments) else None
+
+    async def roster_of(self, programme_id: str, period: object) -> list[dict]:
+        return self.enrolments
+
+
+def _deps(repo: FakeRoster, today: str):
+    from datetime import datetime
+
+    from bpu_shared.clock import JAKARTA, FixedClock
+    from bpu_shared.service_layer.bus import Deps
+
+    return Deps(repo, None, FixedClock(datetime.fromisoformat(today).replace(tzinfo=JAKARTA)), None)
+
+
+async def test_cover_of_a_worker_paid_in_arrears_lapsed_or_not_enrolled() -> None:
+    from datetime import date
+
+    from bpu_billing.handlers.cover import GetCoverage, coverage_of
+    from bpu_shared.auth import ADMIN, Principal, Role
+    from bpu_shared.errors import NotFound
+
+    # October paid in full, November for the first 2 of 4 workers, December not at all.
+    repo = FakeRoster(4, {"2022-10": 4, "2022-11": 2, "2022-12": 0})
+    deps = _deps(repo, "2022-12-20")
+    ask = lambda worker, on: coverage_of(GetCoverage(worker, date.fromisoformat(on)), ADMIN, deps)  # noqa: E731
+    assert (await ask("W00003", "2022-10-31")).status == "paid"
+    first, last = await ask("W00000", "2022-11-10"), await ask("W00003", "2022-11-10")
+    assert first.covered and first.status == "paid"
+    assert not last.covered and last.status == "arrears" and last.payable_until == date(2023, 2, 15)
+    december = await ask("W00001", "2022-12-10")
+    assert december.status == "arrears" and december.invoice_id == "INV-2022-12-PG-1-0"
+    assert (await ask("W00001", "2023-01-10")).status == "not_invoiced"
+    assert (await ask("W00001", "2022-09-30")).status == "not_enrolled"
+    assert (await ask("W09999", "2022-10-10")).status == "not_enrolled"
+    # On 2023-03-16, November's unpaid lines are past their window.
+    deps.clock = _deps(repo, "2023-03-16").clock
+    assert (await ask("W00003", "2022-11-10")).status == "lapsed"
+    # A sponsor elsewhere does not learn the worker exists.
+    kaur = Principal("k", Role.SPONSOR, "17.04")
+    with pytest.raises(NotFound):
+        await coverage_of(GetCoverage("W00001", date(2022, 10, 1)), kaur, deps)
+
+
+async def test_budget_remaining_and_the_months_it_buys() -> None:
+    from bpu_billing.handlers.budget import GetBudget, programme_budget
+    from bpu_shared.auth import ADMIN
+
+    repo = FakeRoster(1_000, {"2022-10": 1_000, "2022-11": 0})
+    answer = await programme_budget(GetBudget("PG-1"), ADMIN, _deps(repo, "2022-11-20"))
+    month = 1_000 * 16_800
+    assert (answer.budget_rupiah, answer.invoiced_rupiah, answer.paid_rupiah) == (
+        12 * month,
+        2 * month,
+        month,
+    )
+    assert answer.remaining_rupiah == 10 * month and answer.monthly_cost_rupiah == month
+    assert answer.months_remaining == 10 and answer.enrolled_workers == 1_000
+    assert not answer.over_budget
