@@ -161,9 +161,7 @@ async def check_lapses(deps: Billing, programme_ids: Sequence[str] | None = None
     today = deps.clock.today()
     window, _ = arrears_rule(today)
     lapsed: list[str] = []
-    for programme in await repo.programmes_not_lapsed():
-        if programme_ids is not None and programme["_id"] not in programme_ids:
-            continue
+    for programme in await repo.programmes_not_lapsed(programme_ids):
         invoices = await repo.invoices_of(programme["_id"])
         start = lapse_from(
             [(Month.parse(i["period"]), bool(i.get("paid_in_full"))) for i in invoices],

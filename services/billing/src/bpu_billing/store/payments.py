@@ -277,11 +277,15 @@ class PaymentStore(Repository):
             .to_list()
         )
 
-    async def programmes_not_lapsed(self) -> list[dict[str, Any]]:
+    async def programmes_not_lapsed(
+        self, programme_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Programmes whose cover has not lapsed (of ``programme_ids``, or all)."""
+        where: dict[str, Any] = {"lapsed_from": {"$exists": False}}
+        if programme_ids is not None:
+            where["_id"] = {"$in": list(programme_ids)}
         return (
-            await self.db[_PROGRAMMES]
-            .find({"lapsed_from": {"$exists": False}}, {**OUTBOX_FIELDS, "applied_events": 0})
-            .to_list()
+            await self.db[_PROGRAMMES].find(where, {**OUTBOX_FIELDS, "applied_events": 0}).to_list()
         )
 
     async def set_lapsed(
