@@ -1688,16 +1688,9 @@ async def test_lt_against_an_empty_string_in_an_update_filter(mongo_db):
     assert result.matched_count == 1
 
 
-@nx_defect("a subdocument added with $push is stored as its JSON text")
-async def test_push_of_a_subdocument(mongo_db):
-    """So billing adds subdocuments with ``$set`` of a dotted path (below), never ``$push``."""
-    await mongo_db.c.insert_one({"_id": 1})
-    await mongo_db.c.update_one({"_id": 1}, {"$push": {"a": {"k": "v", "n": 1}}})
-    assert (await mongo_db.c.find_one({"_id": 1}))["a"] == [{"k": "v", "n": 1}]
-
-
 async def test_billing_payments_set_subdocuments_by_dotted_path(mongo_db):
-    """What payments rely on: ``$set`` of ``field.<id>`` adds a key to a map (creating it), a
+    """What payments rely on (a pushed subdocument becomes JSON text: see
+    ``test_push_subdocument_reads_back_as_subdocument``): ``$set`` of ``field.<id>`` adds a key to a map (creating it), a
     subdocument value round trips, a whole list of subdocuments set at once round trips, and a
     guard of a string array with ``$nin`` refuses the second application."""
     coll = mongo_db.invoices
