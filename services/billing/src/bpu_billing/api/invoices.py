@@ -106,7 +106,7 @@ async def list_invoices(
     period: Annotated[str | None, Query(pattern=PATTERN, description="YYYY-MM")] = None,
     sponsor_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[InvoiceOut]:
     """Issued invoices, by period, programme and sequence (a sponsor's region only)."""
     query = ListInvoices(
@@ -131,7 +131,7 @@ async def get_lines(
     invoice_id: str,
     request: Request,
     who: Anyone,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> LinesOut:
     """The invoice's lines in enrolment-id order, a page at a time."""
