@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bpu_billing.app import BillingSettings
 from bpu_billing.app import build_app as build_billing
@@ -37,7 +38,12 @@ from bpu_registration.app import RegistrationSettings
 from bpu_registration.app import build_app as build_registration
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
+from bpu_reporting.store import PAID_CLAIMS, TALLY_BATCHES
 from bpu_shared.clock import SystemClock
+from bpu_shared.events import ClaimPaid
+from bpu_shared.messaging.broker import true_end_offsets
+from bpu_shared.messaging.exactly_once import inbox_of
+from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, nik, settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -57,6 +63,7 @@ class Stack:
     billing: Running
     claims: Running
     reporting: Running
+    infra: Any
     started_in: float
 
 
@@ -95,7 +102,7 @@ async def stack(infra, prefix) -> AsyncIterator[Stack]:
     ):
         elapsed = time.monotonic() - started
         print(f"four services started in {elapsed:.1f}s")
-        yield Stack(reg, billing, claims, reporting, elapsed)
+        yield Stack(reg, billing, claims, reporting, infra, elapsed)
 
 
 async def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -375,6 +382,58 @@ async def test_a_jkm_death_in_a_paid_month_is_paid_and_reported_under_jkm(stack,
     assert bengkulu["benefits_paid_rupiah"] == 42_000_000
     row = {r["region"]: r for r in bengkulu["breakdown"]}[KAUR]
     assert (row["registered_workers"], row["benefits_paid_rupiah"]) == (WORKERS, 42_000_000)
+
+    # ClaimPaid published again at new offsets (claims' relay crashed between publishing and
+    # marking): once reporting has consumed and counted it, still one claim of Rp42,000,000.
+    topic = stack.reporting.runtime.settings.kafka_topic_prefix + ClaimPaid.TOPIC
+    assert await publish_again(stack.infra, topic) == 1
+    await wait_committed(stack.infra, stack.reporting, topic)
+    await claims_tally_idle(stack)
+    again = await region(KAUR)
+    assert again["benefits_paid_by_programme"] == {"JKK": 0, "JKM": 42_000_000}
+    assert (again["claims_paid"], again["claims_paid_by_programme"]["JKM"]) == (1, 1)
+
+
+async def publish_again(infra, topic: str) -> int:
+    """Every record of ``topic`` produced once more, as it was (key, value, headers), at new
+    offsets: as a relay that crashed between publishing and marking does. How many."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await consumer.start()
+    await producer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = {tp: end for tp, end in (await true_end_offsets(consumer, partitions)).items()}
+        wanted = {tp for tp, end in ends.items() if end > 0}
+        consumer.assign(list(wanted))
+        for tp in wanted:
+            consumer.seek(tp, 0)
+        records = []
+        while wanted:
+            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                records += [r for r in batch if r.offset < ends[tp]]
+                if batch and batch[-1].offset + 1 >= ends[tp]:
+                    wanted.discard(tp)
+        for r in records:
+            await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
+        await producer.flush()
+        return len(records)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def claims_tally_idle(stack: Stack) -> None:
+    """Until reporting has counted every paid claim it recorded (its inbox empty, no batch
+    open)."""
+    db = stack.reporting.repository.counters.database
+
+    async def left() -> int:
+        waiting = await inbox_of(db[PAID_CLAIMS]).count_documents({})
+        return waiting + await db[TALLY_BATCHES].count_documents({"tally": "coverage-claims"})
+
+    await eventually(left, lambda n: n == 0, 30)
 
 
 async def test_a_death_in_a_month_unpaid_past_the_window_is_rejected_with_r02(stack, flow, billed):
