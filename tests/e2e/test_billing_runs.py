@@ -483,3 +483,24 @@ async def test_workers_enrolled_through_registration_are_invoiced(billing, regis
     lines = (await billing.client.get(f"/invoices/{invoice['invoice_id']}/lines")).json()["lines"]
     assert sorted(line["worker_id"] for line in lines) == sorted(w["worker_id"] for w in workers)
     assert invoice["amount_rupiah"] == sum(line["amount"] for line in lines)
+
+    # A sponsor sees its own region's invoices only, and may not start runs.
+    keys = {}
+    for region in ("64.01", "17.04"):
+        issued = await billing.client.post(
+            "/admin/api-keys", json={"role": "sponsor", "region_scope": region, "label": region}
+        )
+        assert issued.status_code == 201, issued.text
+        keys[region] = {"Authorization": f"Bearer {issued.json()['key']}"}
+    path = f"/invoices/{invoice['invoice_id']}"
+    assert (await billing.client.get(path, headers=keys["64.01"])).status_code == 200
+    for other in (path, f"{path}/lines"):
+        assert (await billing.client.get(other, headers=keys["17.04"])).status_code == 404
+    listed = await billing.client.get(
+        "/invoices", params={"programme_id": programme_id}, headers=keys["17.04"]
+    )
+    assert (listed.status_code, listed.json()) == (200, [])
+    refused = await billing.client.post(
+        "/billing-runs", json={"period": period}, headers=keys["64.01"]
+    )
+    assert refused.status_code == 403
