@@ -336,6 +336,11 @@ async def test_paser_32268_workers_invoiced_each_month_once(billing, infra, pref
     lines = (await billing.client.get(f"/invoices/{supplementary['invoice_id']}/lines")).json()
     assert [line["worker_id"] for line in lines["lines"]] == [f"WK-{PASER_WORKERS:06d}"]
     assert (await run(billing, "2022-10", programme))["invoices_issued"] == 0
+    listed = await billing.client.get("/billing-runs", params={"period": "2022-10"})
+    runs = [r for r in listed.json() if r["programme_id"] == programme]
+    assert [r["run_id"] for r in runs] == [f"BR-2022-10-{programme}-{n}" for n in (4, 3, 2, 1)]
+    assert [r["invoices_issued"] for r in runs] == [0, 1, 0, 1]
+    assert all(r["state"] == "done" and r["finished_at"] for r in runs)
 
     # What billing published: one ContributionInvoiced per invoice, as the invoices say.
     events = await invoiced_events(infra, prefix, programme)

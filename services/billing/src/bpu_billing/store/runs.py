@@ -1,6 +1,6 @@
 """Billing runs: one document per run in ``billing_runs``.
 
-``_id`` ``BR-<period>-<programme id or "all">-<n>`` (n counts the runs asked for that period
+``_id`` ``BR-<period>-<programme id or "all">-<n>`` (``number`` n counts the runs asked for that period
 and programme, so two requests at once make one run: the second insert is refused and answers
 the first), ``period``, ``programme_id`` (None: every programme), ``state`` (queued, running,
 done, failed), ``programmes`` (the ids the run bills, fixed when it starts), ``done`` (those
@@ -31,6 +31,12 @@ def run_id(period: Month, programme_id: str | None, n: int) -> str:
     return f"BR-{period}-{programme_id or 'all'}-{n}"
 
 
+def _asked(doc: dict[str, Any]) -> tuple[str, int]:
+    """When a run was asked for; of one period and programme, the later run second (a clock
+    may give two runs the same time)."""
+    return doc["created_at"], int(doc.get("number", 0))
+
+
 class RunStore(Repository):
     #: Woken when a run is queued (the background runner sets it).
     run_runner: Any = None
@@ -51,6 +57,7 @@ class RunStore(Repository):
                     return doc, False
             doc = {
                 "_id": run_id(period, programme_id, len(same) + 1),
+                "number": len(same) + 1,
                 "period": str(period),
                 "programme_id": programme_id,
                 "state": QUEUED,
@@ -83,12 +90,12 @@ class RunStore(Repository):
     async def billing_runs(self, period: Month | None = None) -> list[dict[str, Any]]:
         where = {"period": str(period)} if period is not None else {}
         docs = await self.db[RUNS].find(where).to_list()
-        return sorted(docs, key=lambda d: d["created_at"], reverse=True)
+        return sorted(docs, key=_asked, reverse=True)
 
     async def open_runs(self) -> list[dict[str, Any]]:
         """Runs queued or left running, oldest first."""
         docs = await self.db[RUNS].find({"state": {"$in": list(OPEN_STATES)}}).to_list()
-        return sorted(docs, key=lambda d: d["created_at"])
+        return sorted(docs, key=_asked)
 
     async def start_run(
         self, run: str, programmes: list[str], now: datetime
