@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 from pydantic import ValidationError
 
 from bpu_shared.auth import (
@@ -22,7 +24,7 @@ from bpu_shared.auth import (
     new_key,
 )
 from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from bpu_shared.http import problem_body, status_of
+from bpu_shared.http import Day, problem_body, status_of
 from bpu_shared.logging import (
     JsonFormatter,
     LogLine,
@@ -433,3 +435,26 @@ def test_a_nik_written_in_groups_is_masked_too(written):
 def test_a_region_scope_on_a_key_that_is_not_a_sponsors_is_refused():
     with pytest.raises(ValidationError, match="limits sponsor keys only"):
         IssueApiKey(role=Role.DASHBOARD, region_scope="17.04", label="Kaur dashboard")
+
+
+# -- a day in a query string ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [("2026-01-15", 200), ("-1.0153e-147", 422), ("1700000000", 422), ("15-01-2026", 422)],
+)
+async def test_a_day_in_a_query_is_written_yyyy_mm_dd_and_nothing_else(sent: str, status: int):
+    """Pydantic's lax mode reads a number as a Unix time (``-1.0153e-147`` as 1970-01-01);
+    a day asked for must be written as a day."""
+    app = FastAPI()
+
+    @app.get("/on")
+    async def on(day: Day) -> str:
+        return day.isoformat()
+
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        answer = await client.get("/on", params={"day": sent})
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.json() == sent

@@ -3,15 +3,17 @@ details, the problem schema documented on each route, and the base of request bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import date
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bpu_shared.errors import (
@@ -25,6 +27,23 @@ from bpu_shared.errors import (
 )
 
 PROBLEM_JSON = "application/problem+json"
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """Only ``YYYY-MM-DD`` (pydantic's lax mode would read ``-1.5e-9`` as 1970-01-01)."""
+    if isinstance(value, str) and _DAY.fullmatch(value) is None:
+        raise ValueError("write the day as YYYY-MM-DD")
+    return value
+
+
+#: A day in a query string, written ``YYYY-MM-DD`` and nothing else.
+Day = Annotated[
+    date,
+    BeforeValidator(_iso_day),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-01-15"]}),
+]
 _REF = "#/components/schemas/"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
+from bpu_shared.http import Day, problem_responses
 from bpu_shared.tables import DatedRow, describe
 
 #: The day asked about; the handler takes today (Asia/Jakarta) when it is not given.
-OnDay = Annotated[date | None, Query(description="Defaults to today (Asia/Jakarta)")]
+OnDay = Annotated[Day | None, Query(description="Defaults to today (Asia/Jakarta)")]
 
 
 class RowOut(BaseModel):

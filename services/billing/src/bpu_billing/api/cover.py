@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from bpu_billing.domain.cover import CoverStatus
 from bpu_billing.handlers.cover import Coverage, GetCoverage
 from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
+from bpu_shared.http import Day, problem_responses
 
 router = APIRouter(tags=["cover"])
 
@@ -60,9 +60,7 @@ async def coverage(
     worker_id: str,
     request: Request,
     who: Anyone,
-    on: Annotated[
-        date | None, Query(description="The day; today (Asia/Jakarta) by default")
-    ] = None,
+    on: Annotated[Day | None, Query(description="The day; today (Asia/Jakarta) by default")] = None,
 ) -> CoverageOut:
     """A worker-month is covered when its invoice line is paid; an unpaid month stays payable
     (arrears) for the rate table's window after its due date."""
