@@ -31,7 +31,6 @@ from bpu_billing.handlers import (
     ListRates,
     PlanBudget,
     PlanMonths,
-    PlanTerms,
     PlanWorkers,
     list_rates,
     plan_budget,
@@ -39,6 +38,7 @@ from bpu_billing.handlers import (
     plan_workers,
     rate_in_force,
 )
+from bpu_billing.handlers.planning import PlanTerms
 from bpu_shared.auth import ADMIN, Principal, Role
 from bpu_shared.clock import FixedClock
 from bpu_shared.effective import NotInForce

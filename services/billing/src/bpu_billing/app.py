@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from bpu_billing.api import router
@@ -18,6 +20,9 @@ from bpu_shared.settings import ServiceSettings
 class BillingSettings(ServiceSettings):
     service_name: str = "billing"
     http_port: int = 8002
+    #: The contribution rate table (JSON, the shipped data/rates.json's layout); the shipped
+    #: one when not given. A regulation's change is a new row in it, never an edit.
+    rates_file: Path | None = None
     #: Billing runs: how often the runner looks for a run a stopped process left, how often the
     #: monthly loop looks at the date, and on how many first days of a month it starts the run.
     billing_run_poll_seconds: float = 5.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from bpu_claims.api import router
@@ -15,6 +17,9 @@ from bpu_shared.settings import ServiceSettings
 class ClaimsSettings(ServiceSettings):
     service_name: str = "claims"
     http_port: int = 8003
+    #: The benefit table (JSON, the shipped data/benefits.json's layout); the shipped one when
+    #: not given. A regulation's change is a new row in it, never an edit.
+    benefits_file: Path | None = None
     #: Months an unpaid month stays payable after it falls due, as billing's rate table says
     #: (its arrears rule): past it, a claim for that month is refused (R02).
     arrears_window_months: int = 3

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_billing.domain import in_words, rupiah
-from bpu_billing.handlers import PlanBudget, PlanMonths, PlanTerms, PlanWorkers
-from bpu_billing.handlers.planning import Planned
+from bpu_billing.handlers import PlanBudget, PlanMonths, PlanWorkers
+from bpu_billing.handlers.planning import Planned, PlanTerms
 from bpu_shared.auth import Anyone
 from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme, FundingSource, Occupation

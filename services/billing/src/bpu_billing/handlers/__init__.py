@@ -29,13 +29,12 @@ from bpu_billing.handlers.payments import (
 from bpu_billing.handlers.planning import (
     PlanBudget,
     PlanMonths,
-    PlanTerms,
     PlanWorkers,
     plan_budget,
     plan_months_for,
     plan_workers,
 )
-from bpu_billing.handlers.rates import GetRate, ListRates, list_rates, rate_in_force, rate_table
+from bpu_billing.handlers.rates import GetRate, ListRates, list_rates, rate_in_force
 from bpu_billing.handlers.roster import ROSTER_EVENT_HANDLERS
 from bpu_billing.handlers.runs import (
     GetRun,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bpu_billing.domain.planning import months_for
 from bpu_billing.handlers.base import READERS, Billing
-from bpu_billing.handlers.cover import _rate_table
+from bpu_billing.handlers.rates import rate_table
 from bpu_shared.auth import Principal
 from bpu_shared.errors import NotFound
 from bpu_shared.events import BenefitProgramme, FundingSource
@@ -49,7 +49,7 @@ async def programme_budget(q: GetBudget, principal: Principal, deps: Billing) ->
     budget = int(programme.get("budget_rupiah") or 0)
     month = Month.of(deps.clock.today())
     end = programme.get("end_month")
-    table = _rate_table()
+    table = rate_table(deps)
     funding = FundingSource(programme["funding_source"])
     workers = cost = 0
     for e in await repo.roster_of(q.programme_id, month):

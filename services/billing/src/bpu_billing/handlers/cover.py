@@ -13,7 +13,6 @@ and billing runs it after each invoice it issues.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from datetime import date
 from typing import Any
 
 from bpu_billing.domain.cover import CoverStatus, MonthState, cover_on, lapse_from
-from bpu_billing.domain.rates import RateTable
 from bpu_billing.handlers.base import READERS, Billing
+from bpu_billing.handlers.rates import rate_table
 from bpu_shared.auth import Principal
 from bpu_shared.clock import Clock, SystemClock
 from bpu_shared.errors import DomainError, NotFound
@@ -39,15 +38,10 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW = 3
 
 
-@functools.cache
-def _rate_table() -> RateTable:
-    return RateTable.load()
-
-
-def arrears_rule(day: date) -> tuple[int, bool]:
+def arrears_rule(deps: Billing, day: date) -> tuple[int, bool]:
     """The arrears window in months and whether a month in it counts as covered, on ``day``."""
     try:
-        rule = _rate_table().arrears_on(day)
+        rule = rate_table(deps).arrears_on(day)
     except DomainError:
         return DEFAULT_WINDOW, False
     return rule.arrears_months, rule.arrears_count_as_covered
@@ -133,7 +127,7 @@ async def _answer(
         )
     period = Month.of(day)
     months.setdefault(period, MonthState())
-    window, arrears_covered = arrears_rule(day)
+    window, arrears_covered = arrears_rule(deps, day)
     answer = cover_on(day, months, today, window, arrears_count_as_covered=arrears_covered)
     return Coverage(
         worker_id,
@@ -159,7 +153,7 @@ async def check_lapses(deps: Billing, programme_ids: Sequence[str] | None = None
     ``CoverageLapsed``. The programmes that lapsed now."""
     repo = deps.repository
     today = deps.clock.today()
-    window, _ = arrears_rule(today)
+    window, _ = arrears_rule(deps, today)
     lapsed: list[str] = []
     for programme in await repo.programmes_not_lapsed(programme_ids):
         invoices = await repo.invoices_of(programme["_id"])

@@ -35,6 +35,7 @@ from bpu_claims.domain import (
     scholarship_schedule,
 )
 from bpu_claims.handlers.base import FILERS, OFFICERS, Claims
+from bpu_claims.handlers.benefits import benefit_table
 from bpu_claims.handlers.cover import WorkerCover, cover_of
 from bpu_shared.auth import Principal, Role
 from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -74,11 +75,6 @@ class ClaimState(StrEnum):
 #: that arrived since counts then); a paid one is closed.
 ASSESSABLE = (ClaimState.FILED, ClaimState.ASSESSED, ClaimState.APPROVED, ClaimState.REJECTED)
 CHANGEABLE = ASSESSABLE
-
-
-def benefit_table() -> BenefitTable:
-    """The benefit table shipped with the service, read once per process."""
-    return BenefitTable.loaded()
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -475,7 +471,7 @@ async def assess_claim(cmd: AssessClaim, principal: Principal, deps: Claims) -> 
     cover = await cover_of(
         deps.repository, doc["worker_id"], benefit, incident, today, _window(deps)
     )
-    result = assess(doc, cover, today, benefit_table())
+    result = assess(doc, cover, today, benefit_table(deps))
     version = int(doc["version"]) + 1
     reasons = _reasons(result.refusals)
     if result.rejected:
