@@ -64,3 +64,4 @@ bench: install
 	$(UV) run $(SYNC_FLAGS) python bench/registration_api.py
 	$(UV) run $(SYNC_FLAGS) python bench/projection.py
 	$(UV) run $(SYNC_FLAGS) python bench/coverage_query.py
+	$(UV) run $(SYNC_FLAGS) python bench/billing_run.py
