@@ -27,6 +27,7 @@ from bpu_claims.handlers.claims import (
     approve_claim,
     assess_claim,
     change_facts,
+    claim_id_for,
     file_claim,
     get_claim,
     history_of,
@@ -34,7 +35,7 @@ from bpu_claims.handlers.claims import (
     pay_claim,
     payment_id,
 )
-from bpu_claims.handlers.cover import month_status
+from bpu_claims.handlers.cover import benefits_in_force, month_status
 from bpu_claims.handlers.documents import AttachDocument, DocumentKind, attach_document
 from bpu_shared.auth import Principal, Role
 from bpu_shared.clock import JAKARTA, FixedClock
@@ -79,6 +80,7 @@ class FakeClaimsRepository:
         self.changes: list[dict[str, Any]] = []
         self.paid: set[tuple[str, str, str]] = set()
         self.documents: list[tuple[str, bytes, dict[str, Any]]] = []
+        self.references: dict[str, dict[str, Any]] = {}
 
     # -- cover ---------------------------------------------------------------------------------
     async def cover_enrolments(self, worker_id: str) -> list[dict[str, Any]]:
@@ -97,10 +99,25 @@ class FakeClaimsRepository:
         return sorted((p, m) for w, p, m in self.paid if w == worker_id)
 
     # -- claims --------------------------------------------------------------------------------
-    async def add_claim(self, doc: dict[str, Any], events: list[Event]) -> None:
-        assert doc["_id"] not in self.claims
+    async def add_claim(self, doc: dict[str, Any], events: list[Event]) -> bool:
+        if doc["_id"] in self.claims:
+            return False
         self.claims[doc["_id"]] = copy.deepcopy(doc)
         self.events += events
+        return True
+
+    async def reserve_reference(
+        self, payment_id: str, reference: str, claim_id: str, instalment: int | None
+    ) -> dict[str, Any]:
+        return self.references.setdefault(
+            payment_id,
+            {
+                "_id": payment_id,
+                "reference": reference,
+                "claim_id": claim_id,
+                "instalment": instalment,
+            },
+        )
 
     async def change_claim(
         self,
@@ -185,6 +202,13 @@ def pay(repo: FakeClaimsRepository, month: str, worker: str = "WK-1", programme:
     repo.paid.add((worker, programme, month))
 
 
+async def filed(cmd: FileClaim, who: Principal, deps: Any) -> dict[str, Any]:
+    """The claim a filing made (a new one: the tests below file each once)."""
+    done = await file_claim(cmd, who, deps)
+    assert done.created
+    return done.claim
+
+
 @pytest.fixture
 def repo() -> FakeClaimsRepository:
     return FakeClaimsRepository()
@@ -219,9 +243,9 @@ async def test_a_jkm_death_filed_assessed_approved_and_paid(repo, deps) -> None:
     enrol(repo)
     for month in ("2024-10", "2024-11", "2024-12"):
         pay(repo, month)
-    filed = await file_claim(jkm(), FILER, deps)
-    assert filed["state"] == "filed" and filed["district_code"] == "17.04.01"
-    assessed = await assess_claim(AssessClaim(filed["_id"]), ASSESSOR, deps)
+    claim = await filed(jkm(), FILER, deps)
+    assert claim["state"] == "filed" and claim["district_code"] == "17.04.01"
+    assessed = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert assessed["state"] == "assessed"
     assert assessed["assessment"]["amount_rupiah"] == 42_000_000
     assert assessed["assessment"]["amount_by_kind"] == {
@@ -229,9 +253,9 @@ async def test_a_jkm_death_filed_assessed_approved_and_paid(repo, deps) -> None:
         "periodic": 12_000_000,
         "funeral": 10_000_000,
     }
-    approved = await approve_claim(ApproveClaim(filed["_id"]), APPROVER, deps)
+    approved = await approve_claim(ApproveClaim(claim["_id"]), APPROVER, deps)
     assert approved["state"] == "approved" and approved["approved_by"] == "approver-key"
-    paid = await pay_claim(PayClaim(filed["_id"], "BRI-TRF-0001"), APPROVER, deps)
+    paid = await pay_claim(PayClaim(claim["_id"], "BRI-TRF-0001"), APPROVER, deps)
     assert paid.created and paid.claim["state"] == "paid"
     assert paid.claim["paid_rupiah"] == 42_000_000
     assert kinds(repo) == ["ClaimFiled", "ClaimAssessed", "ClaimApproved", "ClaimPaid"]
@@ -256,7 +280,7 @@ async def test_a_jkm_death_filed_assessed_approved_and_paid(repo, deps) -> None:
 async def test_the_same_reference_twice_is_one_payment(repo, deps) -> None:
     enrol(repo)
     pay(repo, "2024-12")
-    claim = await file_claim(jkm(), FILER, deps)
+    claim = await filed(jkm(), FILER, deps)
     await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     await approve_claim(ApproveClaim(claim["_id"]), APPROVER, deps)
     first = await pay_claim(PayClaim(claim["_id"], "REF-1"), APPROVER, deps)
@@ -271,14 +295,14 @@ async def test_the_same_reference_twice_is_one_payment(repo, deps) -> None:
 async def test_four_eyes_the_filer_or_assessor_cannot_approve(repo, deps) -> None:
     enrol(repo)
     pay(repo, "2024-12")
-    claim = await file_claim(jkm(), FILER, deps)
+    claim = await filed(jkm(), FILER, deps)
     await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     for officer in (FILER, ASSESSOR):
         with pytest.raises(Forbidden) as refused:
             await approve_claim(ApproveClaim(claim["_id"]), officer, deps)
         assert "four-eyes" in refused.value.detail
     # One officer who assessed cannot approve, even having also filed.
-    own = await file_claim(jkm(), ASSESSOR, deps)
+    own = await filed(jkm(), ASSESSOR, deps)
     await assess_claim(AssessClaim(own["_id"]), ASSESSOR, deps)
     with pytest.raises(Forbidden, match="filed and assessed"):
         await approve_claim(ApproveClaim(own["_id"]), ASSESSOR, deps)
@@ -288,7 +312,7 @@ async def test_four_eyes_the_filer_or_assessor_cannot_approve(repo, deps) -> Non
 async def test_a_month_unpaid_past_the_window_is_rejected_with_r02(repo, deps, clock) -> None:
     enrol(repo, first="2024-01")
     invoice(repo, "2024-06")  # invoiced, never paid; due 2024-06-15, payable to 2024-09-15
-    claim = await file_claim(jkm(day=date(2024, 6, 10)), FILER, deps)
+    claim = await filed(jkm(day=date(2024, 6, 10)), FILER, deps)
     rejected = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert rejected["state"] == "rejected"
     codes = [r["code"] for r in rejected["assessment"]["reasons"]]
@@ -303,7 +327,7 @@ async def test_a_month_unpaid_past_the_window_is_rejected_with_r02(repo, deps, c
 async def test_a_month_in_arrears_is_refused_until_paid_then_assessed_again(repo, deps) -> None:
     enrol(repo)
     invoice(repo, "2024-12")  # due 2024-12-16; today 2024-12-20: in arrears
-    claim = await file_claim(jkm(), FILER, deps)
+    claim = await filed(jkm(), FILER, deps)
     first = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert first["state"] == "rejected"
     assert [r["code"] for r in first["assessment"]["reasons"]] == ["R09"]
@@ -314,7 +338,7 @@ async def test_a_month_in_arrears_is_refused_until_paid_then_assessed_again(repo
 
 async def test_not_enrolled_on_the_incident_date_is_r01(repo, deps) -> None:
     enrol(repo, first="2024-11")
-    claim = await file_claim(jkm(day=date(2024, 10, 20)), FILER, deps)
+    claim = await filed(jkm(day=date(2024, 10, 20)), FILER, deps)
     rejected = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert [r["code"] for r in rejected["assessment"]["reasons"]] == ["R01"]
 
@@ -323,7 +347,7 @@ async def test_a_lapsed_programme_refuses_with_r03(repo, deps) -> None:
     enrol(repo)
     invoice(repo, "2024-08")
     repo.programmes["PG-1"]["lapsed"] = {"2024-07": True}
-    claim = await file_claim(jkm(day=date(2024, 8, 5)), FILER, deps)
+    claim = await filed(jkm(day=date(2024, 8, 5)), FILER, deps)
     rejected = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     assert [r["code"] for r in rejected["assessment"]["reasons"]] == ["R03"]
 
@@ -335,7 +359,7 @@ async def test_a_jkk_accident_at_the_income_declared_then(repo, deps) -> None:
         | REGIONS
     )
     pay(repo, "2024-12")
-    claim = await file_claim(
+    claim = await filed(
         FileClaim(
             worker_id="WK-1",
             benefit=BenefitProgramme.JKK,
@@ -364,7 +388,7 @@ async def test_a_jkk_accident_at_the_income_declared_then(repo, deps) -> None:
 async def test_an_approved_claim_is_assessed_again_when_its_facts_change(repo, deps) -> None:
     enrol(repo)
     pay(repo, "2024-12")
-    claim = await file_claim(
+    claim = await filed(
         FileClaim(
             worker_id="WK-1",
             benefit=BenefitProgramme.JKK,
@@ -404,7 +428,7 @@ async def test_an_approved_claim_is_assessed_again_when_its_facts_change(repo, d
 
 async def test_a_stale_version_is_a_conflict(repo, deps) -> None:
     enrol(repo)
-    claim = await file_claim(jkm(), FILER, deps)
+    claim = await filed(jkm(), FILER, deps)
     with pytest.raises(Conflict) as stale:
         await change_facts(ChangeFacts(claim["_id"], version=7, heirs=HEIRS), FILER, deps)
     assert stale.value.field == "version"
@@ -415,9 +439,7 @@ async def test_scholarship_instalments_are_paid_one_by_one(repo, deps, clock) ->
     for year in range(2019, 2025):
         for m in range(1, 13):
             repo.paid.add(("WK-1", "PG-1", f"{year}-{m:02d}"))
-    claim = await file_claim(
-        jkm(children=[ClaimChild(date(2012, 5, 1), "junior_high")]), FILER, deps
-    )
+    claim = await filed(jkm(children=[ClaimChild(date(2012, 5, 1), "junior_high")]), FILER, deps)
     assessed = await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
     schedule = assessed["assessment"]["instalments"]
     assert schedule and all(i["amount"] > 0 for i in schedule)
@@ -448,7 +470,7 @@ async def test_who_may_do_what(repo, deps) -> None:
     with pytest.raises(NotFound) as elsewhere:  # a sponsor must not learn of other regions
         await file_claim(jkm(), PASER, deps)
     assert elsewhere.value.field == "worker_id"
-    claim = await file_claim(jkm(), KAUR, deps)
+    claim = await filed(jkm(), KAUR, deps)
     with pytest.raises(Forbidden):  # sponsors file; officers decide
         await assess_claim(AssessClaim(claim["_id"]), KAUR, deps)
     with pytest.raises(NotFound):
@@ -484,7 +506,7 @@ async def test_what_a_claim_must_say(repo, deps) -> None:
 
 async def test_documents_are_checked_for_type_and_size(repo, deps) -> None:
     enrol(repo)
-    claim = await file_claim(jkm(), FILER, deps)
+    claim = await filed(jkm(), FILER, deps)
     doc = await attach_document(
         AttachDocument(
             claim["_id"], DocumentKind.DEATH_CERTIFICATE, "akta.pdf", "application/pdf", b"%PDF-1.4"
@@ -534,6 +556,163 @@ def test_the_window_ends_on_the_due_date_billing_invoiced() -> None:
         month_status(programme, Month(2024, 6), False, date(2024, 9, 18), 3) is MonthStatus.ARREARS
     )
     assert month_status(programme, Month(2024, 6), False, date(2024, 9, 19), 3) is (
+        MonthStatus.UNPAID_PAST_WINDOW
+    )
+
+
+# -- filing with an idempotency key -----------------------------------------------------------
+
+
+async def test_filing_again_with_the_same_request_id_answers_the_claim_filed(repo, deps) -> None:
+    enrol(repo)
+    pay(repo, "2024-12")
+    first = await file_claim(jkm(request_id="kaur-0042"), KAUR, deps)
+    again = await file_claim(jkm(request_id="kaur-0042"), KAUR, deps)
+    assert first.created and not again.created
+    assert again.claim["_id"] == first.claim["_id"] and len(repo.claims) == 1
+    assert kinds(repo) == ["ClaimFiled"]
+    # The claim id is derived from the filer's key and its request_id, so a retry finds it.
+    assert first.claim["_id"] == claim_id_for(KAUR, "kaur-0042")
+
+
+async def test_the_same_request_id_with_another_body_is_a_conflict(repo, deps) -> None:
+    enrol(repo)
+    pay(repo, "2024-12")
+    await file_claim(jkm(request_id="r-1"), FILER, deps)
+    with pytest.raises(Conflict) as other:
+        await file_claim(jkm(day=date(2024, 12, 4), request_id="r-1"), FILER, deps)
+    assert other.value.field == "request_id"
+    assert len(repo.claims) == 1 and kinds(repo) == ["ClaimFiled"]
+    with pytest.raises(InvalidInput) as empty:
+        await file_claim(jkm(request_id="  "), FILER, deps)
+    assert empty.value.field == "request_id"
+
+
+async def test_a_request_id_belongs_to_the_key_that_filed_it(repo, deps) -> None:
+    enrol(repo)
+    pay(repo, "2024-12")
+    mine = await file_claim(jkm(request_id="r-1"), FILER, deps)
+    theirs = await file_claim(jkm(request_id="r-1"), ASSESSOR, deps)
+    assert theirs.created and theirs.claim["_id"] != mine.claim["_id"]
+    # Without a key, every filing is a new claim (as before).
+    plain = [await file_claim(jkm(), FILER, deps) for _ in range(2)]
+    assert all(p.created for p in plain) and plain[0].claim["_id"] != plain[1].claim["_id"]
+    assert len(repo.claims) == 4
+
+
+async def test_two_retries_at_once_one_claim(repo, deps) -> None:
+    """The retry read before the first write landed: the store refuses its insert (same id)
+    and it answers the claim the first one filed."""
+    enrol(repo)
+    pay(repo, "2024-12")
+    read = repo.claim
+
+    async def not_yet(claim_id: str) -> dict[str, Any] | None:
+        repo.claim = read  # type: ignore[method-assign]
+        return None
+
+    first = await file_claim(jkm(request_id="r-9"), FILER, deps)
+    repo.claim = not_yet  # type: ignore[method-assign]
+    late = await file_claim(jkm(request_id="r-9"), FILER, deps)
+    assert not late.created and late.claim["_id"] == first.claim["_id"]
+    repo.claim = not_yet  # type: ignore[method-assign]
+    with pytest.raises(Conflict) as other:
+        await file_claim(jkm(day=date(2024, 12, 1), request_id="r-9"), FILER, deps)
+    assert other.value.field == "request_id" and kinds(repo) == ["ClaimFiled"]
+
+
+# -- one bank reference, one claim --------------------------------------------------------------
+
+
+async def approved(deps: Any, worker: str) -> str:
+    claim = await filed(jkm(worker=worker), FILER, deps)
+    await assess_claim(AssessClaim(claim["_id"]), ASSESSOR, deps)
+    await approve_claim(ApproveClaim(claim["_id"]), APPROVER, deps)
+    return str(claim["_id"])
+
+
+async def test_a_bank_reference_pays_one_claim_only(repo, deps) -> None:
+    for worker in ("WK-1", "WK-2"):
+        enrol(repo, worker=worker)
+        pay(repo, "2024-12", worker=worker)
+    one, two = await approved(deps, "WK-1"), await approved(deps, "WK-2")
+    first = await pay_claim(PayClaim(one, "BRI/TRF/7"), APPROVER, deps)
+    assert first.created
+    with pytest.raises(Conflict) as taken:
+        await pay_claim(PayClaim(two, "BRI/TRF/7"), APPROVER, deps)
+    assert taken.value.field == "reference" and one in str(taken.value)
+    assert repo.claims[two]["state"] == "approved" and repo.claims[two]["paid_rupiah"] == 0
+    assert kinds(repo).count("ClaimPaid") == 1
+    # The same reference for the same claim stays one payment; another reference pays two.
+    again = await pay_claim(PayClaim(one, "BRI/TRF/7"), APPROVER, deps)
+    assert not again.created and again.payment == first.payment
+    assert (await pay_claim(PayClaim(two, "BRI/TRF/8"), APPROVER, deps)).created
+    assert kinds(repo).count("ClaimPaid") == 2
+
+
+async def test_a_reference_reserved_before_a_crash_is_paid_by_the_retry(repo, deps) -> None:
+    """The reference was reserved for the claim, then the process died before the claim's
+    payment was written: the retry with the same reference records it, once."""
+    enrol(repo)
+    pay(repo, "2024-12")
+    cid = await approved(deps, "WK-1")
+    await repo.reserve_reference(payment_id("BRI/TRF/9"), "BRI/TRF/9", cid, None)
+    done = await pay_claim(PayClaim(cid, "BRI/TRF/9"), APPROVER, deps)
+    assert done.created and repo.claims[cid]["paid_rupiah"] == 42_000_000
+    assert kinds(repo).count("ClaimPaid") == 1
+
+
+# -- the programme's benefits in force in the incident month ------------------------------------
+
+
+def history(*entries: tuple[str, str, list[str]]) -> dict[str, Any]:
+    return {
+        f"t{i}": {"as_of": at, "month": at[:7], "benefits": benefits}
+        for i, (at, benefits) in enumerate(entries)
+    }
+
+
+def test_benefits_in_force_in_a_month() -> None:
+    programme = {
+        "benefits": ["JKK", "JKM", "JHT"],  # the latest
+        "benefits_at": history(
+            ("2024-01-02T01:00:00.000000+00:00", ["JKK", "JHT"]),
+            ("2024-11-05T01:00:00.000000+00:00", ["JKK", "JKM", "JHT"]),
+        ),
+    }
+    assert benefits_in_force(programme, Month(2023, 12)) == ["JKK", "JHT"]  # as opened
+    assert benefits_in_force(programme, Month(2024, 10)) == ["JKK", "JHT"]
+    assert benefits_in_force(programme, Month(2024, 11)) == ["JKK", "JKM", "JHT"]
+    assert benefits_in_force({"benefits": ["JKK", "JKM"]}, Month(2024, 1)) == ["JKK", "JKM"]
+    assert benefits_in_force({}, Month(2024, 1)) is None
+
+
+async def test_eligibility_reads_the_benefits_in_force_in_the_incident_month(repo, deps) -> None:
+    """JKM was added to the programme in November: a death in October is refused R05 though
+    the programme pays JKM today, and one in December is paid."""
+    enrol(repo, benefits=("JKK", "JHT"))
+    repo.programmes["PG-1"]["benefits"] = ["JKK", "JKM", "JHT"]
+    repo.programmes["PG-1"]["benefits_at"] = history(
+        ("2023-12-20T01:00:00.000000+00:00", ["JKK", "JHT"]),
+        ("2024-11-05T01:00:00.000000+00:00", ["JKK", "JKM", "JHT"]),
+    )
+    for month in ("2024-10", "2024-12"):
+        pay(repo, month)
+    october = await filed(jkm(day=date(2024, 10, 7)), FILER, deps)
+    refused = await assess_claim(AssessClaim(october["_id"]), ASSESSOR, deps)
+    assert [r["code"] for r in refused["assessment"]["reasons"]] == ["R05"]
+    december = await filed(jkm(), FILER, deps)
+    paid = await assess_claim(AssessClaim(december["_id"]), ASSESSOR, deps)
+    assert paid["state"] == "assessed" and paid["assessment"]["amount_rupiah"] == 42_000_000
+
+
+def test_a_window_ending_in_a_month_not_invoiced_yet_skips_public_holidays() -> None:
+    """May 2026 unpaid, August not invoiced yet: its due date is Tuesday the 18th (the 15th a
+    Saturday, the 17th Independence Day), as billing will invoice it."""
+    programme = {"due": {"2026-05": "2026-05-18"}}
+    may = Month(2026, 5)
+    assert month_status(programme, may, False, date(2026, 8, 18), 3) is MonthStatus.ARREARS
+    assert month_status(programme, may, False, date(2026, 8, 19), 3) is (
         MonthStatus.UNPAID_PAST_WINDOW
     )
 

@@ -18,6 +18,7 @@ from bpu_claims.handlers.claims import (
     ClaimPage,
     ClaimState,
     FileClaim,
+    Filed,
     GetClaim,
     Heir,
     ListClaims,
@@ -82,6 +83,15 @@ class ClaimIn(BaseModel):
     date_of_death: date | None = Field(None, description="For JKM, or a JKK death")
     heirs: list[HeirIn] = Field(default_factory=list, max_length=20)
     children: list[ChildIn] = Field(default_factory=list, max_length=20)
+    request_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        examples=["kaur-2024-12-0042"],
+        description="The client's idempotency key, to retry safely: the same key from the same "
+        "API key again answers 200 with the claim filed the first time; the same key with "
+        "another body answers 409 naming request_id. Without it every filing is a new claim.",
+    )
 
 
 class FactsIn(BaseModel):
@@ -98,7 +108,9 @@ class PaymentIn(BaseModel):
     reference: str = Field(
         min_length=1,
         max_length=100,
-        description="The bank transfer's reference: the same reference twice is one payment",
+        description="The bank transfer's reference: the same reference twice for the same "
+        "claim and instalment is one payment; a reference that paid another claim or "
+        "instalment answers 409 naming reference",
     )
     instalment: int | None = Field(
         None, ge=1, description="A scholarship instalment (1 the first); none: the benefits"
@@ -248,12 +260,17 @@ def _heir(h: HeirIn) -> Heir:
     "/claims",
     response_model=ClaimOut,
     status_code=201,
-    responses=problem_responses(401, 403, 409, 422),
+    responses={
+        200: {"description": "The same request_id again: the claim it filed"},
+        **problem_responses(401, 403, 409, 422),
+    },
 )
 async def file_claim(body: ClaimIn, request: Request, response: Response, who: Anyone) -> ClaimOut:
     """File a JKK or JKM claim for a worker (operator, or a sponsor in its region): the facts
-    its benefits need, the heirs and children for a death. It is then assessed."""
-    doc = await request.app.state.bus.handle(
+    its benefits need, the heirs and children for a death. It is then assessed. With a
+    ``request_id`` a retry is safe: 200 with the claim filed the first time (409 if the body
+    differs)."""
+    filed: Filed = await request.app.state.bus.handle(
         FileClaim(
             worker_id=body.worker_id,
             benefit=BenefitProgramme(body.benefit),
@@ -262,11 +279,14 @@ async def file_claim(body: ClaimIn, request: Request, response: Response, who: A
             date_of_death=body.date_of_death,
             heirs=[_heir(h) for h in body.heirs],
             children=[_child(c) for c in body.children],
+            request_id=body.request_id,
         ),
         who,
     )
-    response.headers["Location"] = f"/claims/{doc['_id']}"
-    return ClaimOut.of(doc)
+    if not filed.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/claims/{filed.claim['_id']}"
+    return ClaimOut.of(filed.claim)
 
 
 @router.get("/claims", response_model=ClaimList, responses=problem_responses(401, 403, 422))

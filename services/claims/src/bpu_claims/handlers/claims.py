@@ -10,6 +10,7 @@ claim's document and its API, never in events or logs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,15 @@ class FileClaim:
     date_of_death: date | None = None
     heirs: Sequence[Heir] = ()
     children: Sequence[ClaimChild] = ()
+    #: The client's idempotency key: filing again with it (a retry) answers the claim filed
+    #: the first time; with another body, a conflict. None: every filing is a new claim.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Filed:
+    claim: dict[str, Any]
+    created: bool = True  # False: a retry answered with the claim its request_id filed
 
 
 @dataclass(frozen=True)
@@ -286,8 +296,44 @@ def _require_state(doc: Mapping[str, Any], allowed: Sequence[ClaimState], action
 # -- filing and facts ---------------------------------------------------------------------------
 
 
-async def file_claim(cmd: FileClaim, principal: Principal, deps: Claims) -> dict[str, Any]:
+def request_digest(cmd: FileClaim) -> str:
+    """What a filing asked, as a digest: a retry with its ``request_id`` must ask the same."""
+    body = {k: v for k, v in asdict(cmd).items() if k != "request_id"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def claim_id_for(principal: Principal, request_id: str | None) -> str:
+    """A new claim's id: random, or derived from the filer's key and its ``request_id`` (so a
+    retry finds the claim it filed; another key's same ``request_id`` is another claim)."""
+    if request_id is None:
+        return f"CL-{secrets.token_hex(6).upper()}"
+    seed = f"{principal.key_id}\n{request_id}".encode()
+    return "CL-" + hashlib.sha256(seed).hexdigest()[:12].upper()
+
+
+def _replayed(existing: Mapping[str, Any], request_id: str, digest: str) -> Filed:
+    if (existing.get("request") or {}).get("digest") != digest:
+        raise Conflict(
+            f"request_id {request_id!r} filed claim {existing['_id']} with another body; "
+            "a new claim takes a new request_id",
+            "request_id",
+        )
+    return Filed(dict(existing), created=False)
+
+
+async def file_claim(cmd: FileClaim, principal: Principal, deps: Claims) -> Filed:
+    """A new claim, filed; with a ``request_id`` seen before from the same key, the claim it
+    filed (the same body) or a conflict naming ``request_id`` (another body)."""
     principal.require_role(*FILERS)
+    request_id = cmd.request_id.strip() if cmd.request_id is not None else None
+    if request_id == "":
+        raise InvalidInput("request_id", "an idempotency key is not empty")
+    claim_id = claim_id_for(principal, request_id)
+    digest = request_digest(cmd)
+    if request_id is not None:
+        existing = await deps.repository.claim(claim_id)
+        if existing is not None:
+            return _replayed(existing, request_id, digest)
     today, now = deps.clock.today(), deps.clock.now()
     _check_facts(cmd.benefit, cmd.incident_date, cmd.jkk, cmd.date_of_death, cmd.heirs, today)
     cover = await cover_of(
@@ -295,7 +341,6 @@ async def file_claim(cmd: FileClaim, principal: Principal, deps: Claims) -> dict
     )
     if cover is None or not principal.can_access(cover.regions["district_code"]):
         raise NotFound("worker", cmd.worker_id, field="worker_id")
-    claim_id = f"CL-{secrets.token_hex(6).upper()}"
     doc: dict[str, Any] = {
         "_id": claim_id,
         "worker_id": cmd.worker_id,
@@ -316,6 +361,8 @@ async def file_claim(cmd: FileClaim, principal: Principal, deps: Claims) -> dict
         "payments": {},
         "paid_rupiah": 0,
     }
+    if request_id is not None:
+        doc["request"] = {"id": request_id, "digest": digest}
     event = ClaimFiled.create(
         ClaimFiledPayload(
             **_event_fields(doc, 1),
@@ -326,9 +373,14 @@ async def file_claim(cmd: FileClaim, principal: Principal, deps: Claims) -> dict
         ),
         producer=PRODUCER,
     )
-    await deps.repository.add_claim(doc, [event])
+    if not await deps.repository.add_claim(doc, [event]):
+        # The same request_id filed meanwhile (two retries at once): answer what it filed.
+        existing = await deps.repository.claim(claim_id)
+        if existing is None or request_id is None:
+            raise Conflict(f"claim {claim_id} exists already; file again", "claim_id")
+        return _replayed(existing, request_id, digest)
     log.info("claim %s filed for worker %s (%s)", claim_id, cmd.worker_id, cmd.benefit.value)
-    return doc
+    return Filed(doc)
 
 
 async def change_facts(cmd: ChangeFacts, principal: Principal, deps: Claims) -> dict[str, Any]:
@@ -599,7 +651,10 @@ def _paid_kind(doc: Mapping[str, Any]) -> str:
 
 async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> PaymentResult:
     """Record a payment with its bank reference (idempotent by reference): the approved claim's
-    benefits, or one scholarship instalment of a paid claim; each publishes ``ClaimPaid``."""
+    benefits, or one scholarship instalment of a paid claim; each publishes ``ClaimPaid``. A
+    reference pays one claim and instalment only: the store reserves it (one insert, unique)
+    before the claim's payment is written, and a crash between the two is healed by the retry
+    with the same reference."""
     principal.require_role(*OFFICERS)
     reference = cmd.reference.strip()
     if not reference:
@@ -647,6 +702,17 @@ async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> Paymen
         by_kind = {str(BenefitKind.SCHOLARSHIP): amount}
         kind = str(BenefitKind.SCHOLARSHIP)
         state = ClaimState.PAID.value
+    owner = await deps.repository.reserve_reference(pid, reference, doc["_id"], cmd.instalment)
+    if owner["claim_id"] != doc["_id"] or owner.get("instalment") != cmd.instalment:
+        paid = (
+            f"instalment {owner['instalment']} of claim {owner['claim_id']}"
+            if owner.get("instalment")
+            else f"claim {owner['claim_id']}"
+        )
+        raise Conflict(
+            f"bank reference {reference!r} is recorded for {paid}; one transfer pays one claim",
+            "reference",
+        )
     payment = {
         "payment_id": pid,
         "reference": reference,

@@ -2,7 +2,9 @@
 effect, and the ``CoverView`` of a worker as of an incident date that eligibility reads.
 
 - ``ProgrammeOpened``/``ProgrammeChanged``/``ProgrammeClosed``: the programme's benefits and
-  months, applied only when newer than what is stored (an ``as_of`` guard in the filter).
+  months, applied only when newer than what is stored (an ``as_of`` guard in the filter); and
+  the benefits of each opening or change kept by when it happened (set by value, so once), from
+  which eligibility reads the benefits in force in the incident's month.
 - ``WorkerRegistered``: the enrolment (programme, benefits, months, declared income, regions),
   inserted once by its deterministic id, a batch in one unordered bulk insert.
 - ``EnrolmentEnded``: the enrolment's last month, set by value unless a newer end was applied.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date
 from typing import Any
 
 from bpu_claims.domain import CoverView, MonthStatus
@@ -34,6 +36,8 @@ from bpu_claims.store.cover import (
     enrolment_key,
     paid_key,
 )
+from bpu_shared.calendar import due_date
+from bpu_shared.clock import JAKARTA
 from bpu_shared.events import (
     BenefitProgramme,
     ContributionInvoiced,
@@ -72,6 +76,8 @@ async def programmes_changed(
                 event.payload.programme_id,
                 {k: fields[k] for k in TERMS if k in fields},
                 as_of(event),
+                str(Month.of(event.occurred_at.astimezone(JAKARTA).date())),
+                keeps_benefits=not isinstance(event, ProgrammeClosed),
             )
         )
     await deps.repository.apply_programme_terms(writes)
@@ -191,15 +197,24 @@ class WorkerCover:
 
 def _due_on(programme: Mapping[str, Any], month: Month) -> date:
     """The month's due date as billing's invoice gave it; for a month not invoiced yet, the
-    15th moved past a weekend (billing also moves it past public holidays, which claims does
-    not know: then this is a day or two early)."""
+    same rule billing invoices with (the 15th or the next working day, public holidays too)."""
     due = programme.get("due", {}).get(str(month))
     if due:
         return date.fromisoformat(due)
-    day = date(month.year, month.month, 15)
-    while day.isoweekday() > 5:
-        day += timedelta(days=1)
-    return day
+    return due_date(month)
+
+
+def benefits_in_force(programme: Mapping[str, Any], month: Month) -> list[str] | None:
+    """The programme's benefits in force in ``month``: those of the latest programme event that
+    happened in that month or before (Asia/Jakarta), else of the earliest (the programme as
+    opened, which holds from its start). None when no programme event is known."""
+    history = programme.get("benefits_at") or {}
+    if not history:
+        benefits = programme.get("benefits")
+        return list(benefits) if benefits else None
+    entries = sorted(history.values(), key=lambda e: e["as_of"])
+    then = [e for e in entries if Month.parse(e["month"]) <= month]
+    return list((then[-1] if then else entries[0])["benefits"])
 
 
 def month_status(
@@ -252,7 +267,7 @@ async def cover_of(
 
     def benefits(e: Mapping[str, Any]) -> list[str]:
         programme = programmes.get(e["programme_id"]) or {}
-        return list(programme.get("benefits") or e.get("benefits") or [])
+        return benefits_in_force(programme, month) or list(e.get("benefits") or [])
 
     def end(e: Mapping[str, Any]) -> str | None:
         return (programmes.get(e["programme_id"]) or {}).get("end_month")
@@ -293,4 +308,11 @@ async def cover_of(
     return WorkerCover(enrolment=chosen, regions=regions, view=view)
 
 
-__all__ = ["COVER_EVENT_HANDLERS", "WorkerCover", "cover_of", "month_status", "paid_key"]
+__all__ = [
+    "COVER_EVENT_HANDLERS",
+    "WorkerCover",
+    "benefits_in_force",
+    "cover_of",
+    "month_status",
+    "paid_key",
+]

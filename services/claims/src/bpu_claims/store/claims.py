@@ -9,7 +9,12 @@ match nothing), its event in the same write.
 lines, the scholarship schedule, or the numbered reasons), ``payments.<payment id>`` (one per
 bank reference; the id is a digest of the reference, which may hold dots), ``paid_rupiah``, and
 ``history.<vNNN>``: who did each step (a map set by dotted path: the embedded store keeps a
-subdocument added with ``$push`` as text, see the conformance suite)."""
+subdocument added with ``$push`` as text, see the conformance suite); ``request`` (the filer's
+idempotency key and a digest of what it filed; the claim id derives from key and filer).
+
+``claim_references``: one document per bank reference ever paid (``_id`` the payment id, a
+digest of the reference), naming the claim and instalment it paid: inserted before the claim's
+payment is written, so a reference pays one claim only, atomically (a unique ``_id``)."""
 
 from __future__ import annotations
 
@@ -18,12 +23,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
 
 from bpu_shared.events import Event
 from bpu_shared.messaging.outbox import OUTBOX_FIELDS
 from bpu_shared.service import Repository
 
 CLAIMS = "claims"
+REFERENCES = "claim_references"
 
 #: What a list of claims returns of each (no heirs, no outbox).
 LIST_FIELDS = {"heirs": 0, "children": 0, "facts": 0, **dict.fromkeys(OUTBOX_FIELDS, 0)}
@@ -37,9 +44,34 @@ class ClaimStore(Repository):
         await coll.create_index([("district_code", ASCENDING)])
         await coll.create_index([("worker_id", ASCENDING)])
 
-    async def add_claim(self, doc: Mapping[str, Any], events: Sequence[Event]) -> None:
-        """A new claim with its ClaimFiled (DuplicateKeyError if its id exists)."""
-        await self.uow.insert(CLAIMS, doc, events)
+    async def add_claim(self, doc: Mapping[str, Any], events: Sequence[Event]) -> bool:
+        """A new claim with its ClaimFiled; False when a claim with its id exists."""
+        try:
+            await self.uow.insert(CLAIMS, doc, events)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def reserve_reference(
+        self, payment_id: str, reference: str, claim_id: str, instalment: int | None
+    ) -> dict[str, Any]:
+        """The bank reference's owner: this claim and instalment if the reference is new (one
+        insert, unique by ``_id``, so two claims can never both take it), else whoever took it
+        first."""
+        owner = {
+            "_id": payment_id,
+            "reference": reference,
+            "claim_id": claim_id,
+            "instalment": instalment,
+        }
+        try:
+            await self.db[REFERENCES].insert_one(owner)
+        except DuplicateKeyError:
+            found: dict[str, Any] | None = await self.db[REFERENCES].find_one({"_id": payment_id})
+            if found is not None:
+                return found
+            raise
+        return owner
 
     async def change_claim(
         self,

@@ -5,7 +5,9 @@ leaves the same state: no counters, only facts and values set once.
 
 ``cover_programmes``: ``_id`` the programme id; its ``benefits``, ``region_code``,
 ``start_month``/``end_month`` and ``status`` from the latest programme event (``as_of`` guard in
-the filter: an older event never overwrites a newer one); ``due.<YYYY-MM>``: each month billing
+the filter: an older event never overwrites a newer one); ``benefits_at.t<digits of as_of>``:
+the benefits of every opening and change, with its ``as_of`` and Jakarta ``month`` (set by
+value: the same event again writes the same entry); ``due.<YYYY-MM>``: each month billing
 invoiced, with its due date (ISO date); ``lapsed.<YYYY-MM>``: the first months of unpaid
 streaks that ended the programme's cover. Both are maps set by dotted path, by value (the
 embedded store's ``$addToSet`` adds nothing to a document without the array: see the
@@ -58,11 +60,21 @@ def paid_key(worker_id: str, programme_id: str, period: str) -> str:
 
 @dataclass(frozen=True)
 class ProgrammeTerms:
-    """A programme's terms as an event gave them, with the event's time."""
+    """A programme's terms as an event gave them, with the event's time (``as_of``, UTC ISO)
+    and month (``month``, Asia/Jakarta); ``keeps_benefits``: its benefits join the history
+    (an opening or a change; a closing changes none)."""
 
     programme_id: str
     terms: Mapping[str, Any]
     as_of: str
+    month: str = ""
+    keeps_benefits: bool = True
+
+
+def history_key(as_of: str) -> str:
+    """A field name for an event time: its digits (a fixed-width UTC time sorts as time does),
+    prefixed, since a dotted path must hold no dots and no bare number."""
+    return "t" + "".join(ch for ch in as_of if ch.isdigit())
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,8 @@ class CoverStore(Repository):
         """Each programme's terms unless a newer event was applied; how many changed."""
         changed = 0
         coll = self.db[COVER_PROGRAMMES]
-        for w in sorted(writes, key=lambda w: w.as_of):
+        ordered = sorted(writes, key=lambda w: w.as_of)
+        for w in ordered:
             fields = {**w.terms, "as_of": w.as_of}
             result = await coll.update_one(
                 {"_id": w.programme_id, "as_of": {"$lt": w.as_of}}, {"$set": fields}
@@ -125,6 +138,25 @@ class CoverStore(Repository):
                     {"_id": w.programme_id, "as_of": {"$exists": False}}, {"$set": fields}
                 )
                 changed += result.matched_count
+        history = [
+            UpdateOne(
+                {"_id": w.programme_id},
+                {
+                    "$set": {
+                        f"benefits_at.{history_key(w.as_of)}": {
+                            "as_of": w.as_of,
+                            "month": w.month,
+                            "benefits": list(w.terms["benefits"]),
+                        }
+                    }
+                },
+                upsert=True,
+            )
+            for w in ordered
+            if w.keeps_benefits and w.month and "benefits" in w.terms
+        ]
+        if history:
+            await coll.bulk_write(history, ordered=False)
         return changed
 
     async def add_enrolments(self, docs: Sequence[Mapping[str, Any]]) -> int:
