@@ -15,9 +15,15 @@ import pytest
 
 import bpu_claims.store.cover as cover_store
 from bpu_claims.domain import MonthStatus
-from bpu_claims.handlers.cover import COVER_EVENT_HANDLERS, cover_of
+from bpu_claims.handlers.cover import COVER_EVENT_HANDLERS, TERMS, as_of, cover_of
 from bpu_claims.store import ClaimsRepository
-from bpu_claims.store.cover import COVER_CHANGES, COVER_ENROLMENTS, COVER_PAID, COVER_PROGRAMMES
+from bpu_claims.store.cover import (
+    COVER_CHANGES,
+    COVER_ENROLMENTS,
+    COVER_PAID,
+    COVER_PROGRAMMES,
+    ProgrammeTerms,
+)
 from bpu_shared.clock import FixedClock
 from bpu_shared.events import (
     BenefitProgramme,
@@ -184,7 +190,13 @@ def events_of(workers: int) -> dict[type, list[Any]]:
             ),
             producer="t",
             occurred_at=at + timedelta(days=1),
-        )
+        ),
+        # JHT dropped in mid-November: from November on the programme pays JKK and JKM only.
+        ProgrammeChanged.create(
+            ProgrammeChangedPayload(**terms(), changed=["benefits"]),
+            producer="t",
+            occurred_at=at + timedelta(days=75),
+        ),
     ]
     return {
         ProgrammeOpened: programme,
@@ -254,7 +266,13 @@ async def test_one_delivery_builds_the_cover_view(deps):
     today = date(2025, 1, 10)
     paid = await view(deps, "WK-00001", date(2024, 10, 20), today)
     assert paid.month_status is MonthStatus.PAID and paid.contribution_months == 1
-    assert paid.benefits == {*JKK_JKM, BenefitProgramme.JHT}  # the programme's change added JHT
+    # The programme's benefits in force in the incident month: JHT added in September (the
+    # month it opened), dropped in November; October's claim reads them as they were then.
+    assert paid.benefits == {*JKK_JKM, BenefitProgramme.JHT}
+    assert (await view(deps, "WK-00001", date(2024, 11, 1), today)).benefits == set(JKK_JKM)
+    assert (await view(deps, "WK-00001", date(2024, 12, 20), today)).benefits == set(JKK_JKM)
+    stored = await deps.repository.cover_programme(PROGRAMME)
+    assert stored["benefits"] == ["JKK", "JKM"] and len(stored["benefits_at"]) == 3
     assert paid.declared_income == 1_000_000
     arrears = await view(deps, "WK-00001", date(2024, 11, 20), today)
     assert arrears.month_status is MonthStatus.ARREARS  # payable until 2025-02-17
@@ -317,6 +335,28 @@ async def test_a_crash_part_way_through_a_batch_then_a_larger_batch(
     monkeypatch.setattr(cover_store, "insert_new", real)
     await feed(deps, events, 1000)
     assert await state(mongo_db) == expected
+
+
+async def test_a_crash_between_a_programme_s_terms_and_its_benefits_history(
+    deps, mongo_db, mongo_client
+):
+    """The terms were written and the process died before the benefits history: the events
+    delivered again (at other boundaries) leave the state one clean delivery leaves."""
+    events = events_of(10)
+    expected = await reference_state(mongo_client, events)
+    programme_events = [*events[ProgrammeOpened], *events[ProgrammeChanged]]
+    await deps.repository.apply_programme_terms(
+        ProgrammeTerms(e.payload.programme_id, terms_of(e), as_of(e), keeps_benefits=False)
+        for e in programme_events
+    )
+    assert "benefits_at" not in (await deps.repository.cover_programme(PROGRAMME) or {})
+    await feed(deps, events, 2)
+    assert await state(mongo_db) == expected
+
+
+def terms_of(event: Any) -> dict[str, Any]:
+    fields = event.payload.model_dump(mode="json")
+    return {k: fields[k] for k in TERMS if k in fields}
 
 
 async def test_a_cover_paid_of_ten_thousand_workers_delivered_again(deps, mongo_db):

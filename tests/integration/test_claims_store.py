@@ -25,7 +25,7 @@ from bpu_claims.handlers.claims import (
     pay_claim,
 )
 from bpu_claims.store import ClaimsRepository
-from bpu_claims.store.claims import CLAIMS
+from bpu_claims.store.claims import CLAIMS, REFERENCES
 from bpu_claims.store.cover import MonthInvoiced, MonthsPaid
 from bpu_shared.auth import Principal, Role
 from bpu_shared.clock import JAKARTA, FixedClock
@@ -71,20 +71,25 @@ async def deps(mongo_db) -> Deps[ClaimsRepository, Any]:
     return Deps(repo, uow.publisher, clock, SimpleNamespace(arrears_window_months=3))
 
 
+def jkm_death(worker: str = "WK-1", day: int = 3, request_id: str | None = None) -> FileClaim:
+    return FileClaim(
+        worker,
+        BenefitProgramme.JKM,
+        datetime(2024, 12, day).date(),
+        date_of_death=datetime(2024, 12, day).date(),
+        heirs=[Heir("Siti Aminah", "spouse", "BRI 0123-01-000123-50-1")],
+        request_id=request_id,
+    )
+
+
 async def assessed_claim(deps: Any) -> str:
     claim = await file_claim(
-        FileClaim(
-            "WK-1",
-            BenefitProgramme.JKM,
-            datetime(2024, 12, 3).date(),
-            date_of_death=datetime(2024, 12, 3).date(),
-            heirs=[Heir("Siti Aminah", "spouse", "BRI 0123-01-000123-50-1")],
-        ),
+        jkm_death(),
         FILER,
         deps,
     )
-    await assess_claim(AssessClaim(claim["_id"]), FILER, deps)
-    return str(claim["_id"])
+    await assess_claim(AssessClaim(claim.claim["_id"]), FILER, deps)
+    return str(claim.claim["_id"])
 
 
 async def outbox(mongo_db, claim_id: str) -> list[dict[str, Any]]:
@@ -144,3 +149,49 @@ async def test_find_claims_by_state_benefit_region_and_period(deps):
         {"month_to": "2024-11"},
     ):
         assert (await repo.find_claims(**other))[1] == 0, other
+
+
+async def test_one_request_id_filed_twice_at_once_is_one_claim(deps, mongo_db):
+    """Two retries of one filing race: the claim id derives from the key and request_id, the
+    store's unique _id lets one insert through, and the other answers the claim it filed."""
+    results = await asyncio.gather(
+        *(file_claim(jkm_death(request_id="kaur-77"), FILER, deps) for _ in range(4))
+    )
+    assert sum(r.created for r in results) == 1
+    assert len({r.claim["_id"] for r in results}) == 1
+    cid = results[0].claim["_id"]
+    assert await mongo_db[CLAIMS].count_documents({"request.id": "kaur-77"}) == 1
+    assert [e["event_type"] for e in await outbox(mongo_db, cid)] == ["ClaimFiled"]
+    with pytest.raises(Conflict) as other:
+        await file_claim(jkm_death(day=4, request_id="kaur-77"), FILER, deps)
+    assert other.value.field == "request_id"
+
+
+async def test_one_reference_for_two_claims_at_once_pays_one(deps, mongo_db):
+    """Two claims paid at once with the same bank reference: the reference document's unique
+    _id lets one through; the other is refused naming reference and stays approved."""
+    one, two = await assessed_claim(deps), await assessed_claim(deps)
+    for cid in (one, two):
+        await approve_claim(ApproveClaim(cid), SECOND, deps)
+    results = await asyncio.gather(
+        pay_claim(PayClaim(one, "BNI/TRF/5"), SECOND, deps),
+        pay_claim(PayClaim(two, "BNI/TRF/5"), SECOND, deps),
+        return_exceptions=True,
+    )
+    done = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(done) == 1 and len(refused) == 1, results
+    assert refused[0].field == "reference"
+    winner = done[0].claim["_id"]
+    loser = two if winner == one else one
+    assert (await deps.repository.claim(loser))["state"] == "approved"
+    assert await mongo_db[REFERENCES].count_documents({}) == 1
+    paid = [
+        e
+        for cid in (one, two)
+        for e in await outbox(mongo_db, cid)
+        if e["event_type"] == "ClaimPaid"
+    ]
+    assert len(paid) == 1
+    again = await pay_claim(PayClaim(winner, "BNI/TRF/5"), SECOND, deps)
+    assert not again.created
