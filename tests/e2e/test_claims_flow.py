@@ -6,7 +6,9 @@ A JKM death in that month is filed with its heirs and a death certificate (GridF
 one officer, refused to the same officer's approval (four eyes), approved by a second, paid:
 ClaimPaid of Rp42,000,000 is on the topic once, and reporting's benefit totals for the regency
 show it. The same claim for a month invoiced but unpaid past the arrears window is rejected
-with R02. A dashboard key cannot file; a sponsor key sees its own region's claims only."""
+with R02. Filing again with the same request_id answers the claim filed (200), with another
+body 409; the first claim's bank reference cannot pay another claim (409). A dashboard key
+cannot file; a sponsor key sees its own region's claims only."""
 
 from __future__ import annotations
 
@@ -181,14 +183,23 @@ async def test_a_jkm_death_filed_assessed_approved_by_a_second_officer_and_paid(
 ):
     claims, reporting = services
     client = claims.client
-    filed = await client.post(
-        "/claims", json=jkm_claim(cover["paid"], "2024-12-03"), headers=keys["kaur"]
-    )
+    body = {**jkm_claim(cover["paid"], "2024-12-03"), "request_id": "kaur-2024-12-0001"}
+    filed = await client.post("/claims", json=body, headers=keys["kaur"])
     assert filed.status_code == 201, filed.text
     claim = filed.json()
     cid = claim["claim_id"]
     assert claim["state"] == "filed" and claim["regency_code"] == "17.04"
     assert filed.headers["location"] == f"/claims/{cid}"
+    # The client retries (the answer was lost): the same claim, 200; never a second one.
+    retried = await client.post("/claims", json=body, headers=keys["kaur"])
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["claim_id"] == cid and retried.headers["location"] == f"/claims/{cid}"
+    other = await client.post(
+        "/claims", json={**body, "incident_date": "2024-12-02"}, headers=keys["kaur"]
+    )
+    assert other.status_code == 409, other.text
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert other.json()["errors"][0]["field"] == "request_id"
 
     pdf = b"%PDF-1.4 akta kematian " + bytes(range(256)) * 2000
     attached = await client.post(
@@ -264,6 +275,31 @@ async def test_a_jkm_death_filed_assessed_approved_by_a_second_officer_and_paid(
 
     totals, _ = await eventually(regency, lambda r: r["benefits_paid_rupiah"] >= 42_000_000)
     assert totals["benefits_paid_rupiah"] == 42_000_000 and totals["claims_paid"] == 1
+
+
+async def test_a_bank_reference_pays_one_claim_only(services, keys, cover):
+    """The first test's transfer reference, given again for another worker's approved claim:
+    409 naming reference, and that claim stays approved and unpaid."""
+    claims, _ = services
+    client = claims.client
+    filed = await client.post(
+        "/claims", json=jkm_claim(cover["unpaid"], "2024-12-10"), headers=keys["officer_a"]
+    )
+    assert filed.status_code == 201, filed.text
+    cid = filed.json()["claim_id"]
+    assessed = await client.post(f"/claims/{cid}/assessment", headers=keys["officer_a"])
+    assert assessed.json()["state"] == "assessed", assessed.text
+    approved = await client.post(f"/claims/{cid}/approval", headers=keys["officer_b"])
+    assert approved.json()["state"] == "approved", approved.text
+    taken = await client.post(
+        f"/claims/{cid}/payments",
+        json={"reference": "BRI/TRF/2024/12/0042"},
+        headers=keys["officer_b"],
+    )
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["errors"][0]["field"] == "reference"
+    after = (await client.get(f"/claims/{cid}", headers=keys["officer_a"])).json()
+    assert after["state"] == "approved" and after["payments"] == [] and after["paid_rupiah"] == 0
 
 
 async def test_a_month_unpaid_past_the_window_is_rejected_with_r02(
