@@ -11,6 +11,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 SYNC_FLAGS ?= --frozen
+# Test modules run on this many worker processes (pytest-xdist, a module to a worker: most of
+# an end-to-end test's time is spent waiting on the broker, so three share two cores well);
+# 0 runs them in this process.
+TEST_WORKERS ?= 3
 TOOLS := .tools
 
 ifndef UV
@@ -51,7 +55,7 @@ up: install
 	$(UV) run $(SYNC_FLAGS) bpu-dev up
 
 test: install
-	$(UV) run $(SYNC_FLAGS) pytest
+	$(UV) run $(SYNC_FLAGS) pytest -n $(TEST_WORKERS) --dist loadfile
 
 # mypy's settings (strictness, pydantic plugin, the untyped third-party packages) are in
 # pyproject.toml's [tool.mypy].
