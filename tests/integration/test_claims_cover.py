@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import bpu_claims.store.cover as cover_store
+import bpu_shared.store as shared_store
 from bpu_claims.domain import MonthStatus
 from bpu_claims.handlers.cover import COVER_EVENT_HANDLERS, TERMS, as_of, cover_of
 from bpu_claims.store import ClaimsRepository
@@ -328,11 +329,13 @@ async def test_a_crash_part_way_through_a_batch_then_a_larger_batch(
         await real(coll, list(docs)[: len(docs) // 2])
         raise ConnectionError("the process died here")
 
-    monkeypatch.setattr(cover_store, "insert_new", half_then_crash)
+    for module in (cover_store, shared_store):  # claims' own bulk inserts, the enrolments'
+        monkeypatch.setattr(module, "insert_new", half_then_crash)
     for kind in (WorkerRegistered, WorkerChanged, CoverPaid):
         with pytest.raises(ConnectionError):
             await apply(deps, events[kind][:30], 30)
-    monkeypatch.setattr(cover_store, "insert_new", real)
+    for module in (cover_store, shared_store):
+        monkeypatch.setattr(module, "insert_new", real)
     await feed(deps, events, 1000)
     assert await state(mongo_db) == expected
 

@@ -1,13 +1,26 @@
-"""MongoDB access through PyMongo's async client; one database per service."""
+"""MongoDB access through PyMongo's async client; one database per service. Also the guarded
+writes the services that keep a copy of registration's enrolments share (billing's roster,
+claims' cover view): each idempotent, so an event applied again leaves the same state."""
 
 from __future__ import annotations
 
-from pymongo import AsyncMongoClient
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 from bpu_shared.settings import ServiceSettings
 
+DUPLICATE_KEY = 11000
 #: Errors that mean the store is unreachable for now, not that the operation is wrong.
 TRANSIENT_STORE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionFailure,
@@ -41,3 +54,82 @@ def prefix_query(field: str, prefix: str | None) -> dict[str, object]:
     if not prefix:
         return {}
     return {"$or": [{field: prefix}, {field: {"$regex": "^" + prefix.replace(".", r"\.") + r"\."}}]}
+
+
+async def insert_new(coll: AsyncCollection[Any], docs: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Insert the documents whose ``_id`` is new (unordered); the positions refused as
+    duplicates."""
+    if not docs:
+        return set()
+    try:
+        await coll.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
+async def set_if_newer(coll: AsyncCollection[Any], doc_id: str, fields: Mapping[str, Any]) -> bool:
+    """``fields`` (with the event's ``as_of``, an ISO string) set on the document unless a newer
+    event was applied to it (an ``as_of`` guard in the filter); a document not stored yet is
+    inserted. False when it was not changed (stored, and as new as this event or newer, or
+    stored without an ``as_of``: that is the caller's to judge)."""
+    result = await coll.update_one(
+        {"_id": doc_id, "as_of": {"$lt": fields["as_of"]}}, {"$set": dict(fields)}
+    )
+    if result.matched_count:
+        return True
+    try:
+        await coll.insert_one({"_id": doc_id, **fields})
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+async def add_enrolments(coll: AsyncCollection[Any], docs: Sequence[Mapping[str, Any]]) -> int:
+    """Enrolments from ``WorkerRegistered`` (``bpu_shared.enrolments``) in one unordered bulk
+    insert; how many were new. One stored already is left as it is, unless it was made from its
+    end before its registration came (``registered`` False): then it gets the registration's
+    fields, keeping its end."""
+    refused = await insert_new(coll, docs)
+    if refused:
+        late = [
+            UpdateOne(
+                {"_id": docs[i]["_id"], "registered": False},
+                {
+                    "$set": {
+                        k: v
+                        for k, v in docs[i].items()
+                        if k not in ("_id", "last_month", "ended_as_of")
+                    }
+                },
+            )
+            for i in sorted(refused)
+        ]
+        await coll.bulk_write(late, ordered=False)
+    return len(docs) - len(refused)
+
+
+async def end_enrolment(
+    coll: AsyncCollection[Any],
+    enrolment_id: str,
+    last_month: str,
+    as_of: str,
+    stub: Mapping[str, Any],
+) -> bool:
+    """The enrolment ends with ``last_month``, unless a newer end was applied to it; an
+    enrolment not stored yet is stored from ``stub`` (its end came before its registration).
+    True when something changed."""
+    ended = {"last_month": last_month, "ended_as_of": as_of}
+    result = await coll.update_one(
+        {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
+    )
+    if result.matched_count:
+        return True
+    try:
+        await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})
+        return True
+    except DuplicateKeyError:
+        return False  # stored, with this end or a newer one

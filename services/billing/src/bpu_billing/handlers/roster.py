@@ -13,11 +13,16 @@ or after a crash between two of its writes, leaves the same state."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 from bpu_billing.handlers.base import Billing
-from bpu_billing.store.roster import NEVER, ProgrammeWrite, enrolment_key
+from bpu_billing.store.roster import ProgrammeWrite
+from bpu_shared.enrolments import (
+    as_of,
+    enrolment_ends,
+    registered_enrolments,
+    worker_changes,
+)
 from bpu_shared.events import (
     EnrolmentEnded,
     ProgrammeChanged,
@@ -45,9 +50,11 @@ TERMS = (
 )
 
 
-def as_of(event: Any) -> str:
-    """When the event happened, as an ISO string in UTC that sorts as time does."""
-    return str(event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"))
+#: What billing keeps of an enrolment beyond what every copy of it keeps
+#: (``bpu_shared.enrolments``): the sponsor it bills, and the occupation it prices.
+ENROLMENT_EXTRA = ("sponsor_id", "occupation")
+#: And of a worker's change: what changed, and the occupation.
+CHANGE_EXTRA = ("changed", "occupation")
 
 
 async def programmes_changed(
@@ -61,77 +68,17 @@ async def programmes_changed(
     await deps.repository.apply_programmes(writes)
 
 
-def enrolment_doc(event: WorkerRegistered) -> dict[str, Any]:
-    p = event.payload
-    first = str(p.cover_start)
-    return {
-        "_id": enrolment_key(p.enrolment_id, p.worker_id, p.programme_id, first),
-        "worker_id": p.worker_id,
-        "programme_id": p.programme_id,
-        "sponsor_id": p.sponsor_id,
-        "first_month": first,
-        "last_month": str(p.cover_end) if p.cover_end is not None else None,
-        "benefits": [str(b) for b in p.benefits],
-        "occupation": p.occupation,
-        "province_code": p.province_code,
-        "regency_code": p.regency_code,
-        "district_code": p.district_code,
-        "village_code": p.village_code,
-        "income": p.declared_monthly_income,
-        "as_of": as_of(event),
-        "ended_as_of": NEVER,
-        "registered": True,
-    }
-
-
 async def workers_registered(events: Sequence[WorkerRegistered], deps: Billing) -> None:
-    docs: dict[str, dict[str, Any]] = {}
-    for event in events:
-        doc = enrolment_doc(event)
-        docs.setdefault(doc["_id"], doc)  # the same event twice in one batch: once
-    await deps.repository.add_enrolments(list(docs.values()))
+    await deps.repository.add_enrolments(registered_enrolments(events, ENROLMENT_EXTRA))
 
 
 async def enrolments_ended(events: Sequence[EnrolmentEnded], deps: Billing) -> None:
-    for event in sorted(events, key=as_of):
-        p = event.payload
-        first = str(p.cover_start)
-        stub = {
-            "worker_id": p.worker_id,
-            "programme_id": p.programme_id,
-            "sponsor_id": p.sponsor_id,
-            "first_month": first,
-            "benefits": None,  # the programme's, until the registration comes
-            "occupation": p.occupation,
-            "province_code": p.province_code,
-            "regency_code": p.regency_code,
-            "district_code": p.district_code,
-            "village_code": p.village_code,
-            "income": p.declared_monthly_income,
-            "as_of": as_of(event),
-        }
-        key = enrolment_key(p.enrolment_id, p.worker_id, p.programme_id, first)
-        await deps.repository.end_enrolment(key, str(p.cover_end), as_of(event), stub)
+    for end in enrolment_ends(events, ENROLMENT_EXTRA):
+        await deps.repository.end_enrolment(end.key, end.last_month, end.as_of, end.stub)
 
 
 async def workers_changed(events: Sequence[WorkerChanged], deps: Billing) -> None:
-    docs: dict[str, dict[str, Any]] = {}
-    for event in events:
-        p = event.payload
-        docs[str(event.event_id)] = {
-            "_id": str(event.event_id),
-            "worker_id": p.worker_id,
-            "effective_month": str(p.effective_month),
-            "as_of": as_of(event),
-            "changed": list(p.changed),
-            "income": p.declared_monthly_income,
-            "occupation": p.occupation,
-            "province_code": p.province_code,
-            "regency_code": p.regency_code,
-            "district_code": p.district_code,
-            "village_code": p.village_code,
-        }
-    await deps.repository.add_worker_changes(list(docs.values()))
+    await deps.repository.add_worker_changes(worker_changes(events, CHANGE_EXTRA))
 
 
 ROSTER_EVENT_HANDLERS: dict[type, Sequence[Any]] = {

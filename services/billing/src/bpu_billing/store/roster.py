@@ -44,19 +44,15 @@ from typing import Any, TypeVar
 
 import bson
 from bson import Binary
-from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo import ASCENDING
 
+from bpu_shared import store
 from bpu_shared.month import Month
 from bpu_shared.service import Repository
 
 PROGRAMMES, ENROLMENTS, WORKER_CHANGES = "programmes", "enrolments", "worker_changes"
 ROSTER_BLOBS = "roster_blobs"
 T = TypeVar("T")
-DUPLICATE_KEY = 11000
-#: ``ended_as_of`` before any end: an ISO time before every event (the embedded store's update
-#: filters do not order "" before a time: see the conformance suite).
-NEVER = "0001-01-01T00:00:00.000000+00:00"
 
 #: What the billing run reads of an enrolment (a projection: no history it does not need).
 ROSTER_FIELDS = {
@@ -82,13 +78,6 @@ WORKER_FACTS = (
 )
 
 
-def enrolment_key(
-    enrolment_id: str | None, worker_id: str, programme_id: str, cover_start: str
-) -> str:
-    """The enrolment's id: registration's, or one made of what identifies it."""
-    return enrolment_id or f"{worker_id}|{programme_id}|{cover_start}"
-
-
 @dataclass(frozen=True)
 class ProgrammeWrite:
     """A programme's terms as an event gave them, with the event's time."""
@@ -96,21 +85,6 @@ class ProgrammeWrite:
     programme_id: str
     terms: Mapping[str, Any]
     as_of: str
-
-
-async def _insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[int]:
-    """Insert the documents whose ``_id`` is new (unordered); the positions refused as
-    duplicates."""
-    if not docs:
-        return set()
-    try:
-        await coll.insert_many(list(docs), ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
 
 
 class RosterStore(Repository):
@@ -128,21 +102,10 @@ class RosterStore(Repository):
     async def apply_programmes(self, writes: Iterable[ProgrammeWrite]) -> int:
         """Each programme's terms unless a newer event was applied; how many changed. A
         programme not stored yet is inserted (a second insert of it is refused and ignored)."""
-        changed = 0
         coll = self.db[PROGRAMMES]
+        changed = 0
         for w in sorted(writes, key=lambda w: w.as_of):
-            fields = {**w.terms, "as_of": w.as_of}
-            result = await coll.update_one(
-                {"_id": w.programme_id, "as_of": {"$lt": w.as_of}}, {"$set": fields}
-            )
-            if result.matched_count:
-                changed += 1
-                continue
-            try:
-                await coll.insert_one({"_id": w.programme_id, **fields})
-                changed += 1
-            except DuplicateKeyError:
-                pass  # stored, and as new as this event or newer
+            changed += await store.set_if_newer(coll, w.programme_id, {**w.terms, "as_of": w.as_of})
         return changed
 
     async def add_enrolments(self, docs: Sequence[Mapping[str, Any]]) -> int:
@@ -150,24 +113,9 @@ class RosterStore(Repository):
         new. One stored already is left as it is, unless it was made from its end before its
         registration came (``registered`` False): then it gets the registration's fields,
         keeping its end."""
-        refused = await _insert_new(self.db[ENROLMENTS], docs)
+        new = await store.add_enrolments(self.db[ENROLMENTS], docs)
         await self._add_blobs(docs)
-        if refused:
-            late = [
-                UpdateOne(
-                    {"_id": docs[i]["_id"], "registered": False},
-                    {
-                        "$set": {
-                            k: v
-                            for k, v in docs[i].items()
-                            if k not in ("_id", "last_month", "ended_as_of")
-                        }
-                    },
-                )
-                for i in sorted(refused)
-            ]
-            await self.db[ENROLMENTS].bulk_write(late, ordered=False)
-        return len(docs) - len(refused)
+        return new
 
     async def _add_blobs(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """The batch's enrolments as one blob per programme, for the billing run."""
@@ -188,7 +136,7 @@ class RosterStore(Repository):
                     "enrolments": Binary(bson.encode({"e": entries})),
                 }
             )
-        await _insert_new(self.db[ROSTER_BLOBS], blobs)
+        await store.insert_new(self.db[ROSTER_BLOBS], blobs)
 
     async def end_enrolment(
         self, enrolment_id: str, last_month: str, as_of: str, stub: Mapping[str, Any]
@@ -196,22 +144,11 @@ class RosterStore(Repository):
         """The enrolment ends with ``last_month``, unless a newer end was applied to it; an
         enrolment not stored yet is stored from ``stub`` (its end came before its
         registration). True when something changed."""
-        coll = self.db[ENROLMENTS]
-        ended = {"last_month": last_month, "ended_as_of": as_of}
-        result = await coll.update_one(
-            {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
-        )
-        if result.matched_count:
-            return True
-        try:
-            await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})
-            return True
-        except DuplicateKeyError:
-            return False  # stored, with this end or a newer one
+        return await store.end_enrolment(self.db[ENROLMENTS], enrolment_id, last_month, as_of, stub)
 
     async def add_worker_changes(self, docs: Sequence[Mapping[str, Any]]) -> int:
         """Changes of workers' facts, each kept once (by event id); how many were new."""
-        return len(docs) - len(await _insert_new(self.db[WORKER_CHANGES], docs))
+        return len(docs) - len(await store.insert_new(self.db[WORKER_CHANGES], docs))
 
     # -- readers -------------------------------------------------------------------------------
 

@@ -22,22 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
 from bpu_claims.domain import CoverView, MonthStatus
 from bpu_claims.handlers.base import Claims
 from bpu_claims.store import ClaimsRepository
-from bpu_claims.store.cover import (
-    NEVER,
-    MonthInvoiced,
-    MonthsPaid,
-    ProgrammeTerms,
-    enrolment_key,
-    paid_key,
-)
+from bpu_claims.store.cover import MonthInvoiced, MonthsPaid, ProgrammeTerms, paid_key
 from bpu_shared.calendar import due_date
 from bpu_shared.clock import JAKARTA
+from bpu_shared.enrolments import (
+    REGIONS,
+    as_of,
+    enrolment_ends,
+    registered_enrolments,
+    worker_changes,
+)
 from bpu_shared.events import (
     BenefitProgramme,
     ContributionInvoiced,
@@ -54,12 +54,6 @@ from bpu_shared.month import Month
 
 #: The programme terms claims keeps.
 TERMS = ("sponsor_id", "region_code", "benefits", "start_month", "end_month", "status")
-REGIONS = ("province_code", "regency_code", "district_code", "village_code")
-
-
-def as_of(event: Any) -> str:
-    """When the event happened, as an ISO string in UTC that sorts as time does."""
-    return str(event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"))
 
 
 # -- registration's events ----------------------------------------------------------------------
@@ -83,62 +77,17 @@ async def programmes_changed(
     await deps.repository.apply_programme_terms(writes)
 
 
-def enrolment_doc(event: WorkerRegistered) -> dict[str, Any]:
-    p = event.payload
-    first = str(p.cover_start)
-    return {
-        "_id": enrolment_key(p.enrolment_id, p.worker_id, p.programme_id, first),
-        "worker_id": p.worker_id,
-        "programme_id": p.programme_id,
-        "first_month": first,
-        "last_month": str(p.cover_end) if p.cover_end is not None else None,
-        "benefits": [str(b) for b in p.benefits],
-        "income": p.declared_monthly_income,
-        **{k: getattr(p, k) for k in REGIONS},
-        "as_of": as_of(event),
-        "ended_as_of": NEVER,
-        "registered": True,
-    }
-
-
 async def workers_registered(events: Sequence[WorkerRegistered], deps: Claims) -> None:
-    docs: dict[str, dict[str, Any]] = {}
-    for event in events:
-        doc = enrolment_doc(event)
-        docs.setdefault(doc["_id"], doc)  # the same event twice in one batch: once
-    await deps.repository.add_enrolments(list(docs.values()))
+    await deps.repository.add_enrolments(registered_enrolments(events))
 
 
 async def enrolments_ended(events: Sequence[EnrolmentEnded], deps: Claims) -> None:
-    for event in sorted(events, key=as_of):
-        p = event.payload
-        first = str(p.cover_start)
-        stub = {
-            "worker_id": p.worker_id,
-            "programme_id": p.programme_id,
-            "first_month": first,
-            "benefits": None,  # the programme's, until the registration comes
-            "income": p.declared_monthly_income,
-            **{k: getattr(p, k) for k in REGIONS},
-            "as_of": as_of(event),
-        }
-        key = enrolment_key(p.enrolment_id, p.worker_id, p.programme_id, first)
-        await deps.repository.end_enrolment(key, str(p.cover_end), as_of(event), stub)
+    for end in enrolment_ends(events):
+        await deps.repository.end_enrolment(end.key, end.last_month, end.as_of, end.stub)
 
 
 async def workers_changed(events: Sequence[WorkerChanged], deps: Claims) -> None:
-    docs = {
-        str(e.event_id): {
-            "_id": str(e.event_id),
-            "worker_id": e.payload.worker_id,
-            "effective_month": str(e.payload.effective_month),
-            "as_of": as_of(e),
-            "income": e.payload.declared_monthly_income,
-            **{k: getattr(e.payload, k) for k in REGIONS},
-        }
-        for e in events
-    }
-    await deps.repository.add_worker_changes(list(docs.values()))
+    await deps.repository.add_worker_changes(worker_changes(events))
 
 
 # -- billing's events ---------------------------------------------------------------------------

@@ -35,23 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from bpu_shared import store
 from bpu_shared.service import Repository
+from bpu_shared.store import insert_new
 
 COVER_PROGRAMMES, COVER_ENROLMENTS = "cover_programmes", "cover_enrolments"
 COVER_CHANGES, COVER_PAID = "cover_changes", "cover_paid"
-DUPLICATE_KEY = 11000
-#: ``ended_as_of`` before any end: an ISO time before every event (the embedded store's update
-#: filters do not order "" before a time: see the conformance suite).
-NEVER = "0001-01-01T00:00:00.000000+00:00"
-
-
-def enrolment_key(
-    enrolment_id: str | None, worker_id: str, programme_id: str, cover_start: str
-) -> str:
-    """The enrolment's id: registration's, or one made of what identifies it."""
-    return enrolment_id or f"{worker_id}|{programme_id}|{cover_start}"
 
 
 def paid_key(worker_id: str, programme_id: str, period: str) -> str:
@@ -92,21 +82,6 @@ class MonthsPaid:
     worker_ids: Sequence[str]
 
 
-async def insert_new(coll: Any, docs: Sequence[Mapping[str, Any]]) -> set[int]:
-    """Insert the documents whose ``_id`` is new (unordered); the positions refused as
-    duplicates."""
-    if not docs:
-        return set()
-    try:
-        await coll.insert_many(list(docs), ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
-
-
 class CoverStore(Repository):
     async def ensure_cover_indexes(self) -> None:
         await self.db[COVER_ENROLMENTS].create_index([("worker_id", ASCENDING)])
@@ -122,22 +97,15 @@ class CoverStore(Repository):
         ordered = sorted(writes, key=lambda w: w.as_of)
         for w in ordered:
             fields = {**w.terms, "as_of": w.as_of}
-            result = await coll.update_one(
-                {"_id": w.programme_id, "as_of": {"$lt": w.as_of}}, {"$set": fields}
-            )
-            if result.matched_count:
+            if await store.set_if_newer(coll, w.programme_id, fields):
                 changed += 1
                 continue
-            try:
-                await coll.insert_one({"_id": w.programme_id, **fields})
-                changed += 1
-            except DuplicateKeyError:
-                # Stored: as new as this event or newer, or made by billing's facts before any
-                # programme event (no ``as_of`` yet); the latter takes the terms now.
-                result = await coll.update_one(
-                    {"_id": w.programme_id, "as_of": {"$exists": False}}, {"$set": fields}
-                )
-                changed += result.matched_count
+            # Stored: as new as this event or newer, or made by billing's facts before any
+            # programme event (no ``as_of`` yet); the latter takes the terms now.
+            result = await coll.update_one(
+                {"_id": w.programme_id, "as_of": {"$exists": False}}, {"$set": fields}
+            )
+            changed += result.matched_count
         history = [
             UpdateOne(
                 {"_id": w.programme_id},
@@ -162,41 +130,16 @@ class CoverStore(Repository):
     async def add_enrolments(self, docs: Sequence[Mapping[str, Any]]) -> int:
         """Enrolments from ``WorkerRegistered`` in one unordered bulk insert; how many were new.
         One learnt from its end first gets the registration's fields, keeping its end."""
-        refused = await insert_new(self.db[COVER_ENROLMENTS], docs)
-        if refused:
-            late = [
-                UpdateOne(
-                    {"_id": docs[i]["_id"], "registered": False},
-                    {
-                        "$set": {
-                            k: v
-                            for k, v in docs[i].items()
-                            if k not in ("_id", "last_month", "ended_as_of")
-                        }
-                    },
-                )
-                for i in sorted(refused)
-            ]
-            await self.db[COVER_ENROLMENTS].bulk_write(late, ordered=False)
-        return len(docs) - len(refused)
+        return await store.add_enrolments(self.db[COVER_ENROLMENTS], docs)
 
     async def end_enrolment(
         self, enrolment_id: str, last_month: str, as_of: str, stub: Mapping[str, Any]
     ) -> bool:
         """The enrolment ends with ``last_month`` unless a newer end was applied; one not
         stored yet is stored from ``stub``. True when something changed."""
-        coll = self.db[COVER_ENROLMENTS]
-        ended = {"last_month": last_month, "ended_as_of": as_of}
-        result = await coll.update_one(
-            {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
+        return await store.end_enrolment(
+            self.db[COVER_ENROLMENTS], enrolment_id, last_month, as_of, stub
         )
-        if result.matched_count:
-            return True
-        try:
-            await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})
-            return True
-        except DuplicateKeyError:
-            return False  # stored, with this end or a newer one
 
     async def add_worker_changes(self, docs: Sequence[Mapping[str, Any]]) -> int:
         """Changes of workers' facts, each kept once (by event id); how many were new."""
