@@ -18,9 +18,7 @@ from bpu_billing.store.roster import ENROLMENTS, PROGRAMMES, WORKER_CHANGES
 from bpu_shared.clock import FixedClock
 from bpu_shared.events import (
     BenefitProgramme,
-    EndReason,
     EnrolmentEnded,
-    EnrolmentEndedPayload,
     Event,
     ProgrammeChanged,
     ProgrammeChangedPayload,
@@ -29,32 +27,28 @@ from bpu_shared.events import (
     ProgrammeOpened,
     ProgrammeOpenedPayload,
     WorkerChanged,
-    WorkerChangedPayload,
     WorkerRegistered,
-    WorkerRegisteredPayload,
 )
 from bpu_shared.service_layer.bus import Deps
 from bpu_shared.service_layer.unit_of_work import UnitOfWork
+from tests.registration_events import Programme
 
 T0 = datetime(2022, 9, 1, 8, tzinfo=UTC)
-VILLAGES = ["64.01.01.2001", "64.01.02.2001", "64.01.03.2001"]
-PROGRAMME = "PG-paser-2022"
-
-
-def terms(**over: Any) -> dict[str, Any]:
-    return {
-        "programme_id": PROGRAMME,
-        "sponsor_id": "SP-paser",
-        "name": "Pekerja Rentan Paser 2022",
-        "region_code": "64.01",
-        "budget_year": 2022,
-        "budget_rupiah": 1_000_000_000,
-        "quota": 1000,
-        "benefits": [BenefitProgramme.JKK, BenefitProgramme.JKM],
-        "start_month": "2022-10",
-        "end_month": "2022-12",
-        **over,
-    }
+PASER = Programme(
+    programme_id="PG-paser-2022",
+    sponsor_id="SP-paser",
+    name="Pekerja Rentan Paser 2022",
+    region_code="64.01",
+    budget_year=2022,
+    quota=1000,
+    benefits=(BenefitProgramme.JKK, BenefitProgramme.JKM),
+    start_month="2022-10",
+    end_month="2022-12",
+    villages=("64.01.01.2001", "64.01.02.2001", "64.01.03.2001"),
+    occupation="farmer",
+)
+PROGRAMME = PASER.programme_id
+terms = PASER.terms
 
 
 def programme_events() -> list[Event]:
@@ -76,74 +70,30 @@ def programme_events() -> list[Event]:
     ]
 
 
-def facts(i: int, income: int = 1_000_000) -> dict[str, Any]:
-    village = VILLAGES[i % len(VILLAGES)]
-    return {
-        "worker_id": f"WK-{i:05d}",
-        "province_code": "64",
-        "regency_code": "64.01",
-        "district_code": village.rsplit(".", 1)[0],
-        "village_code": village,
-        "occupation": "farmer",
-        "gender": "L",
-        "declared_monthly_income": income,
-    }
-
-
 def registered(count: int) -> list[WorkerRegistered]:
     return [
-        WorkerRegistered.create(
-            WorkerRegisteredPayload(
-                **facts(i),
-                sponsor_id="SP-paser",
-                programme_id=PROGRAMME,
-                benefits=[BenefitProgramme.JKK, BenefitProgramme.JKM],
-                cover_start="2022-10",
-                cover_end="2022-12",
-                registered_at=T0,
-                enrolment_id=f"EN-{i:05d}",
-            ),
-            producer="t",
-            occurred_at=T0 + timedelta(minutes=i),
-        )
+        PASER.registered(i, T0, T0 + timedelta(minutes=i), cover_end="2022-12")
         for i in range(count)
     ]
 
 
 def ended(indexes: Sequence[int]) -> list[EnrolmentEnded]:
-    events = []
-    for n, i in enumerate(indexes):
-        # Two ends of one enrolment: the later one (October) must win whatever the order.
-        for last, hours in (("2022-11", 1), ("2022-10", 2)):
-            events.append(
-                EnrolmentEnded.create(
-                    EnrolmentEndedPayload(
-                        **facts(i),
-                        enrolment_id=f"EN-{i:05d}",
-                        sponsor_id="SP-paser",
-                        programme_id=PROGRAMME,
-                        cover_start="2022-10",
-                        cover_end=last,
-                        reason=EndReason.WITHDRAWN,
-                        effective_on=date(2022, 10, 5),
-                    ),
-                    producer="t",
-                    occurred_at=T0 + timedelta(days=30 + n, hours=hours),
-                )
-            )
-    return events
+    # Two ends of one enrolment: the later one (October) must win whatever the order.
+    return [
+        PASER.ended(i, last, date(2022, 10, 5), T0 + timedelta(days=30 + n, hours=hours))
+        for n, i in enumerate(indexes)
+        for last, hours in (("2022-11", 1), ("2022-10", 2))
+    ]
 
 
 def changed(indexes: Sequence[int]) -> list[WorkerChanged]:
     return [
-        WorkerChanged.create(
-            WorkerChangedPayload(
-                **facts(i + 1, income=2_500_000),
-                changed=["declared_monthly_income", "domicile_code"],
-                effective_month="2022-11",
-            ).model_copy(update={"worker_id": f"WK-{i:05d}"}),
-            producer="t",
-            occurred_at=T0 + timedelta(days=40, minutes=i),
+        PASER.changed(
+            i,
+            "2022-11",
+            T0 + timedelta(days=40, minutes=i),
+            changed=("declared_monthly_income", "domicile_code"),
+            like=i + 1,
         )
         for i in indexes
     ]

@@ -34,20 +34,17 @@ from bpu_shared.events import (
     CoverageLapsedPayload,
     CoverPaid,
     CoverPaidPayload,
-    EndReason,
     EnrolmentEnded,
-    EnrolmentEndedPayload,
     ProgrammeChanged,
     ProgrammeChangedPayload,
     ProgrammeOpened,
     ProgrammeOpenedPayload,
     WorkerChanged,
-    WorkerChangedPayload,
     WorkerRegistered,
-    WorkerRegisteredPayload,
 )
 from bpu_shared.service_layer.bus import Deps
 from bpu_shared.service_layer.unit_of_work import UnitOfWork
+from tests.registration_events import Programme
 
 T0 = datetime(2024, 9, 1, 8, tzinfo=UTC)
 PROGRAMME = "PG-kaur-2024"
@@ -55,82 +52,32 @@ JKK_JKM = [BenefitProgramme.JKK, BenefitProgramme.JKM]
 COLLECTIONS = (COVER_PROGRAMMES, COVER_ENROLMENTS, COVER_CHANGES, COVER_PAID)
 
 
-def terms(**over: Any) -> dict[str, Any]:
-    return {
-        "programme_id": PROGRAMME,
-        "sponsor_id": "SP-kaur",
-        "name": "Pekerja Rentan Kaur 2024",
-        "region_code": "17.04",
-        "budget_year": 2024,
-        "budget_rupiah": 1_000_000_000,
-        "quota": 10_000,
-        "benefits": JKK_JKM,
-        "start_month": "2024-10",
-        "end_month": "2024-12",
-        **over,
-    }
-
-
-def facts(i: int, income: int = 1_000_000) -> dict[str, Any]:
-    return {
-        "worker_id": f"WK-{i:05d}",
-        "province_code": "17",
-        "regency_code": "17.04",
-        "district_code": "17.04.01",
-        "village_code": "17.04.01.2001",
-        "occupation": "fisher",
-        "gender": "L",
-        "declared_monthly_income": income,
-    }
+KAUR = Programme(
+    programme_id=PROGRAMME,
+    sponsor_id="SP-kaur",
+    name="Pekerja Rentan Kaur 2024",
+    region_code="17.04",
+    budget_year=2024,
+    quota=10_000,
+    benefits=JKK_JKM,
+    start_month="2024-10",
+    end_month="2024-12",
+    villages=("17.04.01.2001",),
+    occupation="fisher",
+)
+terms = KAUR.terms
 
 
 def events_of(workers: int) -> dict[type, list[Any]]:
     at = T0
-    registered = [
-        WorkerRegistered.create(
-            WorkerRegisteredPayload(
-                **facts(i),
-                sponsor_id="SP-kaur",
-                programme_id=PROGRAMME,
-                benefits=JKK_JKM,
-                cover_start="2024-10",
-                registered_at=at,
-                enrolment_id=f"EN-{i:05d}",
-            ),
-            producer="t",
-            occurred_at=at + timedelta(minutes=i),
-        )
-        for i in range(workers)
-    ]
+    registered = [KAUR.registered(i, at, at + timedelta(minutes=i)) for i in range(workers)]
     ended = [
-        EnrolmentEnded.create(
-            EnrolmentEndedPayload(
-                **facts(i),
-                enrolment_id=f"EN-{i:05d}",
-                sponsor_id="SP-kaur",
-                programme_id=PROGRAMME,
-                cover_start="2024-10",
-                cover_end=last,
-                reason=EndReason.WITHDRAWN,
-                effective_on=date(2024, 10, 5),
-            ),
-            producer="t",
-            occurred_at=at + timedelta(days=30 + hours),
-        )
+        KAUR.ended(i, last, date(2024, 10, 5), at + timedelta(days=30 + hours))
         for i in range(0, workers, 7)
         for last, hours in (("2024-11", 1), ("2024-10", 2))  # the later (October) wins
     ]
     changed = [
-        WorkerChanged.create(
-            WorkerChangedPayload(
-                **facts(i, income=2_500_000),
-                changed=["declared_monthly_income"],
-                effective_month="2024-11",
-            ),
-            producer="t",
-            occurred_at=at + timedelta(days=40, minutes=i),
-        )
-        for i in range(0, workers, 5)
+        KAUR.changed(i, "2024-11", at + timedelta(days=40, minutes=i)) for i in range(0, workers, 5)
     ]
     invoiced = [
         ContributionInvoiced.create(
