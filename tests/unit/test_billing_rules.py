@@ -1,5 +1,6 @@
-"""Billing's pure rules: the rate table as data (brackets, JKM, JHT, PP 50/2025 discounts), due
-dates, arrears and lapse, cover on a day, partial payments, and Rupiah in figures and words."""
+"""Billing's pure rules: the rate table as data (brackets, JKM, JHT, PP 50/2025 discounts), the
+last payable day (the due-date rule is shared: test_calendar.py), arrears and lapse, cover on
+a day, partial payments, and Rupiah in figures and words."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from bpu_billing.domain import (
     cover_on,
     due_date,
     in_words,
-    is_working_day,
     lapse_from,
     payable_until,
     rupiah,
@@ -375,43 +375,10 @@ def test_a_missing_or_unreadable_file_is_named(tmp_path: Path) -> None:
         RateTable.load(tmp_path / "bad.json")
 
 
-# -- due dates -----------------------------------------------------------------------------------
+# -- the last payable day ------------------------------------------------------------------------
 
-
-def test_lokal_numbers_the_weekend_from_sunday() -> None:
-    assert not is_working_day(date(2026, 11, 21))  # a Saturday
-    assert not is_working_day(date(2026, 11, 22))  # a Sunday
-    assert is_working_day(date(2026, 11, 23))  # a Monday
-
-
-@pytest.mark.parametrize(
-    ("period", "due"),
-    [
-        (Month(2026, 1), date(2026, 1, 15)),  # a Thursday
-        (Month(2026, 3), date(2026, 3, 16)),  # the 15th a Sunday: Monday
-        (Month(2026, 8), date(2026, 8, 18)),  # Saturday, Sunday, Independence Day: Tuesday
-        (Month(2026, 11), date(2026, 11, 16)),  # a Sunday
-        (Month(2026, 5), date(2026, 5, 18)),  # a Friday of cuti bersama after Ascension Day
-        (Month(2027, 3), date(2027, 3, 16)),  # Idulfitri 1448 H
-        (Month(2022, 10), date(2022, 10, 17)),  # 2022: weekends only (a Saturday)
-        (Month(2022, 11), date(2022, 11, 15)),
-        (Month(2022, 12), date(2022, 12, 15)),
-        (Month(2022, 5), date(2022, 5, 16)),  # a Sunday
-    ],
-)
-def test_due_on_the_15th_or_the_next_working_day(period: Month, due: date) -> None:
-    assert due_date(period) == due
-
-
-def test_holidays_outside_lokals_years_do_not_move_a_due_date() -> None:
-    # 2022-08-17 (Independence Day) was a Wednesday holiday: unknown to lokal-id, a working day.
-    assert is_working_day(date(2022, 8, 17))
-
-
-@given(st.builds(Month, st.integers(2000, 2040), st.integers(1, 12)))
-def test_a_due_date_is_a_working_day_in_its_month_from_the_15th(period: Month) -> None:
-    due = due_date(period)
-    assert Month.of(due) == period and due.day >= 15 and is_working_day(due)
+# The due-date rule itself is the shared one (bpu_shared.calendar), tested in test_calendar.py with
+# billing's re-export of it; here what billing builds on it.
 
 
 def test_payable_until_is_the_due_date_three_months_later() -> None:
