@@ -32,7 +32,13 @@ from bpu_registration.handlers import (
 )
 from bpu_reporting.handlers import COMMAND_HANDLERS as REPORTING_COMMANDS
 from bpu_reporting.handlers import EVENT_HANDLERS as REPORTING_EVENTS
-from bpu_reporting.handlers import CoverageReport, GetCoverage
+from bpu_reporting.handlers import (
+    CoverageReport,
+    GetBenefits,
+    GetContributions,
+    GetCoverage,
+    RegionTotals,
+)
 from bpu_shared.auth import (
     ADMIN,
     IssueApiKey,
@@ -50,10 +56,24 @@ from bpu_shared.events import (
     ApiKeyIssued,
     ApiKeyRevoked,
     BenefitProgramme,
+    ClaimApproved,
+    ClaimApprovedPayload,
+    ClaimFiled,
+    ClaimFiledPayload,
     ClaimPaid,
     ClaimPaidPayload,
+    ClaimRejected,
+    ClaimRejectedPayload,
+    ContributionInvoiced,
+    ContributionInvoicedPayload,
+    ContributionPaid,
+    ContributionPaidPayload,
+    CoverageLapsed,
+    CoverageLapsedPayload,
+    DistrictTotal,
     Event,
     ProgrammeOpened,
+    RefusalReason,
     SponsorKind,
     SponsorRegistered,
     WorkerRegistered,
@@ -513,6 +533,7 @@ class FakeReportingRepository:
         self.asked: list[str] = []
         self.workers: dict[str, dict[str, Any]] = {}
         self.claims: dict[str, dict[str, Any]] = {}
+        self.facts: dict[str, dict[str, dict[str, Any]]] = {}
         self.api_keys = FakeApiKeys()
 
     async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -533,6 +554,37 @@ class FakeReportingRepository:
         new = {k: v for k, v in facts.items() if k not in self.claims}
         self.claims.update(new)
         return len(new)
+
+    async def add_claim_steps(self, facts: dict[str, dict[str, Any]]) -> int:
+        return _keep_new(self.facts.setdefault("claim_steps", {}), facts)
+
+    async def add_invoices(self, facts: dict[str, dict[str, Any]]) -> int:
+        return _keep_new(self.facts.setdefault("invoices", {}), facts)
+
+    async def add_payments(self, facts: dict[str, dict[str, Any]]) -> int:
+        return _keep_new(self.facts.setdefault("payments", {}), facts)
+
+    async def add_lapses(self, facts: dict[str, dict[str, Any]]) -> int:
+        return _keep_new(self.facts.setdefault("lapses", {}), facts)
+
+    async def figures(
+        self, code: str, period: str | None = None
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        self.asked.append(f"{code}|{period}" if period else code)
+        key = (lambda c: f"{c}|{period}") if period else (lambda c: c)
+        own = self.counters.get(key(code), {})
+        children = {
+            c.split("|")[0]: figures
+            for c, figures in self.counters.items()
+            if parent(c.split("|")[0]) == code and c == key(c.split("|")[0]) and c.split("|")[0]
+        }
+        return own, children
+
+
+def _keep_new(kept: dict[str, dict[str, Any]], facts: dict[str, dict[str, Any]]) -> int:
+    new = {k: v for k, v in facts.items() if k not in kept}
+    kept.update(new)
+    return len(new)
 
 
 #: What a paid JKM death adds, in all and under JKM.
@@ -681,6 +733,210 @@ async def test_workers_registered_become_one_fact_each_without_personal_data() -
     assert fact["cover_start"] == "2026-02"
     assert fact["event_id"] == str(event.event_id)
     assert not {"gender", "declared_monthly_income", "nik", "name"} & set(fact)
+
+
+def claim_fields(claim_id: str = "CL-1", version: int = 1) -> dict[str, Any]:
+    return {
+        "claim_id": claim_id,
+        "worker_id": "WK-1",
+        "programme_id": "PG-1",
+        "benefit": BenefitProgramme.JKK,
+        "incident_date": date(2026, 1, 20),
+        "province_code": "17",
+        "regency_code": "17.04",
+        "district_code": "17.04.01",
+        "version": version,
+    }
+
+
+async def test_each_claim_step_is_one_fact_dated_in_jakarta_and_again_is_none() -> None:
+    repository = FakeReportingRepository()
+    bus = reporting_bus(repository)
+    filed = ClaimFiled.create(
+        ClaimFiledPayload(
+            **claim_fields(), filed_by="k1", filed_at=LAST_EVENING_OF_JANUARY_UTC, heirs=2
+        ),
+        producer="claims",
+    )
+    approved = ClaimApproved.create(
+        ClaimApprovedPayload(
+            **claim_fields(version=3),
+            approved_by="k2",
+            approved_at=datetime(2026, 2, 10, 3, 0, tzinfo=UTC),
+            amount_rupiah=9_000_000,
+            amount_by_kind={"medical": 9_000_000},
+        ),
+        producer="claims",
+    )
+    rejected = ClaimRejected.create(
+        ClaimRejectedPayload(
+            **claim_fields("CL-2"),
+            rejected_by="k2",
+            rejected_at=datetime(2026, 1, 5, tzinfo=UTC),
+            reasons=[RefusalReason(code="R02", text="no cover")],
+        ),
+        producer="claims",
+    )
+    await bus.apply([filed, approved, rejected])
+    await bus.apply([rejected, filed])  # redelivered
+    await bus.apply([approved])  # published again
+    steps = repository.facts["claim_steps"]
+    assert sorted(steps) == ["CL-1|approved", "CL-1|filed", "CL-2|rejected"]
+    assert steps["CL-1|filed"]["month"] == "2026-02"  # 1 February, 01:00 in Jakarta
+    assert steps["CL-1|approved"]["amount_rupiah"] == 9_000_000
+    assert (steps["CL-2|rejected"]["month"], steps["CL-2|rejected"]["benefit"]) == (
+        "2026-01",
+        "JKK",
+    )
+    assert not {"worker_id", "heirs", "filed_by"} & set(steps["CL-1|filed"])
+
+
+def kaur_invoiced(invoice_id: str = "INV-1") -> ContributionInvoiced:
+    return ContributionInvoiced.create(
+        ContributionInvoicedPayload(
+            invoice_id=invoice_id,
+            sponsor_id="SP-1",
+            programme_id="PG-1",
+            region_code="17.04",
+            period=Month(2026, 3),
+            worker_count=3,
+            amount_by_benefit={JKK: 30_000, JKM: 20_400},
+            amount_rupiah=50_400,
+            due_date=date(2026, 3, 16),
+            by_district={
+                "17.04.01": DistrictTotal(workers=2, amount_rupiah=33_600),
+                "17.04.02": DistrictTotal(workers=1, amount_rupiah=16_800),
+            },
+        ),
+        producer="billing",
+    )
+
+
+def kaur_paid(
+    payment_id: str, amount: int, covered: dict[str, tuple[int, int]]
+) -> ContributionPaid:
+    return ContributionPaid.create(
+        ContributionPaidPayload(
+            payment_id=payment_id,
+            reference=f"REF-{payment_id}",
+            invoice_id="INV-1",
+            sponsor_id="SP-1",
+            programme_id="PG-1",
+            region_code="17.04",
+            period=Month(2026, 3),
+            amount_rupiah=amount,
+            invoice_amount_rupiah=50_400,
+            invoice_paid_rupiah=amount,
+            paid_in_full=False,
+            workers_covered=sum(w for w, _ in covered.values()),
+            worker_count=3,
+            by_district={
+                c: DistrictTotal(workers=w, amount_rupiah=a) for c, (w, a) in covered.items()
+            },
+            paid_at=LAST_EVENING_OF_JANUARY_UTC,
+        ),
+        producer="billing",
+    )
+
+
+async def test_invoices_payments_and_lapses_are_one_fact_each_and_again_none() -> None:
+    repository = FakeReportingRepository()
+    bus = reporting_bus(repository)
+    invoice = kaur_invoiced()
+    first = kaur_paid("PAY-1", 20_000, {"17.04.01": (1, 16_800)})
+    second = kaur_paid("PAY-2", 30_400, {"17.04.01": (1, 16_800), "17.04.02": (1, 16_800)})
+    lapsed = CoverageLapsed.create(
+        CoverageLapsedPayload(
+            programme_id="PG-1",
+            sponsor_id="SP-1",
+            region_code="17.04",
+            lapsed_from=Month(2026, 4),
+            unpaid_periods=[Month(2026, 4), Month(2026, 5), Month(2026, 6), Month(2026, 7)],
+            worker_count=3,
+        ),
+        producer="billing",
+    )
+    await bus.apply([invoice])
+    await bus.apply([first, second])
+    await bus.apply([lapsed])
+    await bus.apply([invoice])  # redelivered
+    await bus.apply([second, first])  # published again, in another order
+    await bus.apply([lapsed])
+
+    assert list(repository.facts["invoices"]) == ["INV-1"]
+    assert repository.facts["invoices"]["INV-1"]["by_district"] == {
+        "17.04.01": {"workers": 2, "amount_rupiah": 33_600},
+        "17.04.02": {"workers": 1, "amount_rupiah": 16_800},
+    }
+    assert repository.facts["invoices"]["INV-1"]["period"] == "2026-03"
+    assert sorted(repository.facts["payments"]) == ["PAY-1|INV-1", "PAY-2|INV-1"]
+    assert repository.facts["payments"]["PAY-2|INV-1"]["amount_rupiah"] == 30_400
+    assert list(repository.facts["lapses"]) == ["PG-1|2026-04"]
+    assert repository.facts["lapses"]["PG-1|2026-04"]["worker_count"] == 3
+
+
+#: Kaur's counters for March 2026: the regency, two of its districts, and all time.
+KAUR_MARCH = {
+    "17.04|2026-03": {"contributions_invoiced_rupiah": 50_400, "contributions_paid_rupiah": 16_800},
+    "17.04.01|2026-03": {
+        "contributions_invoiced_rupiah": 33_600,
+        "contributions_paid_rupiah": 16_800,
+    },
+    "17.04.02|2026-03": {"contributions_invoiced_rupiah": 16_800},
+    "17.04": {"contributions_invoiced_rupiah": 99_999},
+    "17.04.01": {"contributions_invoiced_rupiah": 88_888},
+}
+
+
+async def test_contributions_for_a_month_read_the_regions_month_and_its_childrens() -> None:
+    repository = FakeReportingRepository(KAUR_MARCH)
+    report = await reporting_bus(repository).handle(
+        GetContributions(region="17.04", period=Month(2026, 3)), DASHBOARD
+    )
+    assert isinstance(report, RegionTotals)
+    assert repository.asked == ["17.04|2026-03"]
+    assert (report.level, report.period) == ("regency", Month(2026, 3))
+    assert report.totals["contributions_invoiced_rupiah"] == 50_400
+    assert report.totals["contributions_paid_rupiah"] == 16_800
+    assert report.totals["workers_lapsed"] == 0
+    rows = {code: totals for code, _, totals in report.breakdown}
+    assert len(rows) == 15
+    assert rows["17.04.01"]["contributions_invoiced_rupiah"] == 33_600
+    assert rows["17.04.02"]["contributions_paid_rupiah"] == 0
+    assert rows["17.04.15"]["contributions_invoiced_rupiah"] == 0
+
+    all_time = await reporting_bus(repository).handle(GetContributions(region="17.04"), DASHBOARD)
+    assert all_time.totals["contributions_invoiced_rupiah"] == 99_999
+    assert {c: t["contributions_invoiced_rupiah"] for c, _, t in all_time.breakdown}[
+        "17.04.01"
+    ] == 88_888
+
+
+async def test_contributions_and_benefits_keep_a_sponsor_to_its_region() -> None:
+    repository = FakeReportingRepository(KAUR_MARCH)
+    bus = reporting_bus(repository)
+    mine = await bus.handle(GetContributions(region=None, period=Month(2026, 3)), KAUR_OFFICER)
+    assert mine.view.code == "17.04"
+    for query in (GetContributions(region="64"), GetBenefits(region="17")):
+        with pytest.raises(Forbidden):
+            await bus.handle(query, KAUR_OFFICER)
+    assert repository.asked == ["17.04|2026-03"]
+
+
+async def test_benefits_answer_every_programme_and_kind_zeros_included() -> None:
+    counters = {
+        "17": {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000, "claims_filed_jkm": 2},
+        "17.04": {"claims_paid": 1, "benefits_paid_kind_lump_sum_rupiah": 20_000_000},
+    }
+    report = await reporting_bus(FakeReportingRepository(counters)).handle(
+        GetBenefits(region="17"), DASHBOARD
+    )
+    assert report.totals["benefits_paid_rupiah"] == 42_000_000
+    assert report.totals["claims_filed_jkm"] == 2
+    assert report.totals["benefits_paid_kind_scholarship_rupiah"] == 0
+    rows = {code: totals for code, _, totals in report.breakdown}
+    assert len(rows) == 10
+    assert rows["17.04"]["benefits_paid_kind_lump_sum_rupiah"] == 20_000_000
 
 
 # -- the API-key handlers ----------------------------------------------------------------------

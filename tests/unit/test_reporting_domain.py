@@ -3,6 +3,8 @@ each fact adds to the counters of its regions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bpu_reporting.domain import (
@@ -10,7 +12,13 @@ from bpu_reporting.domain import (
     RegionView,
     breakdown,
     claim_contributions,
+    claim_step_contributions,
     counter_id,
+    invoice_contributions,
+    lapse_contributions,
+    month_counter_id,
+    month_of,
+    payment_contributions,
     region_view,
     worker_contributions,
 )
@@ -180,56 +188,232 @@ def test_a_worker_in_paser_counts_in_paser_not_in_bengkulu() -> None:
     assert ids == ["64.01.01.2009", "64.01.01", "64.01", "64", COUNTRY]
 
 
-def test_a_paid_claim_adds_its_amount_down_to_the_district() -> None:
-    fact = {"district_code": "17.04.01", "regency_code": "17.04", "amount_rupiah": 42_000_000}
-    added = {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000}
+#: A claim paid on the evening of 31 January in UTC: 1 February in Jakarta.
+PAID_AT = "2026-01-31T18:30:00+00:00"
+
+
+def all_time(contributions: list) -> list:
+    """The all-time counters of a fact's contributions (the month counters hold a ``|``)."""
+    return [c for c in contributions if "|" not in c[0]]
+
+
+def test_a_paid_claim_adds_its_amount_down_to_the_district_all_time_and_in_its_month() -> None:
+    fact = {
+        "district_code": "17.04.01",
+        "regency_code": "17.04",
+        "amount_rupiah": 42_000_000,
+        "kind": "death",
+        "paid_at": PAID_AT,
+    }
+    added = {
+        "claims_paid": 1,
+        "benefits_paid_rupiah": 42_000_000,
+        "benefits_paid_kind_death_rupiah": 42_000_000,
+    }
     assert claim_contributions(fact) == [
         ("17.04.01", added, {"parent": "17.04", "level": 3}),
+        (
+            "17.04.01|2026-02",
+            added,
+            {"parent": "17.04|2026-02", "level": 3, "region": "17.04.01", "period": "2026-02"},
+        ),
         ("17.04", added, {"parent": "17", "level": 2}),
+        (
+            "17.04|2026-02",
+            added,
+            {"parent": "17|2026-02", "level": 2, "region": "17.04", "period": "2026-02"},
+        ),
         ("17", added, {"parent": "ID", "level": 1}),
+        (
+            "17|2026-02",
+            added,
+            {"parent": "ID|2026-02", "level": 1, "region": "17", "period": "2026-02"},
+        ),
         ("ID", added, {"parent": None, "level": 0}),
+        ("ID|2026-02", added, {"parent": None, "level": 0, "region": "", "period": "2026-02"}),
     ]
 
 
-def test_a_paid_claim_adds_to_its_programmes_counters_too() -> None:
-    jkm = {"district_code": "17.04.01", "benefit": "JKM", "amount_rupiah": 42_000_000}
+def test_a_paid_claim_adds_to_its_programmes_and_kinds_counters_too() -> None:
+    jkm = {
+        "district_code": "17.04.01",
+        "benefit": "JKM",
+        "amount_rupiah": 42_000_000,
+        "kind": "death",
+        "amount_by_kind": {"lump_sum": 20_000_000, "periodic": 12_000_000, "funeral": 10_000_000},
+        "month": "2026-03",
+    }
     added = {
         "claims_paid": 1,
         "benefits_paid_rupiah": 42_000_000,
         "claims_paid_jkm": 1,
         "benefits_paid_jkm_rupiah": 42_000_000,
+        "benefits_paid_kind_lump_sum_rupiah": 20_000_000,
+        "benefits_paid_kind_periodic_rupiah": 12_000_000,
+        "benefits_paid_kind_funeral_rupiah": 10_000_000,
     }
-    assert claim_contributions(jkm) == [
+    assert all_time(claim_contributions(jkm)) == [
         ("17.04.01", added, {"parent": "17.04", "level": 3}),
         ("17.04", added, {"parent": "17", "level": 2}),
         ("17", added, {"parent": "ID", "level": 1}),
         ("ID", added, {"parent": None, "level": 0}),
     ]
-    jkk = {**jkm, "benefit": "JKK", "amount_rupiah": 70_000_000}
+    assert claim_contributions(jkm)[1][0] == "17.04.01|2026-03"
+    jkk = {**jkm, "benefit": "JKK", "amount_rupiah": 70_000_000, "amount_by_kind": {}}
     assert claim_contributions(jkk)[0][1] == {
         "claims_paid": 1,
         "benefits_paid_rupiah": 70_000_000,
         "claims_paid_jkk": 1,
         "benefits_paid_jkk_rupiah": 70_000_000,
+        "benefits_paid_kind_death_rupiah": 70_000_000,
     }
-    instalment = {**jkm, "amount_rupiah": 1_500_000, "instalment": 2}
+    instalment = {
+        **jkm,
+        "amount_rupiah": 1_500_000,
+        "instalment": 2,
+        "amount_by_kind": {"scholarship": 1_500_000},
+    }
     assert claim_contributions(instalment)[-1][1] == {
         "claims_paid": 0,
         "benefits_paid_rupiah": 1_500_000,
         "claims_paid_jkm": 0,
         "benefits_paid_jkm_rupiah": 1_500_000,
+        "benefits_paid_kind_scholarship_rupiah": 1_500_000,
     }
 
 
 def test_a_scholarship_instalment_adds_its_amount_but_not_another_claim() -> None:
-    fact = {"district_code": "17.04.01", "amount_rupiah": 1_500_000, "instalment": 1}
+    fact = {
+        "district_code": "17.04.01",
+        "amount_rupiah": 1_500_000,
+        "instalment": 1,
+        "kind": "scholarship",
+        "month": "2027-01",
+    }
     assert claim_contributions(fact)[0] == (
         "17.04.01",
-        {"claims_paid": 0, "benefits_paid_rupiah": 1_500_000},
+        {
+            "claims_paid": 0,
+            "benefits_paid_rupiah": 1_500_000,
+            "benefits_paid_kind_scholarship_rupiah": 1_500_000,
+        },
         {"parent": "17.04", "level": 3},
     )
     benefits = claim_contributions({**fact, "instalment": None, "amount_rupiah": 42_000_000})
-    assert benefits[0][1] == {"claims_paid": 1, "benefits_paid_rupiah": 42_000_000}
+    assert benefits[0][1]["claims_paid"] == 1
+
+
+def test_the_month_of_an_event_is_the_month_in_jakarta() -> None:
+    assert month_of(PAID_AT) == "2026-02"
+    assert month_of(datetime(2026, 1, 31, 16, 59, tzinfo=UTC)) == "2026-01"
+    assert month_of("2026-01-31T23:59:00+07:00") == "2026-01"
+
+
+@pytest.mark.parametrize("step", ["filed", "approved", "rejected"])
+def test_a_claim_step_counts_once_in_its_district_and_up_in_all_and_its_programme(
+    step: str,
+) -> None:
+    fact = {
+        "district_code": "17.04.01",
+        "benefit": "JKK",
+        "step": step,
+        "month": "2026-03",
+        "amount_rupiah": 9_000_000 if step == "approved" else 0,
+    }
+    added = {f"claims_{step}": 1, f"claims_{step}_jkk": 1}
+    if step == "approved":
+        added["benefits_approved_rupiah"] = 9_000_000
+    got = claim_step_contributions(fact)
+    assert [c[0] for c in got] == [
+        "17.04.01",
+        "17.04.01|2026-03",
+        "17.04",
+        "17.04|2026-03",
+        "17",
+        "17|2026-03",
+        "ID",
+        "ID|2026-03",
+    ]
+    assert all(inc == added for _, inc, _ in got)
+
+
+#: Kaur's month of contributions, as billing's invoice says it: three of its districts.
+KAUR_INVOICE = {
+    "region_code": "17.04",
+    "period": "2026-03",
+    "by_district": {
+        "17.04.02": {"workers": 2, "amount_rupiah": 33_600},
+        "17.04.01": {"workers": 5, "amount_rupiah": 84_000},
+        "17.04.15": {"workers": 1, "amount_rupiah": 16_800},
+    },
+}
+
+
+def totals_of(contributions: list) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for cid, inc, _ in contributions:
+        target = out.setdefault(cid, {})
+        for name, amount in inc.items():
+            target[name] = target.get(name, 0) + amount
+    return out
+
+
+def test_an_invoice_adds_each_district_and_their_sum_above_all_time_and_in_its_period() -> None:
+    got = invoice_contributions(KAUR_INVOICE)
+    ids = [c[0] for c in got]
+    assert len(ids) == len(set(ids)), "each counter once per fact"
+    # Parts before their whole: every district before the regency, the country last.
+    assert ids[:6] == [
+        "17.04.01",
+        "17.04.01|2026-03",
+        "17.04.02",
+        "17.04.02|2026-03",
+        "17.04.15",
+        "17.04.15|2026-03",
+    ]
+    assert ids[6:] == ["17.04", "17.04|2026-03", "17", "17|2026-03", "ID", "ID|2026-03"]
+    totals = totals_of(got)
+    assert totals["17.04.01|2026-03"] == {
+        "contributions_invoiced_rupiah": 84_000,
+        "worker_months_invoiced": 5,
+    }
+    whole = {
+        "contributions_invoiced_rupiah": 134_400,
+        "worker_months_invoiced": 8,
+        "invoices": 1,
+    }
+    for region in ("17.04", "17", "ID"):
+        assert totals[region] == totals[f"{region}|2026-03"] == whole
+    fields = dict((cid, f) for cid, _, f in got)
+    assert fields["17.04.15|2026-03"]["parent"] == "17.04|2026-03"
+    assert fields["17.04.15"]["parent"] == "17.04"
+
+
+def test_a_payment_adds_the_workers_it_covered_per_district_and_its_amount_at_the_region() -> None:
+    fact = {**KAUR_INVOICE, "amount_rupiah": 140_000}  # a little more than the lines covered
+    totals = totals_of(payment_contributions(fact))
+    assert totals["17.04.02"] == {"contributions_paid_rupiah": 33_600, "workers_covered": 2}
+    assert (
+        totals["17.04"]
+        == totals["17|2026-03"]
+        == {
+            "contributions_paid_rupiah": 134_400,
+            "workers_covered": 8,
+            "payments_applied_rupiah": 140_000,
+        }
+    )
+
+
+def test_a_lapse_counts_the_programme_and_its_workers_at_its_region_from_its_first_month() -> None:
+    fact = {"region_code": "17.04", "lapsed_from": "2026-04", "worker_count": 7_130}
+    got = lapse_contributions(fact)
+    assert [c[0] for c in got] == ["17.04", "17.04|2026-04", "17", "17|2026-04", "ID", "ID|2026-04"]
+    assert all(inc == {"programmes_lapsed": 1, "workers_lapsed": 7_130} for _, inc, _ in got)
+
+
+def test_a_month_counter_id_names_the_region_and_the_month() -> None:
+    assert month_counter_id("17.04", "2026-03") == "17.04|2026-03"
+    assert month_counter_id("", "2026-03") == "ID|2026-03"
 
 
 def test_the_country_counter_has_its_own_id() -> None:
