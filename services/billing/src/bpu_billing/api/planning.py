@@ -3,10 +3,11 @@ whole Rupiah, with the written figure and the words beside."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from bpu_billing.domain import in_words, rupiah
@@ -140,6 +141,42 @@ Percent = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class _TermsQuery:
+    """The terms every plan is priced on, as the query gives them; parsed in the route, after
+    FastAPI has checked the route's own parameters."""
+
+    income: int
+    benefits: str
+    funding_source: FundingSource
+    occupation: Occupation
+    start: str | None
+
+    def parse(self) -> PlanTerms:
+        return PlanTerms(
+            self.income,
+            _benefits(self.benefits),
+            self.funding_source,
+            self.occupation,
+            _month(self.start),
+        )
+
+
+def _terms_query(
+    income: Income = 1_000_000,
+    benefits: Benefits = "jkk,jkm",
+    funding_source: Funding = FundingSource.APBD_REGENCY,
+    occupation: Job = Occupation.OTHER,
+    start: Start = None,
+) -> _TermsQuery:
+    return _TermsQuery(income, benefits, funding_source, occupation, start)
+
+
+#: The query parameters of the terms, the same in every planning route (listed after the
+#: route's own).
+Terms = Annotated[_TermsQuery, Depends(_terms_query)]
+
+
 @router.get(
     "/planning/budget",
     response_model=PlanOut,
@@ -149,19 +186,16 @@ Percent = Annotated[
 async def plan_budget(
     request: Request,
     who: Anyone,
+    query: Terms,
     workers: Workers = None,
     workforce: Workforce = None,
     percent: Percent = None,
     months: Months = 12,
-    income: Income = 1_000_000,
-    benefits: Benefits = "jkk,jkm",
-    funding_source: Funding = FundingSource.APBD_REGENCY,
-    occupation: Job = Occupation.OTHER,
-    start: Start = None,
 ) -> PlanOut:
-    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
-    ask = PlanBudget(months, workers, workforce, percent, terms)
-    return PlanOut.of(await _ask(request, ask, who))
+    terms = query.parse()
+    return PlanOut.of(
+        await _ask(request, PlanBudget(months, workers, workforce, percent, terms), who)
+    )
 
 
 @router.get(
@@ -171,17 +205,9 @@ async def plan_budget(
     responses=problem_responses(401, 403, 422),
 )
 async def plan_workers(
-    request: Request,
-    who: Anyone,
-    budget: Budget = None,
-    months: Months = 12,
-    income: Income = 1_000_000,
-    benefits: Benefits = "jkk,jkm",
-    funding_source: Funding = FundingSource.APBD_REGENCY,
-    occupation: Job = Occupation.OTHER,
-    start: Start = None,
+    request: Request, who: Anyone, query: Terms, budget: Budget = None, months: Months = 12
 ) -> PlanOut:
-    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
+    terms = query.parse()
     ask = PlanWorkers(_required(budget, "budget"), months, terms)
     return PlanOut.of(await _ask(request, ask, who))
 
@@ -193,16 +219,8 @@ async def plan_workers(
     responses=problem_responses(401, 403, 422),
 )
 async def plan_months(
-    request: Request,
-    who: Anyone,
-    budget: Budget = None,
-    workers: Workers = None,
-    income: Income = 1_000_000,
-    benefits: Benefits = "jkk,jkm",
-    funding_source: Funding = FundingSource.APBD_REGENCY,
-    occupation: Job = Occupation.OTHER,
-    start: Start = None,
+    request: Request, who: Anyone, query: Terms, budget: Budget = None, workers: Workers = None
 ) -> PlanOut:
-    terms = PlanTerms(income, _benefits(benefits), funding_source, occupation, _month(start))
+    terms = query.parse()
     ask = PlanMonths(_required(budget, "budget"), _required(workers, "workers"), terms)
     return PlanOut.of(await _ask(request, ask, who))
