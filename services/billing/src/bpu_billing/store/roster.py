@@ -47,6 +47,7 @@ from bson import Binary
 from pymongo import ASCENDING
 
 from bpu_shared import store
+from bpu_shared.enrolments import NEVER as NEVER  # what bench/ and tests seed enrolments with
 from bpu_shared.month import Month
 from bpu_shared.service import Repository
 
