@@ -864,10 +864,10 @@ async def test_invoices_payments_and_lapses_are_one_fact_each_and_again_none() -
     await bus.apply([lapsed])
 
     assert list(repository.facts["invoices"]) == ["INV-1"]
-    assert repository.facts["invoices"]["INV-1"]["by_district"] == {
-        "17.04.01": {"workers": 2, "amount_rupiah": 33_600},
-        "17.04.02": {"workers": 1, "amount_rupiah": 16_800},
-    }
+    assert repository.facts["invoices"]["INV-1"]["by_district"] == [
+        {"district": "17.04.01", "workers": 2, "amount_rupiah": 33_600},
+        {"district": "17.04.02", "workers": 1, "amount_rupiah": 16_800},
+    ]
     assert repository.facts["invoices"]["INV-1"]["period"] == "2026-03"
     assert sorted(repository.facts["payments"]) == ["PAY-1|INV-1", "PAY-2|INV-1"]
     assert repository.facts["payments"]["PAY-2|INV-1"]["amount_rupiah"] == 30_400

@@ -341,11 +341,11 @@ def test_a_claim_step_counts_once_in_its_district_and_up_in_all_and_its_programm
 KAUR_INVOICE = {
     "region_code": "17.04",
     "period": "2026-03",
-    "by_district": {
-        "17.04.02": {"workers": 2, "amount_rupiah": 33_600},
-        "17.04.01": {"workers": 5, "amount_rupiah": 84_000},
-        "17.04.15": {"workers": 1, "amount_rupiah": 16_800},
-    },
+    "by_district": [
+        {"district": "17.04.02", "workers": 2, "amount_rupiah": 33_600},
+        {"district": "17.04.01", "workers": 5, "amount_rupiah": 84_000},
+        {"district": "17.04.15", "workers": 1, "amount_rupiah": 16_800},
+    ],
 }
 
 

@@ -234,6 +234,13 @@ CONTRIBUTION_FIELDS = (
 )
 
 
+def _by_district(fact: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The fact's districts in code order: ``by_district`` is a list of ``{"district",
+    "workers", "amount_rupiah"}`` (district codes hold dots, which the store refuses in field
+    names)."""
+    return sorted((str(d["district"]), d) for d in fact["by_district"])
+
+
 def invoice_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     """An invoice adds its amount and worker-months to each of its districts and up, all time
     and in its period; it counts once as an invoice at the programme's region and up."""
@@ -245,7 +252,7 @@ def invoice_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
                 "worker_months_invoiced": int(d["workers"]),
             },
         )
-        for code, d in sorted(fact["by_district"].items())
+        for code, d in _by_district(fact)
     ]
     parts.append((str(fact["region_code"]), {"invoices": 1}))
     return _regions_and_months(parts, str(fact["period"]))
@@ -264,7 +271,7 @@ def payment_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
                 "workers_covered": int(d["workers"]),
             },
         )
-        for code, d in sorted(fact["by_district"].items())
+        for code, d in _by_district(fact)
     ]
     parts.append(
         (str(fact["region_code"]), {"payments_applied_rupiah": int(fact["amount_rupiah"])})

@@ -60,6 +60,7 @@ _CLAIM_FIELDS = {
     "benefit",
     "kind",
     "amount_rupiah",
+    "amount_by_kind",
 }
 
 
@@ -139,11 +140,13 @@ async def record_claim_steps(
     await deps.repository.add_claim_steps(claim_step_facts(events))
 
 
-def _districts(by_district: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    return {
-        code: {"workers": int(d.workers), "amount_rupiah": int(d.amount_rupiah)}
-        for code, d in by_district.items()
-    }
+def _districts(by_district: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Workers and amount per district, as a list (district codes hold dots, which the store
+    refuses in field names)."""
+    return [
+        {"district": code, "workers": int(d.workers), "amount_rupiah": int(d.amount_rupiah)}
+        for code, d in sorted(by_district.items())
+    ]
 
 
 def invoice_facts(events: Sequence[ContributionInvoiced]) -> dict[str, dict[str, Any]]:
