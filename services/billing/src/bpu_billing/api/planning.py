@@ -3,6 +3,7 @@ whole Rupiah, with the written figure and the words beside."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -107,14 +108,22 @@ def _required(value: int | None, name: str) -> int:
     return value
 
 
-async def _ask(request: Request, message: Any, who: Any) -> Any:
-    """Ask the bus; an invalid field is named as the query names it (``query.workers``)."""
+async def _plan(request: Request, message: Any, who: Any) -> PlanOut:
+    """Ask the bus for the plan; an invalid field is named as the query names it
+    (``query.workers``)."""
     try:
-        return await request.app.state.bus.handle(message, who)
+        return PlanOut.of(await request.app.state.bus.handle(message, who))
     except InvalidInput as error:
         if error.field and "." not in error.field:
             raise InvalidInput(f"query.{error.field}", error.detail) from error
         raise
+
+
+def _route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A planning route: ``GET path`` answering a ``PlanOut``."""
+    return router.get(
+        path, response_model=PlanOut, summary=summary, responses=problem_responses(401, 403, 422)
+    )
 
 
 Income = Annotated[
@@ -177,12 +186,7 @@ def _terms_query(
 Terms = Annotated[_TermsQuery, Depends(_terms_query)]
 
 
-@router.get(
-    "/planning/budget",
-    response_model=PlanOut,
-    summary="The budget for workers (or a share of a workforce) for some months",
-    responses=problem_responses(401, 403, 422),
-)
+@_route("/planning/budget", "The budget for workers (or a share of a workforce) for some months")
 async def plan_budget(
     request: Request,
     who: Anyone,
@@ -193,34 +197,22 @@ async def plan_budget(
     months: Months = 12,
 ) -> PlanOut:
     terms = query.parse()
-    return PlanOut.of(
-        await _ask(request, PlanBudget(months, workers, workforce, percent, terms), who)
-    )
+    return await _plan(request, PlanBudget(months, workers, workforce, percent, terms), who)
 
 
-@router.get(
-    "/planning/workers",
-    response_model=PlanOut,
-    summary="How many workers a budget covers for some months",
-    responses=problem_responses(401, 403, 422),
-)
+@_route("/planning/workers", "How many workers a budget covers for some months")
 async def plan_workers(
     request: Request, who: Anyone, query: Terms, budget: Budget = None, months: Months = 12
 ) -> PlanOut:
     terms = query.parse()
     ask = PlanWorkers(_required(budget, "budget"), months, terms)
-    return PlanOut.of(await _ask(request, ask, who))
+    return await _plan(request, ask, who)
 
 
-@router.get(
-    "/planning/months",
-    response_model=PlanOut,
-    summary="How many months a budget covers some workers for",
-    responses=problem_responses(401, 403, 422),
-)
+@_route("/planning/months", "How many months a budget covers some workers for")
 async def plan_months(
     request: Request, who: Anyone, query: Terms, budget: Budget = None, workers: Workers = None
 ) -> PlanOut:
     terms = query.parse()
     ask = PlanMonths(_required(budget, "budget"), _required(workers, "workers"), terms)
-    return PlanOut.of(await _ask(request, ask, who))
+    return await _plan(request, ask, who)
