@@ -8,60 +8,33 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import pytest
 
-from bpu_billing.app import BillingSettings
-from bpu_billing.app import build_app as build_billing
 from bpu_billing.handlers.cover import LapseCheck, check_lapses
 from bpu_billing.store.invoices import invoice_id
-from bpu_devstack.inprocess import Running, running
-from bpu_shared.clock import JAKARTA, FixedClock
+from bpu_devstack.inprocess import Running
 from bpu_shared.events import CoverageLapsed, CoverPaid
 from bpu_shared.month import Month
-from tests.e2e.test_billing_payments import (
+from tests.e2e.billing_helpers import (
+    PASER_WORKERS,
+    WOKEN_BY_THE_TEST,
     all_published,
+    billing_fixtures,
     pay,
     programme,
     published,
     set_today,
 )
-from tests.harness import eventually, settings_for
+from tests.harness import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-PASER_WORKERS = 32_268
 PASER_MONTH = 542_102_400
 
 
-@pytest.fixture(scope="module")
-def prefix() -> str:
-    return f"c{uuid.uuid4().hex[:8]}."
-
-
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(datetime(2022, 10, 3, 9, tzinfo=JAKARTA))
-
-
-@pytest.fixture(scope="module")
-async def billing(infra, prefix, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        BillingSettings,
-        infra,
-        prefix,
-        payment_sweep_seconds=3600,
-        coverage_lapse_check_seconds=3600,  # woken by the test
-        billing_monthly_check_seconds=3600,
-    )
-    import functools
-
-    async with running(functools.partial(build_billing, clock=clock), settings) as svc:
-        yield svc
+prefix, clock, billing = billing_fixtures("c", **WOKEN_BY_THE_TEST)
 
 
 async def run_month(billing: Running, programme_id: str, period: str) -> dict[str, Any]:

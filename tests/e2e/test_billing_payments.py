@@ -6,28 +6,19 @@ invoice when it is issued; a payment twelve months ahead."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
-import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bpu_billing.app import BillingSettings
-from bpu_billing.app import build_app as build_billing
 from bpu_billing.domain.cover import due_date
 from bpu_billing.handlers.payments import PaymentSweep, RecordPayment, record_payment, sweep
 from bpu_billing.store import BillingRepository
 from bpu_billing.store.invoices import INVOICE_LINES, INVOICES, Line, invoice_id, line_blocks
-from bpu_billing.store.roster import NEVER, PROGRAMMES
-from bpu_devstack.inprocess import Running, running
+from bpu_devstack.inprocess import Running
 from bpu_shared.auth import ADMIN
-from bpu_shared.clock import JAKARTA, FixedClock
 from bpu_shared.events import (
     ContributionInvoiced,
     ContributionInvoicedPayload,
@@ -38,100 +29,26 @@ from bpu_shared.events import (
     PaymentReceived,
     PaymentReceivedPayload,
 )
-from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.month import Month
-from tests.harness import eventually, settings_for
+from tests.e2e.billing_helpers import (
+    MONTHLY,
+    WOKEN_BY_THE_TEST,
+    all_published,
+    billing_fixtures,
+    pay,
+    produce,
+    programme,
+    published,
+)
+from tests.harness import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-PASER = "64.01"
-PASER_DISTRICTS = [f"64.01.{d:02d}" for d in range(1, 11)]
-MONTHLY = 16_800
+
+prefix, clock, billing = billing_fixtures("p", **WOKEN_BY_THE_TEST)
 
 
-# -- the service, a clock the test moves, and invoices issued as the billing run issues them ----
-
-
-@pytest.fixture(scope="module")
-def prefix() -> str:
-    return f"p{uuid.uuid4().hex[:8]}."
-
-
-@pytest.fixture(scope="module")
-def clock() -> FixedClock:
-    return FixedClock(datetime(2022, 10, 3, 9, tzinfo=JAKARTA))
-
-
-@pytest.fixture(scope="module")
-async def billing(infra, prefix, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        BillingSettings,
-        infra,
-        prefix,
-        payment_sweep_seconds=3600,  # woken by the tests that need it
-        coverage_lapse_check_seconds=3600,
-        billing_monthly_check_seconds=3600,
-    )
-    async with running(functools.partial(build_billing, clock=clock), settings) as svc:
-        yield svc
-
-
-def set_today(clock: FixedClock, day: str) -> None:
-    clock.at = datetime.fromisoformat(day).replace(hour=9, tzinfo=JAKARTA)
-
-
-async def programme(
-    billing: Running, workers: int, *, start: str = "2022-10", end: str = "2023-12"
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A Paser programme in billing's roster with ``workers`` enrolled from ``start``: what
-    registration's events make (store/roster.py)."""
-    tag = uuid.uuid4().hex[:6]
-    doc = {
-        "_id": f"PG-paser-{tag}",
-        "sponsor_id": f"SP-paser-{tag}",
-        "name": "Perlindungan Pekerja Rentan Paser",
-        "region_code": PASER,
-        "budget_year": 2022,
-        "budget_rupiah": 12 * workers * MONTHLY,
-        "quota": workers,
-        "benefits": ["JKK", "JKM"],
-        "start_month": start,
-        "end_month": end,
-        "funding_source": "apbd_regency",
-        "status": "open",
-        "occupations": [],
-        "as_of": "2022-09-01T00:00:00+00:00",
-    }
-    await billing.repository.db[PROGRAMMES].insert_one(doc)
-    enrolments = []
-    for i in range(workers):
-        district = PASER_DISTRICTS[i % len(PASER_DISTRICTS)]
-        enrolments.append(
-            {
-                "_id": f"EN-{tag}-{i:06d}",
-                "worker_id": f"WK-{tag}-{i:06d}",
-                "programme_id": doc["_id"],
-                "sponsor_id": doc["sponsor_id"],
-                "first_month": start,
-                "last_month": None,
-                "benefits": ["JKK", "JKM"],
-                "occupation": "farmer",
-                "province_code": "64",
-                "regency_code": PASER,
-                "district_code": district,
-                "village_code": f"{district}.2001",
-                "income": 1_000_000,
-                "as_of": "2022-09-01T00:00:00+00:00",
-                "ended_as_of": NEVER,
-                "registered": True,
-            }
-        )
-    # Through the roster's own writer (the layout is the roster's), in batches as the
-    # consumer's, two at a time.
-    batches = [enrolments[i : i + 4_000] for i in range(0, len(enrolments), 4_000)]
-    for pair in range(0, len(batches), 2):
-        await asyncio.gather(*map(billing.repository.add_enrolments, batches[pair : pair + 2]))
-    return doc, enrolments
+# -- invoices issued as the billing run issues them ----------------------------------------------
 
 
 async def issue_invoice(
@@ -219,60 +136,12 @@ async def issue_invoice(
 # -- reading what billing published --------------------------------------------------------------
 
 
-async def published(infra, prefix: str, event_type: type[Event]) -> list[dict[str, Any]]:
-    """Every event of the topic now, as JSON (read to the partitions' true ends)."""
-    topic = prefix + event_type.TOPIC
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await true_end_offsets(consumer, partitions)
-        wanted = {tp: end for tp, end in ends.items() if end > 0}
-        consumer.assign(list(wanted))
-        for tp in wanted:
-            consumer.seek(tp, 0)
-        found: list[dict[str, Any]] = []
-        while wanted:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp, records in batch.items():
-                found += [json.loads(r.value) for r in records if r.offset < ends[tp]]
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    wanted.pop(tp, None)
-        return found
-    finally:
-        await consumer.stop()
-
-
-async def all_published(billing: Running) -> None:
-    """Until the relay has published every event billing wrote."""
-    db = billing.repository.db
-
-    async def pending() -> int:
-        return sum(
-            [
-                await db[name].count_documents({"outbox_pending": {"$gt": 0}})
-                for name in (INVOICES, INVOICE_LINES, PROGRAMMES)
-            ]
-        )
-
-    await eventually(pending, lambda n: n == 0, timeout=20)
-
-
 async def of_invoice(infra, prefix: str, event_type: type[Event], invoice: str) -> list[dict]:
     return [
         e["payload"]
         for e in await published(infra, prefix, event_type)
         if e["payload"]["invoice_id"] == invoice
     ]
-
-
-async def pay(billing: Running, expect: int = 201, **body: Any) -> dict[str, Any]:
-    body.setdefault("paid_at", "2022-10-14T10:00:00+08:00")
-    body.setdefault("reference", f"BPD-KALTIM-{uuid.uuid4().hex[:10]}")
-    answer = await billing.client.post("/payments", json=body)
-    assert answer.status_code == expect, answer.text
-    return dict(answer.json())
 
 
 async def invoice_doc(billing: Running, ident: str) -> dict[str, Any]:
@@ -351,18 +220,6 @@ def payment_received(
         ),
         producer="bank",
     )
-
-
-async def produce(infra, prefix: str, events: Sequence[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                prefix + event.TOPIC, event.to_wire(), key=event.key.encode()
-            )
-    finally:
-        await producer.stop()
 
 
 def consumed_payments(billing: Running):

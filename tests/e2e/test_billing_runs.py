@@ -13,15 +13,12 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bpu_billing.app import BillingSettings
-from bpu_billing.app import build_app as build_billing
 from bpu_billing.handlers.runs import MonthlyRun
 from bpu_billing.store.invoices import INVOICE_LINES
 from bpu_billing.store.roster import ENROLMENTS
@@ -32,23 +29,26 @@ from bpu_shared.clock import JAKARTA, FixedClock
 from bpu_shared.events import (
     BenefitProgramme,
     ContributionInvoiced,
-    Event,
     FundingSource,
     ProgrammeOpened,
     ProgrammeOpenedPayload,
     WorkerRegistered,
     WorkerRegisteredPayload,
 )
-from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.lease import Lease
 from bpu_shared.service_layer.bus import Deps
+from tests.e2e.billing_helpers import (
+    MONTHLY,
+    PASER_DISTRICTS,
+    PASER_WORKERS,
+    billing_fixtures,
+    produce,
+    published,
+)
 from tests.harness import eventually, nik, settings_for, village_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-PASER_DISTRICTS = [f"64.01.{d:02d}" for d in range(1, 11)]
-PASER_WORKERS = 32_268
-MONTHLY = 16_800  # JKK Rp10,000 + JKM Rp6,800 at the lowest income
 T0 = datetime(2022, 9, 20, 2, tzinfo=UTC)
 
 
@@ -56,24 +56,9 @@ class Crash(BaseException):
     """A process killed at this point: nothing after it runs, nothing catches it."""
 
 
-@pytest.fixture(scope="module")
-def prefix() -> str:
-    return f"r{uuid.uuid4().hex[:8]}."
-
-
-@pytest.fixture(scope="module")
-async def billing(infra, prefix) -> AsyncIterator[Running]:
-    settings = settings_for(
-        BillingSettings,
-        infra,
-        prefix,
-        billing_run_poll_seconds=0.2,
-        consumer_max_records=1000,
-    )
-    # A clock in October 2022, not on a 1st: the monthly run starts only when a test asks.
-    clock = FixedClock(datetime(2022, 10, 3, 9, tzinfo=JAKARTA))
-    async with running(functools.partial(build_billing, clock=clock), settings) as svc:
-        yield svc
+prefix, clock, billing = billing_fixtures(
+    "r", billing_run_poll_seconds=0.2, consumer_max_records=1000
+)
 
 
 @pytest.fixture(scope="module")
@@ -145,19 +130,6 @@ def registered(
     return events
 
 
-async def produce(infra, prefix: str, events: Sequence[Event]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=infra.kafka_bootstrap_servers, linger_ms=20, max_batch_size=1 << 20
-    )
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send(prefix + event.TOPIC, event.to_wire(), key=event.key.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 async def on_roster(billing: Running, programme: str, count: int, timeout: float = 60) -> None:
     """Until billing's roster holds ``count`` enrolments of the programme: counted once a
     second (a count scans the collection, and would slow the consumer's inserts)."""
@@ -206,31 +178,6 @@ async def invoices(billing: Running, **query: str) -> list[dict]:
     response = await billing.client.get("/invoices", params=query)
     assert response.status_code == 200, response.text
     return list(response.json())
-
-
-async def published(infra, prefix: str, event_type: type[Event]) -> list[dict[str, Any]]:
-    """Every event of the topic now, as JSON (read to the partitions' true ends)."""
-    topic = prefix + event_type.TOPIC
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await true_end_offsets(consumer, partitions)
-        wanted = {tp: end for tp, end in ends.items() if end > 0}
-        consumer.assign(list(wanted))
-        for tp in wanted:
-            consumer.seek(tp, 0)
-        found: list[dict[str, Any]] = []
-        while wanted:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp, records in batch.items():
-                found += [json.loads(r.value) for r in records if r.offset < ends[tp]]
-                if records and records[-1].offset + 1 >= ends[tp]:
-                    wanted.pop(tp, None)
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def invoiced_events(infra, prefix: str, programme: str) -> dict[str, dict[str, Any]]:

@@ -38,7 +38,7 @@ from bpu_shared.events import (
     WorkerRegistered,
     WorkerRegisteredPayload,
 )
-from tests.e2e.test_billing_payments import produce, published
+from tests.e2e.billing_helpers import produce, published
 from tests.harness import eventually, settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
