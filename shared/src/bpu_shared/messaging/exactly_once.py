@@ -64,6 +64,7 @@ from pymongo.errors import BulkWriteError
 from bpu_shared.messaging.lease import Lease
 from bpu_shared.messaging.leased_loop import LeasedLoop, LeaseLost
 from bpu_shared.messaging.outbox import merge_updates
+from bpu_shared.store import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +126,7 @@ class Facts:
         if not facts:
             return 0
         docs = [{**fields, "_id": key, TALLY_FIELD: WAITING} for key, fields in facts.items()]
-        return len(docs) - len(await _insert_new(self.coll, docs))
-
-
-async def _insert_new(coll: AsyncCollection, docs: list[dict[str, Any]]) -> set[int]:
-    """Insert ``docs`` whose ``_id`` is not stored yet (unordered: the others still go in);
-    the positions of those refused because it is."""
-    try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
+        return len(docs) - len(await insert_new(self.coll, docs))
 
 
 async def apply_once(
@@ -318,7 +306,7 @@ class Tally(LeasedLoop):
         if deliveries:
             facts = read if read is not None else list((await self._facts_of(deliveries)).values())
             stamped = [{**fact, TALLY_FIELD: number} for fact in facts]
-            refused = await _insert_new(self.facts, stamped) if stamped else set()
+            refused = await insert_new(self.facts, stamped) if stamped else set()
             await self.after_write("inserted")
             if read is not None:
                 known = [fact for i, fact in enumerate(stamped) if i not in refused]
