@@ -1,7 +1,7 @@
-"""Reporting's repository: facts (one per worker covered, one per claim paid, stored once by
-their aggregate id) and the coverage counters the tallies keep from them, one document per
-region with its parent, so a dashboard reads a region and its children in two small queries.
-The consumers record a batch's facts in one write; the tallies store and count them."""
+"""Reporting's repository: facts (one per worker covered, claim step, claim paid, invoice,
+payment applied and lapse, stored once by their deterministic key) and the counters the
+tallies keep from them (``counters``). The consumers record a batch's facts in one write; the
+tallies store and count them."""
 
 from __future__ import annotations
 
@@ -11,23 +11,14 @@ from typing import Any
 from pymongo import ASCENDING
 
 from bpu_reporting.domain import (
-    BENEFIT_KINDS,
-    CLAIM_PROGRAMMES,
-    CLAIM_STEPS,
-    CONTRIBUTION_FIELDS,
-    benefit_kind_field,
-    benefits_paid_field,
     claim_contributions,
     claim_step_contributions,
-    claim_step_field,
-    claims_paid_field,
-    counter_id,
     invoice_contributions,
     lapse_contributions,
-    month_counter_id,
     payment_contributions,
     worker_contributions,
 )
+from bpu_reporting.store.counters import COUNTED_FIELDS, CounterReads
 from bpu_shared.messaging.exactly_once import TALLY_FIELD, WAITING, Facts, Tally
 from bpu_shared.service import Repository, Runtime
 
@@ -40,21 +31,8 @@ CLAIM_STEP_FACTS, INVOICES, PAYMENTS, LAPSES = (
 )
 COVERAGE, TALLY_BATCHES = "coverage_counters", "tally_batches"
 
-COUNTED_FIELDS = (
-    "workers",
-    "claims_paid",
-    "benefits_paid_rupiah",
-    *(claims_paid_field(p) for p in CLAIM_PROGRAMMES),
-    *(benefits_paid_field(p) for p in CLAIM_PROGRAMMES),
-    *(benefit_kind_field(k) for k in BENEFIT_KINDS),
-    *(claim_step_field(s) for s in CLAIM_STEPS),
-    *(claim_step_field(s, p) for s in CLAIM_STEPS for p in CLAIM_PROGRAMMES),
-    "benefits_approved_rupiah",
-    *CONTRIBUTION_FIELDS,
-)
 
-
-class ReportingRepository(Repository):
+class ReportingRepository(CounterReads, Repository):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         db = runtime.db
@@ -130,26 +108,16 @@ class ReportingRepository(Repository):
         self.lapse_tally.wake()
         return recorded
 
-    async def figures(
-        self, code: str, period: str | None = None
-    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-        """The region's counted totals and each child region's (by code), all time or in one
-        month: two lookups by id and by parent, whatever the region's size."""
-        own_id = month_counter_id(code, period) if period else counter_id(code)
-        counted = {**dict.fromkeys(COUNTED_FIELDS, 1), "region": 1}
-        own = await self.counters.find_one({"_id": own_id}, counted) or {}
-        children = await self.counters.find({"parent": own_id}, counted).to_list()
-        return _totals(own), {
-            str(doc.get("region") or doc["_id"]): _totals(doc) for doc in children
-        }
 
-    async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-        """The region's counted totals and each child region's (by code)."""
-        counted = dict.fromkeys(COUNTED_FIELDS, 1)  # not the batch numbers counters keep
-        own = await self.counters.find_one({"_id": counter_id(code)}, counted) or {}
-        children = await self.counters.find({"parent": counter_id(code)}, counted).to_list()
-        return _totals(own), {doc["_id"]: _totals(doc) for doc in children}
-
-
-def _totals(doc: Mapping[str, Any]) -> dict[str, int]:
-    return {name: int(doc.get(name, 0)) for name in COUNTED_FIELDS}
+__all__ = [
+    "CLAIM_STEP_FACTS",
+    "COUNTED_FIELDS",
+    "COVERAGE",
+    "COVERED_WORKERS",
+    "INVOICES",
+    "LAPSES",
+    "PAID_CLAIMS",
+    "PAYMENTS",
+    "TALLY_BATCHES",
+    "ReportingRepository",
+]

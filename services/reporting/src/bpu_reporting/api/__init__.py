@@ -1,0 +1,15 @@
+"""The dashboard API: coverage, contributions and benefit totals per province, regency,
+district and village, all time or per month, one module per resource. Routes only translate
+to the handlers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bpu_reporting.api import benefits, contributions, coverage
+
+router = APIRouter()
+for module in (coverage, contributions, benefits):
+    router.include_router(module.router)
+
+__all__ = ["router"]

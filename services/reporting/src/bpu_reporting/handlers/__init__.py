@@ -1,0 +1,88 @@
+"""Reporting's use cases: record the facts events bring (each once), and answer the dashboard
+from the counters the tallies keep. The tables at the bottom are the whole service."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from bpu_reporting.handlers.base import RegionTotals
+from bpu_reporting.handlers.claims import (
+    BENEFIT_TOTALS,
+    GetBenefits,
+    benefits,
+    claim_step_facts,
+    paid_claim_key,
+    record_claim_steps,
+    record_claims_paid,
+)
+from bpu_reporting.handlers.contributions import (
+    CONTRIBUTION_TOTALS,
+    GetContributions,
+    contributions,
+    invoice_facts,
+    lapse_facts,
+    payment_facts,
+    payment_key,
+    record_contributions_invoiced,
+    record_contributions_paid,
+    record_coverage_lapsed,
+)
+from bpu_reporting.handlers.coverage import (
+    CoverageReport,
+    GetCoverage,
+    RegionFigures,
+    coverage,
+    covered_worker_facts,
+    record_workers_covered,
+)
+from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
+from bpu_shared.events import (
+    ClaimApproved,
+    ClaimFiled,
+    ClaimPaid,
+    ClaimRejected,
+    ContributionInvoiced,
+    ContributionPaid,
+    CoverageLapsed,
+    WorkerRegistered,
+)
+
+# -- the service on one screen -----------------------------------------------------------------
+
+COMMAND_HANDLERS: dict[type, Any] = {
+    GetCoverage: coverage,
+    GetContributions: contributions,
+    GetBenefits: benefits,
+    **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
+}
+
+EVENT_HANDLERS: dict[type, Sequence[Any]] = {
+    WorkerRegistered: [record_workers_covered],
+    ClaimPaid: [record_claims_paid],
+    ClaimFiled: [record_claim_steps],
+    ClaimApproved: [record_claim_steps],
+    ClaimRejected: [record_claim_steps],
+    ContributionInvoiced: [record_contributions_invoiced],
+    ContributionPaid: [record_contributions_paid],
+    CoverageLapsed: [record_coverage_lapsed],
+    **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
+}
+
+__all__ = [
+    "BENEFIT_TOTALS",
+    "COMMAND_HANDLERS",
+    "CONTRIBUTION_TOTALS",
+    "EVENT_HANDLERS",
+    "CoverageReport",
+    "GetBenefits",
+    "GetContributions",
+    "GetCoverage",
+    "RegionFigures",
+    "RegionTotals",
+    "claim_step_facts",
+    "covered_worker_facts",
+    "invoice_facts",
+    "lapse_facts",
+    "paid_claim_key",
+    "payment_facts",
+    "payment_key",
+]
