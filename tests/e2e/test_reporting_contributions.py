@@ -1,9 +1,11 @@
-"""Reporting through the real broker and store: billing's and claims' events produced to their
-topics as those services publish them (a Kaur month of 7,130 workers over its 15 districts
-invoiced for Rp119,784,000 and paid in two payments; Kepahiang invoiced, paid, invoiced again
-and lapsed; claims filed, approved, rejected and paid), read back through GET /contributions
-and GET /benefits per region and month, then published again at other offsets: nothing
-changes. A sponsor key reads its own region only."""
+"""Reporting through the real broker and store: started after a reporting process was killed
+in the middle of 400 invoices (redelivered in other batches, counted once); billing's and
+claims' events produced to their topics as those services publish them (a Kaur month of
+7,130 workers over its 15 districts invoiced for Rp119,784,000 and paid in two payments;
+Kepahiang invoiced, paid, invoiced again and lapsed; claims filed, approved, rejected and
+paid), read back through GET /contributions and GET /benefits per region and month, then
+published again at other offsets: nothing changes. A sponsor key reads its own region
+only."""
 
 from __future__ import annotations
 
@@ -16,15 +18,21 @@ import pytest
 from bpu_devstack.inprocess import Running, running
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
-from bpu_shared.events import Event
+from bpu_shared.events import ContributionInvoiced, Event
 from bpu_shared.messaging.exactly_once import inbox_of
-from tests.e2e.test_exactly_once import produce, topics_for
+from bpu_shared.month import Month
+from tests.e2e.procs import ServiceProcess
+from tests.e2e.test_exactly_once import committed_records, produce, topics_for
 from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, settings_for
 from tests.integration.test_reporting_projections import (
     KAUR_DISTRICTS,
     MONTHLY,
     all_events,
+    counters_in,
+    expected_counters,
+    invoiced,
+    nonzero,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -44,10 +52,58 @@ def prefix() -> str:
     return f"r{uuid.uuid4().hex[:8]}."
 
 
+def many_invoices(count: int) -> list[Event]:
+    """``count`` invoices of Paser's programmes, one to three districts each, over six
+    months."""
+    return [
+        invoiced(
+            f"INV-PASER-{i:04d}",
+            "64.01",
+            Month(2026, 1 + i % 6),
+            {PASER_DISTRICTS[(i + k) % 6]: 1 + (i + k) % 4 for k in range(1 + i % 3)},
+        )
+        for i in range(count)
+    ]
+
+
+PASER_DISTRICTS = [f"64.01.{d:02d}" for d in range(1, 7)]
+PASER_INVOICES = many_invoices(400)
+
+
 @pytest.fixture(scope="module")
-async def reporting(infra, prefix) -> AsyncIterator[Running]:
+async def reporting(infra, prefix, tmp_path_factory) -> AsyncIterator[Running]:
+    """The module's reporting service, started the hard way: 400 of Paser's invoices produced,
+    a reporting process consuming them seven at a time killed (SIGKILL) in the middle of the
+    stream, and this one started in its place with batches of 500, so the uncommitted
+    invoices come again with other boundaries (and the tally the process may have left
+    half-way is finished)."""
+    topic = prefix + ContributionInvoiced.TOPIC
     await topics_for(infra, prefix)
-    async with running(build_reporting, settings_for(ReportingSettings, infra, prefix)) as svc:
+    await produce(infra, prefix, PASER_INVOICES)
+    replica = ServiceProcess(
+        infra, prefix, "reporting", tmp_path_factory.mktemp("killed"), consumer_max_records=7
+    )
+    try:
+        replica.wait_ready()
+        async with replica.client() as client:
+
+            async def recorded() -> float:
+                text = (await client.get("/metrics")).text
+                return sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("bpu_events_consumed_total{")
+                    and f'topic="{ContributionInvoiced.TOPIC}"' in line
+                )
+
+            await eventually(recorded, lambda n: n >= 30, timeout=60)
+        replica.kill()
+    finally:
+        replica.stop()
+    committed = await committed_records(infra, prefix + "reporting", topic)
+    assert 0 < committed < 400, "the kill must land mid-stream"
+    settings = settings_for(ReportingSettings, infra, prefix, consumer_max_records=500)
+    async with running(build_reporting, settings) as svc:
         yield svc
 
 
@@ -189,3 +245,24 @@ async def test_a_sponsor_key_reads_its_own_region_and_a_bad_period_names_the_fie
     bad = await reporting.client.get("/contributions", params={"region": "17", "period": "2026-13"})
     assert bad.status_code == 422
     assert "period" in bad.text
+
+
+async def test_a_consumer_killed_mid_stream_and_redelivered_in_other_batches_counted_once(
+    infra, prefix, reporting, delivered
+):
+    """Paser's invoices, half consumed by the process killed when the module started, then
+    again by this one in other batches: every counter is what one delivery of each invoice
+    makes it."""
+    await projected(infra, prefix, reporting, PASER_INVOICES)
+    db = reporting.runtime.db
+    every = PASER_INVOICES + delivered
+    assert nonzero(await counters_in(db)) == nonzero(expected_counters(every))
+    assert await db["invoiced_contributions"].count_documents({}) == 400 + 3  # and Kaur's
+    march = await get(reporting, "/contributions", region="64.01", period="2026-03")
+    assert march["invoices"] == 67  # invoices 2, 8, … 398
+    assert march["invoiced"]["rupiah"] == sum(
+        d.amount_rupiah
+        for e in PASER_INVOICES
+        if e.payload.period == Month(2026, 3)  # type: ignore[attr-defined]
+        for d in e.payload.by_district.values()  # type: ignore[attr-defined]
+    )
