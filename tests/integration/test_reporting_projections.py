@@ -324,7 +324,13 @@ def nonzero(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
 
 async def assert_counted_once(db) -> None:
     assert nonzero(await counters_in(db)) == nonzero(expected_counters(all_events()))
-    for facts in ("claim_steps", "invoiced_contributions", "paid_contributions"):
+    for facts in (
+        "claim_steps",
+        "invoiced_contributions",
+        "paid_contributions",
+        "lapsed_programmes",
+        "paid_claims",
+    ):
         assert await inbox_of(db[facts]).count_documents({}) == 0
     assert await db["tally_batches"].count_documents({}) == 0
 
@@ -414,8 +420,11 @@ TALLIES = [
 ]
 
 
-@pytest.mark.parametrize("point", ["inserted", "counted", "inbox-emptied"])
-@pytest.mark.parametrize("name", TALLIES)
+@pytest.mark.parametrize(
+    ("name", "point"),
+    [(name, point) for name in TALLIES for point in ("counted", "inbox-emptied")]
+    + [("contributions-paid", "inserted")],  # every point of the kit: test_tally.py
+)
 async def test_a_tally_killed_between_two_writes_counts_each_fact_once(mongo_db, name, point):
     """The tally killed after inserting its facts, between two counter writes, or after
     counting all but before emptying its inbox; the events delivered again meanwhile; the next
