@@ -1,6 +1,8 @@
 """Reporting's use cases: record the facts events bring (each once), and answer the dashboard
 from the counters the tallies keep. The tables at the bottom are the whole service."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from typing import Any
 
