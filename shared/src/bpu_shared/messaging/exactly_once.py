@@ -351,16 +351,18 @@ class Tally(LeasedLoop):
         ``update_many``: the embedded store updates a document of an ``update_many`` at about
         half the cost of one update of a bulk write.
 
-        Counters are written in the order the contributions name them (the first position a
-        counter takes in a fact's contributions): name the parts before their whole (a village
-        before its district) and a reader who finds a whole counted finds its parts counted
+        Counters are written in the order the contributions name them (the furthest position
+        a counter takes in any fact's contributions of the batch): name the parts before their
+        whole (a village before its district) and a whole comes after every part of it, also
+        when facts of one batch start at different levels (a district is first for a claim,
+        second for a worker), so a reader who finds a whole counted finds its parts counted
         too, even in the middle of a batch."""
         increments: dict[str, dict[str, int]] = {}
         created: dict[str, Mapping[str, Any]] = {}
         rank: dict[str, int] = {}
         for doc in docs:
             for position, (counter_id, inc, fields) in enumerate(self.contributions(doc)):
-                rank.setdefault(counter_id, position)
+                rank[counter_id] = max(rank.get(counter_id, position), position)
                 target = increments.setdefault(counter_id, {})
                 for field, amount in inc.items():
                     target[field] = target.get(field, 0) + amount
