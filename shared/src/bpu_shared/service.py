@@ -163,13 +163,18 @@ class Runtime:
         """Stop the background jobs, the relay, the subscribers and the connections (leases are
         given up, so a replica takes over at once); a broker that is gone must not hold the
         process: each step gets ``timeout`` seconds."""
-        steps = [job.stop for job in self.background]
-        steps += [self.relay.stop, self.broker.stop, self.client.close]
-        for step in steps:
+
+        async def bounded(step: Callable[[], Awaitable[None]]) -> None:
             try:
                 await asyncio.wait_for(step(), timeout)
             except TimeoutError:
                 log.warning("stopping: %s did not finish in %.0fs", step.__qualname__, timeout)
+
+        # The background jobs at once: a service may run many (reporting a tally per kind of
+        # fact), and each gives up its lease in the store, which may be gone too.
+        await asyncio.gather(*(bounded(job.stop) for job in self.background))
+        for step in (self.relay.stop, self.broker.stop, self.client.close):
+            await bounded(step)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -13,6 +13,9 @@ from bpu_shared.store import TRANSIENT_STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
+#: Seconds a stopping job waits to give its lease up.
+RELEASE_TIMEOUT = 2.0
+
 
 class LeaseLost(Exception):
     """Another process holds the lease now: stop, it will carry on."""
@@ -67,5 +70,7 @@ class LeasedLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Given up so another replica takes over at once; a store that is gone (the whole
+        # stack stopping) must not hold the stop: the lease then simply expires.
         with contextlib.suppress(Exception):
-            await self.lease.release()
+            await asyncio.wait_for(self.lease.release(), RELEASE_TIMEOUT)
