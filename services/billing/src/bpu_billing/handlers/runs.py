@@ -180,12 +180,6 @@ class EntryOf:
         )
 
 
-def entries_of(docs: list[dict[str, Any]]) -> list[Entry]:
-    """Roster documents as the domain's entries."""
-    convert = EntryOf()
-    return [convert(d) for d in docs]
-
-
 def changes_by_worker(found: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[Change]]:
     return {
         worker: [
