@@ -24,7 +24,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _common import console, embedded_infra, progress, rate, show, unique_prefix, watched
+from _common import (
+    console,
+    embedded_infra,
+    progress,
+    rate,
+    raw_insert_rate,
+    show,
+    unique_prefix,
+    watched,
+)
 from pymongo import AsyncMongoClient
 
 from bpu_billing.handlers.runs import bill_programme
@@ -81,23 +90,6 @@ def peak_mb(pid: int | None) -> float | None:
     except OSError:
         return None
     return None
-
-
-async def raw_insert_rate(url: str, count: int) -> float:
-    """Small plain documents, 1,000 per ``insert_many``, into a database of their own."""
-    client: AsyncMongoClient = AsyncMongoClient(url)
-    name = f"raw_{unique_prefix().strip('.')}"
-    try:
-        coll = client[name]["plain"]
-        began = time.perf_counter()
-        for start in range(0, count, 1000):
-            await coll.insert_many(
-                [{"_id": i, "n": i} for i in range(start, min(start + 1000, count))]
-            )
-        return count / (time.perf_counter() - began)
-    finally:
-        await client.drop_database(name)
-        await client.close()
 
 
 async def bench(url: str, n: int, store_pid: int | None, raw: int) -> None:

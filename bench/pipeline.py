@@ -48,6 +48,7 @@ from _common import (
     embedded_infra,
     progress,
     rate,
+    raw_insert_rate,
     running,
     settings_for,
     show,
@@ -207,26 +208,6 @@ async def registration(settings: RegistrationSettings) -> AsyncIterator[Registra
     finally:
         await relay.stop()
         await broker.stop()
-        await client.close()
-
-
-# -- what the store can do: the reference ------------------------------------------------------
-
-
-async def raw_insert_rate(infra: Infra, count: int) -> float:
-    """Small plain documents, 1,000 per ``insert_many``, into a database of their own."""
-    client: AsyncMongoClient = AsyncMongoClient(infra.mongodb_url)
-    name = f"raw_{unique_prefix().strip('.')}"
-    try:
-        coll = client[name]["plain"]
-        began = time.perf_counter()
-        for start in range(0, count, 1000):
-            await coll.insert_many(
-                [{"_id": i, "n": i} for i in range(start, min(start + 1000, count))]
-            )
-        return count / (time.perf_counter() - began)
-    finally:
-        await client.drop_database(name)
         await client.close()
 
 
@@ -499,7 +480,7 @@ async def main(args: argparse.Namespace) -> None:
     with embedded_infra() as infra:
         async with watched(infra):
             with console.status("raw insert_many of plain documents"):
-                before = await raw_insert_rate(infra, args.raw)
+                before = await raw_insert_rate(infra.mongodb_url, args.raw)
             console.print(
                 f"store reference: insert_many of {args.raw:,} plain documents: {before:,.0f}/s"
             )
@@ -510,7 +491,7 @@ async def main(args: argparse.Namespace) -> None:
                 rows = await end_to_end(infra, args.workers, args.chunk, args.timeout)
                 show(f"end to end, {args.workers:,} workers, every stage at once", rows)
             with console.status("raw insert_many of plain documents, again"):
-                after = await raw_insert_rate(infra, args.raw)
+                after = await raw_insert_rate(infra.mongodb_url, args.raw)
             show(
                 "store reference, same run",
                 [
