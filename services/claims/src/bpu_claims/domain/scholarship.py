@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bpu_claims.domain.benefits import BenefitRules, SchoolLevel
+from bpu_shared.age import age_on
 from bpu_shared.errors import InvalidInput
 from bpu_shared.events import BenefitProgramme
 
@@ -43,12 +44,6 @@ class Instalment:
     level: SchoolLevel
     amount: int  # Rupiah
     due_on: date
-
-
-def age_on(birth_date: date, day: date) -> int:
-    """Whole years of age on ``day``."""
-    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
-    return day.year - birth_date.year - before_birthday
 
 
 def anniversary(day: date, years: int) -> date:
