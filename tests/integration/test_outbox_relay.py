@@ -40,6 +40,22 @@ def name_of(entry: str) -> str:
     return SponsorRegistered.from_wire(read_entry(entry)["value"]).payload.name
 
 
+def sponsors_relay(
+    infra, mongo_db, broker, prefix: str, relay_class: type[OutboxRelay] = OutboxRelay, **options
+) -> OutboxRelay:
+    """A relay of the ``sponsors`` collection under the lease holder ``test``, publishing to
+    the topics under ``prefix``."""
+    return relay_class(
+        mongo_db,
+        ["sponsors"],
+        broker,
+        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
+        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
+        topic_prefix=prefix,
+        **options,
+    )
+
+
 async def read_all(bootstrap: str, topic: str, expected: int) -> list:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
@@ -68,15 +84,8 @@ async def test_relay_publishes_every_pending_event_once_in_order_and_keeps_the_n
             {"_id": "s0"},
             {"$set": {"name": f"v{version}"}, **outbox_push(sponsor_event("s0", f"v0.{version}"))},
         )
-    relay = OutboxRelay(
-        mongo_db,
-        ["sponsors"],
-        broker,
-        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
-        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
-        republish_on_broker_loss=True,
-        retained=2,
-        topic_prefix=prefix,
+    relay = sponsors_relay(
+        infra, mongo_db, broker, prefix, republish_on_broker_loss=True, retained=2
     )
     assert await relay.publish_pending() == 10  # documents published
     assert await relay.publish_pending() == 0  # nothing is published twice
@@ -139,14 +148,7 @@ async def test_a_document_changed_between_publishing_and_marking_keeps_its_new_e
     coll = mongo_db["sponsors"]
     for i in range(4):
         await coll.insert_one(with_outbox({"_id": f"s{i}"}, sponsor_event(f"s{i}", f"v{i}")))
-    relay = ChangedBeforeMarking(
-        mongo_db,
-        ["sponsors"],
-        broker,
-        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
-        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
-        topic_prefix=prefix,
-    )
+    relay = sponsors_relay(infra, mongo_db, broker, prefix, ChangedBeforeMarking)
     # The four, then s1 again for the event it got meanwhile: a pass ends with nothing pending.
     assert await relay.publish_pending() == 5
     assert await relay.publish_pending() == 0
@@ -173,14 +175,7 @@ async def test_documents_handed_over_by_the_unit_of_work_are_published_once_in_o
     without being read back, a later event of one of them after its first, and a document the
     relay found by querying before it was handed over is not published twice."""
     prefix = f"r{unique}."
-    relay = OutboxRelay(
-        mongo_db,
-        ["sponsors"],
-        broker,
-        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
-        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
-        topic_prefix=prefix,
-    )
+    relay = sponsors_relay(infra, mongo_db, broker, prefix)
     assert await relay.lease.acquire()
     uow = UnitOfWork(mongo_db, ["sponsors"], relay)
     await uow.insert_many(
@@ -211,14 +206,7 @@ async def test_a_relay_whose_lease_was_taken_over_publishes_nothing(
     await coll.insert_one(with_outbox({"_id": "s0"}, sponsor_event("s0", "v0")))
     leases = mongo_db["leases"]
     assert await Lease(leases, "outbox-relay", "other", ttl=30).acquire()
-    relay = OutboxRelay(
-        mongo_db,
-        ["sponsors"],
-        broker,
-        lease=Lease(leases, "outbox-relay", "test"),
-        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
-        topic_prefix=f"r{unique}.",
-    )
+    relay = sponsors_relay(infra, mongo_db, broker, f"r{unique}.")
     with pytest.raises(LeaseLost):
         await relay.publish_pending()
     assert (await coll.find_one({"_id": "s0"}))["outbox_pending"] == 1
@@ -229,14 +217,7 @@ async def test_republish_sends_the_retained_events_again(infra, mongo_db, broker
     coll = mongo_db["sponsors"]
     for i in range(3):
         await coll.insert_one(with_outbox({"_id": f"s{i}"}, sponsor_event(f"s{i}", "x")))
-    relay = OutboxRelay(
-        mongo_db,
-        ["sponsors"],
-        broker,
-        lease=Lease(mongo_db["leases"], "outbox-relay", "test"),
-        kafka_kwargs={"bootstrap_servers": infra.kafka_bootstrap_servers},
-        topic_prefix=prefix,
-    )
+    relay = sponsors_relay(infra, mongo_db, broker, prefix)
     await relay.publish_pending()
     assert await relay.republish_retained() == 3
     records = await read_all(infra.kafka_bootstrap_servers, prefix + SponsorRegistered.TOPIC, 6)
