@@ -78,7 +78,7 @@ async def issue_invoice(
         )
         for e in sorted(enrolments, key=lambda e: e["_id"])
     ]
-    blocks = list(line_blocks(ident, lines))
+    blocks = line_blocks(ident, lines)
     await billing.repository.db[INVOICE_LINES].insert_many(blocks)
     by_district: dict[str, dict[str, int]] = {}
     for line in lines:

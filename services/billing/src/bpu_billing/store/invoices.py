@@ -35,7 +35,7 @@ and ``amount`` (their sum).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,37 +100,16 @@ def block_id(invoice: str, block: int) -> str:
     return f"{invoice}|{block:05d}"
 
 
-def encode_lines(lines: Sequence[Line]) -> Binary:
-    """A block's lines as one BSON blob."""
-    return Binary(bson.encode({"lines": [line.to_doc() for line in lines]}))
-
-
 def decode_lines(blob: bytes) -> list[Line]:
     return [Line.from_doc(doc) for doc in bson.decode(bytes(blob))["lines"]]
 
 
 def line_blocks(
     invoice: str, lines: Sequence[Line], size: int = BLOCK_LINES
-) -> Iterable[dict[str, Any]]:
-    """The block documents of an invoice's ``lines`` (already in enrolment-id order)."""
-    before = 0
-    for block, start in enumerate(range(0, len(lines), size)):
-        chunk = lines[start : start + size]
-        amount = sum(line.amount for line in chunk)
-        yield {
-            "_id": block_id(invoice, block),
-            "invoice_id": invoice,
-            "block": block,
-            "first_line": start,
-            "count": len(chunk),
-            "amount_before": before,
-            "amount_rupiah": amount,
-            "first_enrolment": chunk[0].enrolment_id,
-            "last_enrolment": chunk[-1].enrolment_id,
-            "lines": encode_lines(chunk),
-            "paid_lines": 0,
-        }
-        before += amount
+) -> list[dict[str, Any]]:
+    """The block documents of an invoice's ``lines`` (already in enrolment-id order): the same
+    blocks the billing run writes."""
+    return line_doc_blocks(invoice, [line.to_doc() for line in lines], size)
 
 
 def line_doc_blocks(
