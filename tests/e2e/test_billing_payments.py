@@ -222,15 +222,15 @@ def payment_received(
     )
 
 
-def consumed_payments(billing: Running):
+async def consumed(billing: Running, event_type: type[Event]) -> float:
+    """How many events of the topic billing's consumer has handled so far."""
     from bpu_shared.metrics import EVENTS_CONSUMED
 
-    async def probe() -> float:
-        return float(
-            EVENTS_CONSUMED.labels(PaymentReceived.TOPIC, billing.runtime.group_id)._value.get()
-        )
+    return float(EVENTS_CONSUMED.labels(event_type.TOPIC, billing.runtime.group_id)._value.get())
 
-    return probe()
+
+def consumed_payments(billing: Running):
+    return consumed(billing, PaymentReceived)
 
 
 async def test_published_twice_and_a_crash_between_invoice_and_blocks_announce_each_once(
@@ -342,6 +342,31 @@ async def test_an_overpayment_is_credited_to_the_next_invoice(billing, infra, pr
     assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 0
     listed = (await billing.client.get("/payments", params={"invoice_id": november["_id"]})).json()
     assert [(p["kind"], p["amount_rupiah"]) for p in listed] == [("credit", 5_000_000)]
+
+    # Both invoices' ContributionInvoiced delivered again, November's twice at other offsets:
+    # the credit was applied once and stays so.
+    await all_published(billing)
+    again = {
+        ident: ContributionInvoiced.from_wire(e)
+        for e in await published(infra, prefix, ContributionInvoiced)
+        if (ident := e["payload"]["invoice_id"]) in (october["_id"], november["_id"])
+    }
+    before = await consumed(billing, ContributionInvoiced)
+    await produce(
+        infra, prefix, [again[november["_id"]], again[october["_id"]], again[november["_id"]]]
+    )
+    await eventually(
+        lambda: consumed(billing, ContributionInvoiced), lambda n: n >= before + 3, timeout=30
+    )
+    doc = await invoice_doc(billing, november["_id"])
+    assert (doc["paid_rupiah"], doc["credit_applied_rupiah"]) == (5_000_000, 5_000_000)
+    assert doc["lines_paid"] == 5_000_000 // MONTHLY
+    assert (await repo_programme(billing, prog["_id"]))["credit_rupiah"] == 0
+    listed = (await billing.client.get("/payments", params={"programme_id": prog["_id"]})).json()
+    assert sorted((p["kind"], p["amount_rupiah"]) for p in listed) == [
+        ("credit", 5_000_000),
+        ("payment", month + 5_000_000),
+    ]
 
 
 async def test_a_payment_twelve_months_ahead(billing, infra, prefix):
