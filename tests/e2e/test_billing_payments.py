@@ -2,7 +2,8 @@
 reference twice (API and event) is one payment; the same PaymentReceived published twice at
 different offsets and a crash between the invoice write and the block writes publish
 ContributionPaid and each worker's CoverPaid once; an overpayment is credited to the next
-invoice when it is issued; a payment twelve months ahead."""
+invoice when it is issued, once however often its ContributionInvoiced is delivered; a payment
+twelve months ahead; a crash after each of a payment's writes."""
 
 from __future__ import annotations
 
