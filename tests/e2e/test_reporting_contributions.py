@@ -25,7 +25,7 @@ from tests.e2e.procs import ServiceProcess
 from tests.e2e.test_exactly_once import committed_records, produce, topics_for
 from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, settings_for
-from tests.integration.test_reporting_projections import (
+from tests.reporting_events import (
     KAUR_DISTRICTS,
     MONTHLY,
     all_events,

@@ -64,13 +64,8 @@ from bpu_shared.events import (
     ClaimPaidPayload,
     ClaimRejected,
     ClaimRejectedPayload,
-    ContributionInvoiced,
-    ContributionInvoicedPayload,
-    ContributionPaid,
-    ContributionPaidPayload,
     CoverageLapsed,
     CoverageLapsedPayload,
-    DistrictTotal,
     Event,
     ProgrammeOpened,
     RefusalReason,
@@ -86,6 +81,7 @@ from bpu_shared.regions import parent
 from bpu_shared.service_layer.bus import MessageBus, bootstrap
 from bpu_shared.service_layer.context import caused_by
 from bpu_shared.service_layer.unit_of_work import stamp
+from tests.reporting_events import claim_fields, invoiced, paid
 from tests.unit.registration_fakes import FakeRegistrationRepository
 
 JKK, JKM = BenefitProgramme.JKK, BenefitProgramme.JKM
@@ -735,20 +731,6 @@ async def test_workers_registered_become_one_fact_each_without_personal_data() -
     assert not {"gender", "declared_monthly_income", "nik", "name"} & set(fact)
 
 
-def claim_fields(claim_id: str = "CL-1", version: int = 1) -> dict[str, Any]:
-    return {
-        "claim_id": claim_id,
-        "worker_id": "WK-1",
-        "programme_id": "PG-1",
-        "benefit": BenefitProgramme.JKK,
-        "incident_date": date(2026, 1, 20),
-        "province_code": "17",
-        "regency_code": "17.04",
-        "district_code": "17.04.01",
-        "version": version,
-    }
-
-
 async def test_each_claim_step_is_one_fact_dated_in_jakarta_and_again_is_none() -> None:
     repository = FakeReportingRepository()
     bus = reporting_bus(repository)
@@ -791,60 +773,13 @@ async def test_each_claim_step_is_one_fact_dated_in_jakarta_and_again_is_none() 
     assert not {"worker_id", "heirs", "filed_by"} & set(steps["CL-1|filed"])
 
 
-def kaur_invoiced(invoice_id: str = "INV-1") -> ContributionInvoiced:
-    return ContributionInvoiced.create(
-        ContributionInvoicedPayload(
-            invoice_id=invoice_id,
-            sponsor_id="SP-1",
-            programme_id="PG-1",
-            region_code="17.04",
-            period=Month(2026, 3),
-            worker_count=3,
-            amount_by_benefit={JKK: 30_000, JKM: 20_400},
-            amount_rupiah=50_400,
-            due_date=date(2026, 3, 16),
-            by_district={
-                "17.04.01": DistrictTotal(workers=2, amount_rupiah=33_600),
-                "17.04.02": DistrictTotal(workers=1, amount_rupiah=16_800),
-            },
-        ),
-        producer="billing",
-    )
-
-
-def kaur_paid(
-    payment_id: str, amount: int, covered: dict[str, tuple[int, int]]
-) -> ContributionPaid:
-    return ContributionPaid.create(
-        ContributionPaidPayload(
-            payment_id=payment_id,
-            reference=f"REF-{payment_id}",
-            invoice_id="INV-1",
-            sponsor_id="SP-1",
-            programme_id="PG-1",
-            region_code="17.04",
-            period=Month(2026, 3),
-            amount_rupiah=amount,
-            invoice_amount_rupiah=50_400,
-            invoice_paid_rupiah=amount,
-            paid_in_full=False,
-            workers_covered=sum(w for w, _ in covered.values()),
-            worker_count=3,
-            by_district={
-                c: DistrictTotal(workers=w, amount_rupiah=a) for c, (w, a) in covered.items()
-            },
-            paid_at=LAST_EVENING_OF_JANUARY_UTC,
-        ),
-        producer="billing",
-    )
-
-
 async def test_invoices_payments_and_lapses_are_one_fact_each_and_again_none() -> None:
     repository = FakeReportingRepository()
     bus = reporting_bus(repository)
-    invoice = kaur_invoiced()
-    first = kaur_paid("PAY-1", 20_000, {"17.04.01": (1, 16_800)})
-    second = kaur_paid("PAY-2", 30_400, {"17.04.01": (1, 16_800), "17.04.02": (1, 16_800)})
+    march = Month(2026, 3)
+    invoice = invoiced("INV-1", "17.04", march, {"17.04.01": 2, "17.04.02": 1})
+    first = paid("PAY-1", "INV-1", "17.04", march, 20_000, {"17.04.01": 1})
+    second = paid("PAY-2", "INV-1", "17.04", march, 30_400, {"17.04.01": 1, "17.04.02": 1})
     lapsed = CoverageLapsed.create(
         CoverageLapsedPayload(
             programme_id="PG-1",
