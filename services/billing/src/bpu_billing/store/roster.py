@@ -69,15 +69,6 @@ ROSTER_FIELDS = {
     "as_of": 1,
 }
 
-#: A worker's facts, as ``WorkerFacts`` carries them, that billing keeps.
-WORKER_FACTS = (
-    "province_code",
-    "regency_code",
-    "district_code",
-    "village_code",
-    "occupation",
-)
-
 
 @dataclass(frozen=True)
 class ProgrammeWrite:
