@@ -1089,7 +1089,7 @@ async def test_each_payment_of_a_claim_is_its_own_fact_and_a_payment_again_is_no
     repository = FakeReportingRepository()
     bus = reporting_bus(repository)
 
-    def paid(payment_id: str | None, amount: int, instalment: int | None) -> ClaimPaid:
+    def claim_paid(payment_id: str | None, amount: int, instalment: int | None) -> ClaimPaid:
         return ClaimPaid.create(
             ClaimPaidPayload(
                 claim_id="CL-1",
@@ -1108,9 +1108,9 @@ async def test_each_payment_of_a_claim_is_its_own_fact_and_a_payment_again_is_no
             producer="claims",
         )
 
-    events = [paid("CP-1", 70_000_000, None), paid("CP-2", 3_000_000, 1)]
+    events = [claim_paid("CP-1", 70_000_000, None), claim_paid("CP-2", 3_000_000, 1)]
     await bus.apply(events)
-    await bus.apply([*events, paid(None, 42_000_000, None)])
+    await bus.apply([*events, claim_paid(None, 42_000_000, None)])
     assert sorted(repository.claims) == [
         "CL-1",
         "CP-1",
