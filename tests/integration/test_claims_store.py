@@ -68,7 +68,9 @@ async def deps(mongo_db) -> Deps[ClaimsRepository, Any]:
     await repo.add_months_invoiced([MonthInvoiced("PG-1", "2024-12", "2024-12-16")])
     await repo.add_months_paid([MonthsPaid("PG-1", "2024-12", "IN-1", ["WK-1"])])
     clock = FixedClock(datetime(2024, 12, 20, 10, tzinfo=JAKARTA))
-    return Deps(repo, uow.publisher, clock, SimpleNamespace(arrears_window_months=3))
+    return Deps(
+        repo, uow.publisher, clock, SimpleNamespace(arrears_window_months=3, benefits_file=None)
+    )
 
 
 def jkm_death(worker: str = "WK-1", day: int = 3, request_id: str | None = None) -> FileClaim:

@@ -221,7 +221,8 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def deps(repo, clock) -> Deps[Any, Any]:
-    return Deps(repo, SimpleNamespace(wake=lambda: None), clock, SimpleNamespace())
+    settings = SimpleNamespace(arrears_window_months=3, benefits_file=None)
+    return Deps(repo, SimpleNamespace(wake=lambda: None), clock, settings)
 
 
 def jkm(worker: str = "WK-1", day: date = date(2024, 12, 3), **kw: Any) -> FileClaim:

@@ -15,7 +15,7 @@ from bpu_shared.auth import Principal
 
 def benefit_table(deps: Claims) -> BenefitTable:
     """The benefit table of this process (``settings.benefits_file``, or the shipped one)."""
-    return BenefitTable.loaded(getattr(deps.settings, "benefits_file", None))
+    return BenefitTable.loaded(deps.settings.benefits_file)
 
 
 @dataclass(frozen=True)

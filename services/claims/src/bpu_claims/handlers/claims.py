@@ -59,9 +59,6 @@ from bpu_shared.month import Month
 log = logging.getLogger(__name__)
 
 PRODUCER = "claims"
-#: Billing's arrears window (DOMAIN.md: arrears may be paid up to 3 months after), unless the
-#: service's settings say otherwise.
-ARREARS_WINDOW_MONTHS = 3
 
 
 class ClaimState(StrEnum):
@@ -186,7 +183,9 @@ def _iso(moment: datetime) -> str:
 
 
 def _window(deps: Claims) -> int:
-    return int(getattr(deps.settings, "arrears_window_months", ARREARS_WINDOW_MONTHS))
+    """Billing's arrears window (DOMAIN.md: arrears may be paid up to 3 months after), as the
+    service's settings give it (``ClaimsSettings.arrears_window_months``)."""
+    return int(deps.settings.arrears_window_months)
 
 
 async def load_claim(deps: Claims, principal: Principal, claim_id: str) -> dict[str, Any]:
