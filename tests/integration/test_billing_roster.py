@@ -291,3 +291,30 @@ async def test_a_run_crashed_between_its_writes_issues_each_invoice_once(deps, m
     assert [line.worker_id for line in await deps.repository.lines_of(supplementary["_id"])] == [
         "WK-05001"
     ]
+
+
+async def test_the_budgets_monthly_cost_is_what_the_run_bills(deps, mongo_db):
+    """The budget prices this month's roster as the run bills it: ends, and a change of income
+    effective this month (WK-00005 declares Rp2,500,000 from November)."""
+    from dataclasses import replace
+
+    from bpu_billing.handlers.budget import GetBudget, programme_budget
+    from bpu_billing.handlers.runs import bill_programme
+    from bpu_shared.auth import ADMIN
+    from bpu_shared.month import Month
+
+    await deps.repository.ensure_indexes()
+    await feed_once(deps, all_events())
+    november = replace(deps, clock=FixedClock(datetime(2022, 11, 10, 3, tzinfo=UTC)))
+    budget = await programme_budget(GetBudget(PROGRAMME), ADMIN, november)
+    billed = await bill_programme(november, PROGRAMME, Month(2022, 11))
+    [invoice] = await invoices_in(mongo_db)
+    assert invoice["_id"] == billed.invoice_id
+    assert budget.month == Month(2022, 11)
+    assert (budget.enrolled_workers, budget.monthly_cost_rupiah) == (
+        invoice["worker_count"],
+        invoice["amount_rupiah"],
+    )
+    lines = {line.worker_id: line for line in await deps.repository.lines_of(invoice["_id"])}
+    assert lines["WK-00005"].income == 2_500_000
+    assert "WK-00007" not in lines  # ended with October

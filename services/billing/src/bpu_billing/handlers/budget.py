@@ -1,16 +1,19 @@
 """A programme's budget: what it was given, invoiced, paid, the credit it holds, what remains,
-and how many months of cover the remainder buys at today's roster."""
+and how many months of cover the remainder buys at this month's roster, priced as the billing
+run prices it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bpu_billing.domain.invoicing import bill
 from bpu_billing.domain.planning import months_for
 from bpu_billing.handlers.base import READERS, Billing
 from bpu_billing.handlers.rates import rate_table
+from bpu_billing.handlers.runs import EntryOf, changes_by_worker, pricer, terms_of
 from bpu_shared.auth import Principal
 from bpu_shared.errors import NotFound
-from bpu_shared.events import BenefitProgramme, FundingSource
+from bpu_shared.events import FundingSource
 from bpu_shared.month import Month
 
 
@@ -48,22 +51,16 @@ async def programme_budget(q: GetBudget, principal: Principal, deps: Billing) ->
     paid = sum(int(i.get("paid_rupiah", 0)) for i in invoices)
     budget = int(programme.get("budget_rupiah") or 0)
     month = Month.of(deps.clock.today())
-    end = programme.get("end_month")
-    table = rate_table(deps)
-    funding = FundingSource(programme["funding_source"])
-    workers = cost = 0
-    for e in await repo.roster_of(q.programme_id, month):
-        last = e.get("last_month") or end
-        if last is not None and str(last) < str(month):
-            continue
-        workers += 1
-        cost += table.monthly_cost(
-            month,
-            int(e["income"]),
-            frozenset(BenefitProgramme(b) for b in e["benefits"]),
-            funding,
-            e["occupation"],
-        )
+    # This month's roster priced as the billing run would bill it (whether billed or not).
+    funding = FundingSource(programme.get("funding_source") or FundingSource.APBD_REGENCY)
+    cost_now = bill(
+        terms_of(programme),
+        month,
+        await repo.roster_as(q.programme_id, month, EntryOf()),
+        pricer(rate_table(deps), month, funding),
+        changes=changes_by_worker(await repo.changes_of(up_to=month)),
+    )
+    workers, cost = cost_now.worker_count, cost_now.amount_rupiah
     remaining = budget - invoiced
     over = [i["_id"] for i in invoices if i.get("over_budget")]
     return Budget(

@@ -163,17 +163,13 @@ class RosterStore(Repository):
             doc["changes"] = changes.get(worker_id, [])
         return sorted(enrolments, key=lambda d: (d["first_month"], d["_id"]))
 
-    async def roster_of(self, programme_id: str, period: Month) -> list[dict[str, Any]]:
-        """The programme's enrolments that started by ``period`` (their end is the caller's
-        to check), with the fields pricing needs only: from the blobs, the ended ones from
-        their documents."""
-        return await self.roster_as(programme_id, period, dict)
-
     async def roster_as(
         self, programme_id: str, period: Month, convert: Callable[[dict[str, Any]], T]
     ) -> list[T]:
-        """``roster_of``, each enrolment turned by ``convert`` as its blob is read (a
-        million dictionaries are never held at once)."""
+        """The programme's enrolments that started by ``period`` (their end is the caller's
+        to check), with the fields pricing needs only: from the blobs, the ended ones from
+        their documents; each turned by ``convert`` as its blob is read (a million
+        dictionaries are never held at once)."""
         found: dict[str, T] = {}
         month = str(period)
         async for blob in self.db[ROSTER_BLOBS].find(
