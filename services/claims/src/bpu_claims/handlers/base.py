@@ -15,7 +15,10 @@ Claims = Deps[ClaimsRepository, Any]
 FILERS = (Role.OPERATOR, Role.SPONSOR)
 #: Who may assess, approve, reject and pay: the social-security office's staff.
 OFFICERS = (Role.OPERATOR,)
+#: Who may read the benefit table: anyone with a key that reads.
 READERS = (Role.OPERATOR, Role.SPONSOR, Role.DASHBOARD)
+#: Who may read claims and their documents (heirs, bank accounts, children): not a dashboard.
+CLAIM_READERS = (Role.OPERATOR, Role.SPONSOR)
 
 #: What the service does by itself (the cover view from events).
 SYSTEM = Principal(key_id="claims", role=Role.OPERATOR)

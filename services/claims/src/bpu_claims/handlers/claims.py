@@ -35,10 +35,10 @@ from bpu_claims.domain import (
     refuses_claim,
     scholarship_schedule,
 )
-from bpu_claims.handlers.base import FILERS, OFFICERS, Claims
+from bpu_claims.handlers.base import CLAIM_READERS, FILERS, OFFICERS, Claims
 from bpu_claims.handlers.benefits import benefit_table
 from bpu_claims.handlers.cover import WorkerCover, cover_of
-from bpu_shared.auth import Principal, Role
+from bpu_shared.auth import Principal
 from bpu_shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bpu_shared.events import (
     BenefitProgramme,
@@ -681,7 +681,6 @@ async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> Paymen
         amount = int(assessment["amount_rupiah"])
         by_kind = dict(assessment["amount_by_kind"])
         kind = _paid_kind(doc)
-        state = ClaimState.PAID.value
     else:
         _require_state(doc, (ClaimState.PAID,), "paid an instalment (its benefits come first)")
         schedule = {i["number"]: i for i in assessment.get("instalments", [])}
@@ -700,7 +699,6 @@ async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> Paymen
         amount = int(instalment["amount"])
         by_kind = {str(BenefitKind.SCHOLARSHIP): amount}
         kind = str(BenefitKind.SCHOLARSHIP)
-        state = ClaimState.PAID.value
     owner = await deps.repository.reserve_reference(pid, reference, doc["_id"], cmd.instalment)
     if owner["claim_id"] != doc["_id"] or owner.get("instalment") != cmd.instalment:
         paid = (
@@ -739,6 +737,7 @@ async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> Paymen
         ),
         producer=PRODUCER,
     )
+    state = ClaimState.PAID.value  # the benefits paid, or an instalment of a paid claim
     changes: dict[str, Any] = {"state": state, f"payments.{pid}": payment}
     if cmd.instalment is not None:
         changes[f"instalments_paid.{cmd.instalment}"] = pid
@@ -751,16 +750,14 @@ async def pay_claim(cmd: PayClaim, principal: Principal, deps: Claims) -> Paymen
 
 # -- reading ------------------------------------------------------------------------------------
 
-READ_ROLES = (Role.OPERATOR, Role.SPONSOR)
-
 
 async def get_claim(q: GetClaim, principal: Principal, deps: Claims) -> dict[str, Any]:
-    principal.require_role(*READ_ROLES)
+    principal.require_role(*CLAIM_READERS)
     return await load_claim(deps, principal, q.claim_id)
 
 
 async def list_claims(q: ListClaims, principal: Principal, deps: Claims) -> ClaimPage:
-    principal.require_role(*READ_ROLES)
+    principal.require_role(*CLAIM_READERS)
     region = principal.scope(q.region)  # a sponsor sees its own region, nothing outside it
     found, total = await deps.repository.find_claims(
         state=q.state.value if q.state else None,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bpu_claims.handlers.base import FILERS, Claims
-from bpu_claims.handlers.claims import READ_ROLES, ClaimState, load_claim
+from bpu_claims.handlers.base import CLAIM_READERS, FILERS, Claims
+from bpu_claims.handlers.claims import ClaimState, load_claim
 from bpu_shared.auth import Principal
 from bpu_shared.errors import Conflict, InvalidInput, NotFound
 
@@ -81,7 +81,7 @@ async def attach_document(
 async def list_documents(
     q: ListDocuments, principal: Principal, deps: Claims
 ) -> list[dict[str, Any]]:
-    principal.require_role(*READ_ROLES)
+    principal.require_role(*CLAIM_READERS)
     await load_claim(deps, principal, q.claim_id)
     return await deps.repository.documents_of(q.claim_id)
 
@@ -89,7 +89,7 @@ async def list_documents(
 async def get_document(
     q: GetDocument, principal: Principal, deps: Claims
 ) -> tuple[dict[str, Any], bytes]:
-    principal.require_role(*READ_ROLES)
+    principal.require_role(*CLAIM_READERS)
     await load_claim(deps, principal, q.claim_id)
     found = await deps.repository.document(q.claim_id, q.document_id)
     if found is None:
