@@ -362,3 +362,6 @@ async def test_who_may_file_and_see(services, keys, cover):
     some = paid.json()["claims"][0]["claim_id"]
     assert (await client.get(f"/claims/{some}", headers=keys["paser"])).status_code == 404
     assert (await client.get(f"/claims/{some}", headers=keys["kaur"])).json()["heirs"] == heirs()
+    # Heirs, bank accounts and children are for the office and the sponsor, not a dashboard
+    for path in ("/claims", f"/claims/{some}", f"/claims/{some}/documents"):
+        assert (await client.get(path, headers=keys["dashboard"])).status_code == 403, path
