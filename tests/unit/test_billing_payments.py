@@ -3,6 +3,8 @@ lines a paid amount covers; statement rows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -211,6 +213,7 @@ class FakeRoster:
             "budget_year": 2022,
             "budget_rupiah": 12 * workers * 16_800,
             "funding_source": "apbd_regency",
+            "start_month": "2022-10",
             "end_month": "2023-12",
         }
         self.enrolments = [
@@ -220,6 +223,7 @@ class FakeRoster:
                 "programme_id": "PG-1",
                 "first_month": "2022-10",
                 "last_month": None,
+                "district_code": "64.01.01",
                 "village_code": "64.01.01.2001",
                 "benefits": ["JKK", "JKM"],
                 "occupation": "farmer",
@@ -253,8 +257,11 @@ class FakeRoster:
         index = int(enrolment_id[1:])
         return (index, _line(index)) if index < len(self.enrolments) else None
 
-    async def roster_of(self, programme_id: str, period: object) -> list[dict]:
-        return self.enrolments
+    async def roster_as(self, programme_id: str, period: object, convert: Any) -> list[Any]:
+        return [convert(e) for e in self.enrolments]
+
+    async def changes_of(self, worker_ids: object = None, up_to: object = None) -> dict:
+        return {}
 
 
 def _deps(repo: FakeRoster, today: str):
