@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bpu_shared.calendar import due_date, is_working_day
+from bpu_shared.calendar import due_date, indonesian_date, indonesian_month, is_working_day
 from bpu_shared.month import Month
 
 
@@ -54,3 +54,8 @@ def test_billing_reexports_the_shared_rule() -> None:
     from bpu_billing.domain import cover
 
     assert cover.due_date is due_date and cover.is_working_day is is_working_day
+
+
+def test_dates_and_months_are_written_the_indonesian_way() -> None:
+    assert indonesian_date(date(2022, 12, 15)) == "15 Desember 2022"
+    assert indonesian_month(Month(2026, 7)) == "Juli 2026"

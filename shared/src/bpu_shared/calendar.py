@@ -1,6 +1,7 @@
 """Indonesia's working days and a month's contribution due date (the 15th, or the next working
 day by lokal-id's public holidays and cuti bersama): billing invoices with it, claims judges the
-arrears window with it for a month not invoiced yet. Pure."""
+arrears window with it for a month not invoiced yet; and dates written the Indonesian way, as
+cards and statements print them. Pure."""
 
 from __future__ import annotations
 
@@ -32,3 +33,30 @@ def due_date(period: Month) -> date:
     while not is_working_day(day):
         day += timedelta(days=1)
     return day
+
+
+#: The months as Indonesian documents name them.
+MONTH_NAMES = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+
+def indonesian_date(day: date) -> str:
+    """``2022-12-15`` → ``15 Desember 2022``."""
+    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
+
+
+def indonesian_month(month: Month) -> str:
+    """``2026-07`` → ``Juli 2026``."""
+    return f"{MONTH_NAMES[month.month - 1]} {month.year}"

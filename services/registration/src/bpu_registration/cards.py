@@ -19,6 +19,7 @@ from bpu_registration.domain import (
     mask_nik,
     valid_card_number,
 )
+from bpu_shared.calendar import indonesian_date, indonesian_month
 from bpu_shared.clock import JAKARTA
 from bpu_shared.events import BenefitProgramme
 from bpu_shared.month import Month
@@ -46,20 +47,6 @@ def format_card_number(number: str) -> str:
 
 # -- the card ----------------------------------------------------------------------------------
 
-MONTH_NAMES = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 GENDERS = {"L": ("Laki-laki", "Male"), "P": ("Perempuan", "Female")}
 #: How the card names an occupation (``Occupation`` holds the English values).
 OCCUPATION_LABELS = {
@@ -83,16 +70,6 @@ BENEFIT_NAMES = {
     BenefitProgramme.JKM: ("Jaminan Kematian", "death insurance"),
     BenefitProgramme.JHT: ("Jaminan Hari Tua", "old-age savings"),
 }
-
-
-def indonesian_date(day: date) -> str:
-    """``1 Juli 1990``."""
-    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
-
-
-def indonesian_month(month: Month) -> str:
-    """``Juli 2026``."""
-    return f"{MONTH_NAMES[month.month - 1]} {month.year}"
 
 
 @dataclass(frozen=True)

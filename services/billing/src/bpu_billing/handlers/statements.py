@@ -19,6 +19,7 @@ from bpu_billing.domain.payments import STATEMENT_HEADER, district_totals, state
 from bpu_billing.handlers.base import READERS, Billing
 from bpu_billing.store.invoices import decode_lines
 from bpu_shared.auth import Principal
+from bpu_shared.calendar import indonesian_date, indonesian_month
 from bpu_shared.errors import NotFound
 from bpu_shared.month import Month
 
@@ -29,26 +30,9 @@ class GetStatement:
     period: Month
 
 
-BULAN = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
-
-
 def tanggal(day: date | str) -> str:
     """``2022-12-15`` → ``15 Desember 2022``."""
-    d = date.fromisoformat(day) if isinstance(day, str) else day
-    return f"{d.day} {BULAN[d.month - 1]} {d.year}"
+    return indonesian_date(date.fromisoformat(day) if isinstance(day, str) else day)
 
 
 @dataclass(frozen=True)
@@ -139,7 +123,7 @@ def render_html(s: Statement) -> str:
     due_dates = [tanggal(d) for d in sorted({str(i["due_date"]) for i in s.invoices})]
     return f"""<!DOCTYPE html>
 <html lang="id"><head><meta charset="utf-8">
-<title>Tagihan iuran {escape(s.sponsor_id)} {BULAN[s.period.month - 1]} {s.period.year}</title>
+<title>Tagihan iuran {escape(s.sponsor_id)} {indonesian_month(s.period)}</title>
 <style>
 @page {{ size: A4; margin: 18mm; }}
 body {{ font-family: sans-serif; font-size: 10pt; }}
@@ -149,7 +133,7 @@ td:nth-child(n+3) {{ text-align: right; }}
 </style></head><body>
 <h1>Rekapitulasi Tagihan Iuran Jaminan Sosial Ketenagakerjaan</h1>
 <p>Pemberi dana: <b>{escape(s.sponsor_id)}</b><br>
-Periode: <b>{BULAN[s.period.month - 1]} {s.period.year}</b> ({s.period})<br>
+Periode: <b>{indonesian_month(s.period)}</b> ({s.period})<br>
 Jatuh tempo: <b>{escape(", ".join(due_dates))}</b><br>
 Tanggal cetak: {tanggal(s.issued_on)}</p>
 <h2>Per program</h2>
