@@ -30,7 +30,7 @@ help:
 	@echo "make up     start the embedded stack (broker, store, four services) in the foreground"
 	@echo "make test   run every test (unit, integration, e2e)"
 	@echo "make lint   ruff check, ruff format --check, mypy over shared/, services/, deploy/"
-	@echo "make bench  run the benchmarks in bench/ (about 3 minutes; prints figures)"
+	@echo "make bench  run the benchmarks in bench/ (about 5 minutes; prints figures)"
 	@echo "(uv: $(UV))"
 
 # Only when uv is not on PATH: a venv with uv in .tools/, or, without venv/ensurepip, pip's
