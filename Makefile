@@ -24,12 +24,13 @@ ifeq ($(strip $(UV)),)
 UV := $(TOOLS)/bin/uv
 endif
 
-.PHONY: help install up test lint bench
+.PHONY: help install system-deps up test lint bench
 
 help:
 	@echo "make up     start the embedded stack (broker, store, four services) in the foreground"
 	@echo "make test   run every test (unit, integration, e2e)"
 	@echo "make lint   ruff check, ruff format --check, mypy over shared/, services/, deploy/"
+	@echo "make system-deps  apt-get install chromium (dashboard browser test) and wrk (bench)"
 	@echo "make bench  run the benchmarks in bench/ (about 5 minutes; prints figures)"
 	@echo "(uv: $(UV))"
 
@@ -50,6 +51,17 @@ $(TOOLS)/bin/uv:
 
 install: $(UV)
 	$(UV) sync $(SYNC_FLAGS)
+
+# Debian packages outside Python: chromium, which the dashboard page's browser test drives
+# (Playwright with executable_path=/usr/bin/chromium; no browser download), and wrk, the load
+# tool of bench/reporting_reads.py. Installed with apt-get when missing (root, or sudo).
+SYSTEM_PACKAGES := chromium wrk
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "system packages present: $(SYSTEM_PACKAGES)"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	echo "installing$$missing with apt-get"; \
+	$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing
 
 up: install
 	$(UV) run $(SYNC_FLAGS) bpu-dev up
