@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import bson
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -75,6 +76,8 @@ class Flow:
     sponsor_id: str
     programme_id: str
     workers: list[str]
+    #: What registration alone may keep of each worker: NIK, name and phone, as sent.
+    personal: list[dict[str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -165,14 +168,15 @@ async def flow(stack: Stack) -> Flow:
         ),
         201,
     )
-    workers = []
-    for name in ("Siti Aminah", "Rahmawati", "Nurhayati"):
+    workers, personal = [], []
+    for i, name in enumerate(("Siti Aminah", "Rahmawati", "Nurhayati")):
+        person = {"nik": nik(), "name": name, "phone": f"+6281277001{i:03d}"}
+        personal.append(person)
         worker = await ok(
             await reg.post(
                 "/workers",
                 json={
-                    "nik": nik(),
-                    "name": name,
+                    **person,
                     "occupation": "farmer",
                     "domicile_code": KINAL_VILLAGE,
                     "programme_id": programme["programme_id"],
@@ -184,7 +188,7 @@ async def flow(stack: Stack) -> Flow:
         )
         assert worker["cover_start"] == f"{YEAR}-01"
         workers.append(worker["worker_id"])
-    return Flow(keys, sponsor["sponsor_id"], programme["programme_id"], workers)
+    return Flow(keys, sponsor["sponsor_id"], programme["programme_id"], workers, personal)
 
 
 async def bill(stack: Stack, flow: Flow, period: str) -> dict[str, Any]:
@@ -456,3 +460,35 @@ async def test_a_death_in_a_month_unpaid_past_the_window_is_rejected_with_r02(st
         f"/claims/{claim['claim_id']}/approval", headers=flow.keys["officer_a"]
     )
     assert refused.status_code == 409, refused.text
+
+
+async def test_no_nik_name_or_phone_is_anywhere_in_reportings_database(stack, flow, billed):
+    """Run last in this module, after claims were filed, paid and rejected: every document of
+    every collection of reporting's database, as the store holds it
+    (BSON, so blobs such as the inbox's are searched too), holds none of the workers' NIKs,
+    names or phone numbers, nor the heir's name or bank account the claim named; the same
+    search finds them in registration's and claims' databases, so it can find them."""
+    heir = jkm_death(flow.workers[0], f"{DECEMBER}-03")["heirs"][0]
+    needles = {
+        value.encode()
+        for person in flow.personal
+        for value in (person["nik"], person["name"], person["phone"], person["phone"][3:])
+    } | {heir["name"].encode(), heir["bank_account"].encode()}
+
+    async def found_in(db: Any) -> tuple[int, set[bytes]]:
+        documents, hits = 0, set()
+        for name in await db.list_collection_names():
+            async for doc in db[name].find({}):
+                documents += 1
+                raw = bson.encode(doc)
+                hits |= {n for n in needles if n in raw}
+        return documents, hits
+
+    documents, hits = await found_in(stack.reporting.runtime.db)
+    assert documents > 0
+    assert hits == set(), f"personal data in reporting's database: {sorted(hits)}"
+    _, in_registration = await found_in(stack.registration.runtime.db)
+    assert {p["nik"].encode() for p in flow.personal} <= in_registration
+    _, in_claims = await found_in(stack.claims.runtime.db)
+    assert heir["name"].encode() in in_claims
+    print(f"searched {documents} documents of reporting's database: no personal data")
