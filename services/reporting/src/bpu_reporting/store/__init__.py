@@ -33,6 +33,13 @@ COVERAGE, TALLY_BATCHES = "coverage_counters", "tally_batches"
 
 
 class ReportingRepository(CounterReads, Repository):
+    #: Projections kept other than as facts, inboxes, counters and tally batches (those are
+    #: found from the repository's ``Facts`` and ``Tally`` attributes): documents written
+    #: newer-only from events. The rebuild (``bpu_reporting.rebuild``) drops them with the
+    #: rest and replays the topics; a projection missing here would survive a rebuild stale.
+    #: Admin data (targets), the API keys and the leases are not projections: never here.
+    PROJECTION_COLLECTIONS: tuple[str, ...] = ("projection_state", "programmes")
+
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         db = runtime.db
