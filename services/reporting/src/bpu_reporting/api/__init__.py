@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bpu_reporting.api import benefits, contributions, coverage
+from bpu_reporting.api import benefits, contributions, coverage, monitoring, targets
 
 router = APIRouter()
-for module in (coverage, contributions, benefits):
+for module in (coverage, contributions, benefits, monitoring, targets):
     router.include_router(module.router)
 
 __all__ = ["router"]

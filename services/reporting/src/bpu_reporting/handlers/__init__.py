@@ -36,6 +36,16 @@ from bpu_reporting.handlers.coverage import (
     covered_worker_facts,
     record_workers_covered,
 )
+from bpu_reporting.handlers.monitoring import GetMonitoring, monitoring
+from bpu_reporting.handlers.programmes import record_programmes
+from bpu_reporting.handlers.targets import (
+    GetTargets,
+    SetTarget,
+    UploadTargets,
+    set_target,
+    targets,
+    upload_targets,
+)
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
 from bpu_shared.events import (
     ClaimApproved,
@@ -45,6 +55,9 @@ from bpu_shared.events import (
     ContributionInvoiced,
     ContributionPaid,
     CoverageLapsed,
+    ProgrammeChanged,
+    ProgrammeClosed,
+    ProgrammeOpened,
     WorkerRegistered,
 )
 
@@ -54,6 +67,10 @@ COMMAND_HANDLERS: dict[type, Any] = {
     GetCoverage: coverage,
     GetContributions: contributions,
     GetBenefits: benefits,
+    GetTargets: targets,
+    SetTarget: set_target,
+    UploadTargets: upload_targets,
+    GetMonitoring: monitoring,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
 
@@ -66,6 +83,9 @@ EVENT_HANDLERS: dict[type, Sequence[Any]] = {
     ContributionInvoiced: [record_contributions_invoiced],
     ContributionPaid: [record_contributions_paid],
     CoverageLapsed: [record_coverage_lapsed],
+    ProgrammeOpened: [record_programmes],
+    ProgrammeChanged: [record_programmes],
+    ProgrammeClosed: [record_programmes],
     **KEY_EVENT_HANDLERS,  # ApiKeyIssued, ApiKeyRevoked: every service keeps the key hashes
 }
 

@@ -19,6 +19,8 @@ from bpu_reporting.domain import (
     worker_contributions,
 )
 from bpu_reporting.store.counters import COUNTED_FIELDS, CounterReads
+from bpu_reporting.store.programmes import PROGRAMMES, ProgrammeStore
+from bpu_reporting.store.targets import TARGETS, TargetStore
 from bpu_shared.messaging.exactly_once import TALLY_FIELD, WAITING, Facts, Tally
 from bpu_shared.service import Repository, Runtime
 
@@ -32,7 +34,7 @@ CLAIM_STEP_FACTS, INVOICES, PAYMENTS, LAPSES = (
 COVERAGE, TALLY_BATCHES = "coverage_counters", "tally_batches"
 
 
-class ReportingRepository(CounterReads, Repository):
+class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository):
     #: Projections kept other than as facts, inboxes, counters and tally batches (those are
     #: found from the repository's ``Facts`` and ``Tally`` attributes): documents written
     #: newer-only from events. The rebuild (``bpu_reporting.rebuild``) drops them with the
@@ -78,6 +80,8 @@ class ReportingRepository(CounterReads, Repository):
 
     async def ensure_indexes(self) -> None:
         await self.counters.create_index([("parent", ASCENDING)])
+        await self.ensure_programme_indexes()
+        await self.ensure_target_indexes()
         # Facts stored before the counters existed wait to be counted like new ones.
         for facts in (self.workers, self.claims):  # the facts kept before the inbox
             await facts.coll.update_many(
@@ -125,6 +129,8 @@ __all__ = [
     "LAPSES",
     "PAID_CLAIMS",
     "PAYMENTS",
+    "PROGRAMMES",
     "TALLY_BATCHES",
+    "TARGETS",
     "ReportingRepository",
 ]
