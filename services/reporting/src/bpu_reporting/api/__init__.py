@@ -6,10 +6,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bpu_reporting.api import benefits, contributions, coverage, monitoring, targets
+from bpu_reporting.api import (
+    benefits,
+    contributions,
+    coverage,
+    dashboard,
+    monitoring,
+    targets,
+)
 
 router = APIRouter()
-for module in (coverage, contributions, benefits, monitoring, targets):
+for module in (coverage, contributions, benefits, dashboard, monitoring, targets):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -1,0 +1,630 @@
+// The dashboard page: asks for a dashboard key (kept in sessionStorage), then reads the
+// reporting API with it (GET /coverage, /contributions, /benefits per region and by month,
+// /monitoring, /freshness) and draws the figures. Plain JavaScript, no build step; every
+// request goes to this page's own origin. A figure the service does not answer shows "—".
+"use strict";
+
+(() => {
+  const KEY = "bpu.dashboard.key";
+  const NONE = "—";
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"];
+  const $ = (id) => document.getElementById(id);
+  const q = (sel, root = document) => root.querySelector(sel);
+  const charts = {};
+  let run = 0; // the newest refresh; an older one's answers are dropped
+
+  class KeyRefused extends Error {}
+
+  // ---- Indonesian figures: 7.130, Rp119.784.000, 70,5% ----------------------------------
+
+  function group(n) {
+    if (typeof n !== "number" || !Number.isFinite(n)) return NONE;
+    const digits = Math.abs(Math.round(n)).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+    return (n < 0 ? "-" : "") + digits;
+  }
+
+  function percent(x) {
+    if (typeof x !== "number" || !Number.isFinite(x)) return NONE;
+    return (Math.round(x * 10) / 10).toFixed(1).replace(".", ",") + "%";
+  }
+
+  /** Rupiah as the API writes it ({rupiah, formatted}); a bare integer grouped the same way. */
+  function money(m) {
+    if (m && typeof m === "object" && typeof m.formatted === "string") return m.formatted;
+    if (typeof m === "number") return (m < 0 ? "-Rp" : "Rp") + group(Math.abs(m));
+    return NONE;
+  }
+
+  function rupiah(m) {
+    if (m && typeof m === "object" && typeof m.rupiah === "number") return m.rupiah;
+    return typeof m === "number" ? m : null;
+  }
+
+  /** 1,2 M (miliar), 119,8 jt (juta), 500 rb (ribu): a chart axis's Rupiah. */
+  function shortRupiah(n) {
+    const steps = [[1e12, " T"], [1e9, " M"], [1e6, " jt"], [1e3, " rb"]];
+    for (const [size, unit] of steps) {
+      if (Math.abs(n) >= size) {
+        return "Rp" + (Math.round((n / size) * 10) / 10).toString().replace(".", ",") + unit;
+      }
+    }
+    return "Rp" + group(n);
+  }
+
+  const count = (v) => (typeof v === "number" ? v : null);
+  const first = (...values) => values.find((v) => v !== null && v !== undefined) ?? null;
+
+  function monthName(ym) {
+    const m = /^(\d{4})-(\d{2})$/.exec(ym || "");
+    return m ? `${MONTHS[Number(m[2]) - 1]} ${m[1]}` : ym || NONE;
+  }
+
+  /** An instant in Jakarta (UTC+7, no summer time): 24 Nov 2026, 08.33 WIB. */
+  function jakarta(iso) {
+    const t = Date.parse(iso);
+    if (Number.isNaN(t)) return null;
+    const d = new Date(t + 7 * 3600 * 1000);
+    const two = (n) => String(n).padStart(2, "0");
+    return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ` +
+      `${two(d.getUTCHours())}.${two(d.getUTCMinutes())} WIB`;
+  }
+
+  function shiftMonth(ym, by) {
+    const [y, m] = ym.split("-").map(Number);
+    const i = y * 12 + (m - 1) + by;
+    return `${Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, "0")}`;
+  }
+
+  function thisMonth() {
+    const d = new Date(Date.now() + 7 * 3600 * 1000);
+    return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+  }
+
+  // ---- the API ------------------------------------------------------------------------------
+
+  function key() {
+    return sessionStorage.getItem(KEY) || "";
+  }
+
+  /** GET path?params with the key; null when the service has no such route (older service). */
+  async function api(path, params = {}) {
+    const url = new URL(path, window.location.origin);
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+    }
+    const answer = await fetch(url, {
+      headers: { Authorization: `Bearer ${key()}`, Accept: "application/json" },
+      cache: "no-cache",
+    });
+    if (answer.status === 401) throw new KeyRefused("This key is not known to the service.");
+    if (answer.status === 404 || answer.status === 405) return null;
+    if (!answer.ok) {
+      const problem = await answer.json().catch(() => null);
+      const detail = problem && (problem.detail || problem.title);
+      throw new Error(`${path}: ${detail || answer.status}`);
+    }
+    return answer.json();
+  }
+
+  /** A read the page can do without (monitoring, freshness): its failure is a note, not a stop. */
+  async function optional(path, params) {
+    try {
+      return { body: await api(path, params) };
+    } catch (error) {
+      if (error instanceof KeyRefused) throw error;
+      return { body: null, error: error.message };
+    }
+  }
+
+  // ---- what was asked ----------------------------------------------------------------------
+
+  function asked() {
+    const mode = q('input[name="mode"]:checked').value;
+    const region = $("regency").value || $("province").value;
+    if (mode === "range") {
+      let from = $("from").value || thisMonth();
+      let to = $("to").value || from;
+      if (from > to) [from, to] = [to, from];
+      return { mode, region, from, to, chartFrom: from, chartTo: to, params: { from, to } };
+    }
+    const month = $("month").value || thisMonth();
+    return {
+      mode, region, month, chartFrom: shiftMonth(month, -11), chartTo: month,
+      params: { period: month },
+    };
+  }
+
+  /** Whether an answer is about the period asked (an older service ignores from/to). */
+  function about(body, want) {
+    if (!body) return false;
+    if (want.mode === "month") return body.period === want.month;
+    return body.from === want.from && body.to === want.to;
+  }
+
+  function byMonth(body) {
+    return body && body.breakdown_level === "month" ? body.breakdown : null;
+  }
+
+  const rowMonth = (row) => first(row.period, row.month, row.region);
+
+  // ---- the region pickers ------------------------------------------------------------------
+
+  function option(value, text) {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    return o;
+  }
+
+  async function loadProvinces(wanted) {
+    const top = await api("/coverage");
+    const select = $("province");
+    select.replaceChildren();
+    if (top.level === "country") {
+      select.append(option("", "Indonesia (all provinces)"));
+      for (const row of top.breakdown) select.append(option(row.region, `${row.region} ${row.name}`));
+    } else {
+      // A key scoped to one region sees that region alone.
+      select.append(option(top.region, `${top.region} ${top.region_name}`));
+    }
+    const province = (wanted || "").slice(0, 2);
+    if ([...select.options].some((o) => o.value === province)) select.value = province;
+    else if (select.options.length > 1) select.selectedIndex = 1;
+    await loadRegencies(wanted);
+  }
+
+  async function loadRegencies(wanted) {
+    const select = $("regency");
+    const province = $("province").value;
+    select.replaceChildren(option("", province ? "All regencies" : "—"));
+    select.disabled = !province;
+    if (!province) return;
+    const answer = await api("/coverage", { region: province });
+    if (answer && answer.level === "province") {
+      for (const row of answer.breakdown) select.append(option(row.region, `${row.region} ${row.name}`));
+    }
+    if (wanted && wanted.length > 2 && [...select.options].some((o) => o.value === wanted)) {
+      select.value = wanted;
+    }
+  }
+
+  // ---- drawing -----------------------------------------------------------------------------
+
+  function cell(tag, text, cls) {
+    const c = document.createElement(tag);
+    c.textContent = text;
+    if (cls) c.className = cls;
+    return c;
+  }
+
+  function setText(testid, text) {
+    q(`[data-testid="${testid}"]`).textContent = text;
+  }
+
+  function drawTotals(want, cov, contrib, benefits) {
+    const covNow = about(cov, want) ? cov : null;
+    const conNow = about(contrib, want) ? contrib : null;
+    const benNow = about(benefits, want) ? benefits : null;
+    setText("scope-name", cov ? `${cov.region_name || "Indonesia"}${cov.region ? ` (${cov.region})` : ""}` : NONE);
+    setText("scope-period", want.mode === "month" ? monthName(want.month)
+      : `${monthName(want.from)} – ${monthName(want.to)}`);
+    // Covered is the worker-months paid in full, enrolled those invoiced (the contributions
+    // answer carries both, so they show even where /coverage does not yet).
+    setText("total-covered", group(first(count(covNow?.covered), count(conNow?.workers_covered))));
+    setText("total-enrolled", group(first(count(covNow?.enrolled), count(conNow?.worker_months_invoiced))));
+    setText("total-in-arrears", group(count(covNow?.in_arrears)));
+    setText("total-waiting", group(count(covNow?.waiting)));
+    setText("total-invoiced", money(conNow?.invoiced));
+    setText("total-paid", money(conNow?.paid));
+    setText("total-outstanding", money(conNow?.outstanding));
+    setText("total-benefits-paid", money(benNow?.benefits_paid));
+    const target = covNow?.target;
+    setText("target-figures", target ? targetWords(target) : "No target set for this region and year.");
+    setText("target-sentence", target?.sentence || "");
+  }
+
+  function targetWords(t) {
+    const share = typeof t.target_percent === "number" && typeof t.workforce === "number"
+      ? ` (${percent(t.target_percent)} of a workforce of ${group(t.workforce)})` : "";
+    const ofWorkforce = typeof t.covered_pct_of_workforce === "number"
+      ? `, ${percent(t.covered_pct_of_workforce)} of the workforce` : "";
+    return `Target ${t.year}: ${group(t.target_workers)} workers${share}; ` +
+      `covered ${percent(t.covered_pct_of_target)} of the target${ofWorkforce}.`;
+  }
+
+  /** Rows per area: coverage's and contributions' rows joined by region code. */
+  function areaRows(want, cov, contrib) {
+    const covRows = about(cov, want) ? cov.breakdown : [];
+    const conRows = about(contrib, want) ? contrib.breakdown : [];
+    const names = cov?.breakdown?.length ? cov.breakdown : conRows;
+    const byCode = (rows) => new Map((rows || []).map((r) => [r.region, r]));
+    const c = byCode(covRows);
+    const p = byCode(conRows);
+    return names.map((r) => {
+      const cr = c.get(r.region) || {};
+      const pr = p.get(r.region) || {};
+      const target = cr.target || null;
+      const covered = first(count(cr.covered), count(pr.workers_covered));
+      return {
+        code: r.region,
+        name: r.name,
+        covered,
+        target: target ? target.target_workers : null,
+        pctOfTarget: target ? target.covered_pct_of_target : null,
+        workforce: target ? target.workforce : null,
+        enrolled: first(count(cr.enrolled), count(pr.worker_months_invoiced)),
+        inArrears: count(cr.in_arrears),
+        waiting: count(cr.waiting),
+        paid: pr.paid,
+      };
+    });
+  }
+
+  function drawAreas(want, cov, contrib) {
+    const level = first(cov?.breakdown_level, contrib?.breakdown_level, "area");
+    setText("breakdown-level", level);
+    q(".level-name").textContent = level;
+    const rows = areaRows(want, cov, contrib);
+    const scale = Math.max(1, ...rows.map((r) => Math.max(r.covered || 0, r.target || 0)));
+
+    const bars = q('[data-testid="bars"]');
+    bars.replaceChildren(...rows.map((r) => {
+      const li = document.createElement("li");
+      li.className = "bar";
+      li.dataset.testid = "district-bar";
+      li.dataset.region = r.code;
+      const label = cell("span", `${r.name}`, "bar-name");
+      label.title = `${r.code} ${r.name}`;
+      const track = document.createElement("span");
+      track.className = "bar-track";
+      track.setAttribute("aria-hidden", "true");
+      const fill = document.createElement("span");
+      fill.className = "bar-fill" + (r.target && r.covered >= r.target ? " met" : "");
+      fill.style.width = `${(100 * (r.covered || 0)) / scale}%`;
+      track.append(fill);
+      if (r.target) {
+        const mark = document.createElement("span");
+        mark.className = "bar-target";
+        mark.style.left = `calc(${(100 * r.target) / scale}% - 1px)`;
+        track.append(mark);
+      }
+      const value = cell("span", r.target
+        ? `${group(r.covered)} / ${group(r.target)} (${percent(r.pctOfTarget)})`
+        : `${group(r.covered)} · no target`, "bar-value");
+      value.dataset.testid = "bar-value";
+      li.append(label, track, value);
+      return li;
+    }));
+
+    const body = q('[data-testid="breakdown-rows"]');
+    body.replaceChildren(...rows.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "district-row";
+      tr.dataset.region = r.code;
+      const th = cell("th", `${r.code} ${r.name}`);
+      th.scope = "row";
+      tr.append(
+        th,
+        cell("td", group(r.covered), "num"),
+        cell("td", group(r.target), "num"),
+        cell("td", percent(r.pctOfTarget), "num"),
+        cell("td", group(r.workforce), "num"),
+        cell("td", group(r.enrolled), "num"),
+        cell("td", group(r.inArrears), "num"),
+        cell("td", group(r.waiting), "num"),
+        cell("td", money(r.paid), "num"),
+      );
+      tr.children[1].dataset.testid = "row-covered";
+      tr.children[8].dataset.testid = "row-paid";
+      return tr;
+    }));
+  }
+
+  function monthsOf(want) {
+    const out = [];
+    for (let m = want.chartFrom; m <= want.chartTo; m = shiftMonth(m, 1)) out.push(m);
+    return out;
+  }
+
+  function lineChart(id, labels, datasets, money) {
+    if (charts[id]) charts[id].destroy();
+    const figure = $(id).closest("figure");
+    const have = datasets.some((d) => d.data.some((v) => v !== null));
+    q(".canvas-box", figure).hidden = !have;
+    q(".missing", figure).hidden = have;
+    if (!have || typeof window.Chart !== "function") return;
+    charts[id] = new window.Chart($(id), {
+      type: "line",
+      data: { labels: labels.map(monthName), datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        spanGaps: true,
+        interaction: { mode: "index", intersect: false },
+        plugins: {
+          legend: { position: "bottom" },
+          tooltip: {
+            callbacks: {
+              label: (ctx) => `${ctx.dataset.label}: ${money ? money(ctx.parsed.y) : group(ctx.parsed.y)}`,
+            },
+          },
+        },
+        scales: {
+          y: {
+            beginAtZero: true,
+            ticks: { callback: (v) => (money ? shortRupiah(v) : group(v)) },
+          },
+        },
+      },
+    });
+  }
+
+  function series(label, color, values, dashed) {
+    return {
+      label, data: values, borderColor: color, backgroundColor: color,
+      borderWidth: 2, pointRadius: 3, tension: 0.2, borderDash: dashed ? [6, 4] : [],
+    };
+  }
+
+  function drawMonths(want, covM, conM, benM, target) {
+    const labels = monthsOf(want);
+    setText("chart-range", `${monthName(want.chartFrom)} – ${monthName(want.chartTo)}`);
+    const index = (rows) => new Map((rows || []).map((r) => [rowMonth(r), r]));
+    const cov = index(byMonth(covM));
+    const con = index(byMonth(conM));
+    const ben = index(byMonth(benM));
+    const pick = (map, f) => labels.map((m) => (map.has(m) ? f(map.get(m)) : null));
+    const covered = pick(cov, (r) => count(r.covered));
+    const coveredPaid = pick(con, (r) => count(r.workers_covered));
+    const coverage = covered.some((v) => v !== null) ? covered : coveredPaid;
+    const enrolled = pick(cov, (r) => count(r.enrolled));
+    const enrolledInvoiced = pick(con, (r) => count(r.worker_months_invoiced));
+    const arrears = pick(cov, (r) => count(r.in_arrears));
+    const covSets = [
+      series("Covered (paid)", "#0b7a53", coverage),
+      series("Enrolled", "#1f5fa8", enrolled.some((v) => v !== null) ? enrolled : enrolledInvoiced),
+      series("In arrears", "#a35a00", arrears),
+    ];
+    if (target && coverage.some((v) => v !== null)) {
+      covSets.push(series("Target", "#1d2a33", labels.map(() => target.target_workers), true));
+    }
+    lineChart("chart-coverage", labels, covSets);
+    const invoiced = pick(con, (r) => rupiah(r.invoiced));
+    const paid = pick(con, (r) => rupiah(r.paid));
+    lineChart("chart-contributions", labels, [
+      series("Invoiced", "#1f5fa8", invoiced),
+      series("Paid", "#0b7a53", paid),
+    ], money);
+    const benefits = pick(ben, (r) => rupiah(r.benefits_paid));
+    lineChart("chart-benefits", labels, [series("Benefits paid", "#7a3b9c", benefits)], money);
+
+    const rows = q('[data-testid="months-rows"]');
+    rows.replaceChildren(...labels.map((m, i) => {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "month-row";
+      tr.dataset.month = m;
+      const th = cell("th", monthName(m));
+      th.scope = "row";
+      tr.append(
+        th,
+        cell("td", group(coverage[i]), "num"),
+        cell("td", group(enrolled[i] ?? enrolledInvoiced[i]), "num"),
+        cell("td", group(arrears[i]), "num"),
+        cell("td", money(invoiced[i]), "num"),
+        cell("td", money(paid[i]), "num"),
+        cell("td", money(benefits[i]), "num"),
+      );
+      return tr;
+    }));
+  }
+
+  function yesNo(v) {
+    if (v === true) return ["yes", "yes"];
+    if (v === false) return ["no", "no"];
+    return [NONE, ""];
+  }
+
+  /** One regency of the monitoring answer (or its totals), the fields read leniently. */
+  function monitoringCells(row, tag) {
+    const target = row.target && typeof row.target === "object" ? row.target : null;
+    const targetWorkers = first(count(row.target_workers), count(target?.target_workers), count(row.target));
+    const pct = first(row.pct_of_target, row.covered_pct_of_target, target?.covered_pct_of_target);
+    const [budgetedText, budgetedClass] = yesNo(row.budgeted);
+    const name = row.name || row.region_name || "";
+    const head = cell("th", tag === "total" ? "All regencies" : `${row.region || ""} ${name}`.trim());
+    head.scope = "row";
+    return [
+      head,
+      cell("td", tag === "total" ? "" : budgetedText, budgetedClass),
+      cell("td", money(first(row.budget, row.budget_rupiah, row.budget_amount)), "num"),
+      cell("td", group(first(count(row.covered), count(row.workers_covered))), "num"),
+      cell("td", group(targetWorkers), "num"),
+      cell("td", percent(pct), "num"),
+      cell("td", money(first(row.invoiced, row.contributions_invoiced, row.contributions_invoiced_rupiah)), "num"),
+      cell("td", money(first(row.paid, row.contributions_paid, row.contributions_paid_rupiah)), "num"),
+      cell("td", money(first(row.benefits_paid, row.benefits_paid_rupiah)), "num"),
+      cell("td", group(first(count(row.waiting), count(row.waiting_list))), "num"),
+    ];
+  }
+
+  function drawMonitoring(province, provinceName, answer) {
+    setText("monitoring-province", province ? `${provinceName} (${province})` : NONE);
+    const body = q('[data-testid="monitoring-rows"]');
+    const foot = q('[data-testid="monitoring-totals"]');
+    body.replaceChildren();
+    foot.replaceChildren();
+    if (!province) {
+      setText("monitoring-note", "Pick a province to see its regencies side by side.");
+      return;
+    }
+    const data = answer.body;
+    const rows = data && (data.rows || data.regencies || data.breakdown);
+    if (!Array.isArray(rows)) {
+      setText("monitoring-note", answer.error
+        ? `Monitoring could not be read: ${answer.error}`
+        : "The service does not answer monitoring yet.");
+      return;
+    }
+    setText("monitoring-note", data.year ? `Budget year ${data.year}` +
+      (data.period ? `, covered in ${monthName(data.period)}` : ", covered: registered to date") : "");
+    body.replaceChildren(...rows.map((row) => {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "monitoring-row";
+      tr.dataset.region = row.region || "";
+      tr.append(...monitoringCells(row));
+      return tr;
+    }));
+    const totals = data.totals || data.total;
+    if (totals) {
+      const tr = document.createElement("tr");
+      tr.append(...monitoringCells(totals, "total"));
+      foot.append(tr);
+    }
+  }
+
+  function drawFreshness(answer, fallbacks) {
+    const f = answer.body;
+    const stamps = [];
+    let lag = null;
+    if (f) {
+      if (f.as_of) stamps.push(f.as_of);
+      const topics = Array.isArray(f.topics) ? f.topics : Object.values(f.topics || {});
+      for (const t of topics) {
+        const last = t.last_applied || t.last_event || t;
+        if (last && last.occurred_at) stamps.push(last.occurred_at);
+        if (typeof t.lag === "number") lag = (lag || 0) + t.lag;
+      }
+      if (typeof f.lag === "number") lag = f.lag;
+    }
+    const from = stamps.length ? stamps : fallbacks.filter(Boolean);
+    const newest = from.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a), from[0]);
+    const when = newest ? jakarta(newest) : null;
+    setText("as-of", when ? `as of ${when}` : "as of —");
+    setText("lag", lag === null ? "" : lag === 0 ? "· up to date" : `· ${group(lag)} events still to count`);
+  }
+
+  // ---- one refresh ---------------------------------------------------------------------------
+
+  function status(state, text) {
+    document.body.dataset.state = state;
+    $("status").textContent = text;
+  }
+
+  function remember(want) {
+    const p = new URLSearchParams({ region: want.region });
+    if (want.mode === "month") p.set("period", want.month);
+    else { p.set("from", want.from); p.set("to", want.to); }
+    history.replaceState(null, "", `#${p}`);
+  }
+
+  async function refresh() {
+    const mine = ++run;
+    const want = asked();
+    remember(want);
+    status("loading", "Reading the figures…");
+    const region = { region: want.region };
+    const monthly = { region: want.region, from: want.chartFrom, to: want.chartTo, by: "month" };
+    const province = want.region.slice(0, 2);
+    const year = (want.mode === "month" ? want.month : want.to).slice(0, 4);
+    try {
+      const [cov, contrib, benefits, covM, conM, benM, monitoring, freshness] = await Promise.all([
+        api("/coverage", { ...region, ...want.params }),
+        api("/contributions", { ...region, ...want.params }),
+        api("/benefits", { ...region, ...want.params }),
+        optional("/coverage", monthly),
+        optional("/contributions", monthly),
+        optional("/benefits", monthly),
+        province ? optional("/monitoring", { province, year, ...(want.mode === "month" ? { period: want.month } : {}) })
+          : Promise.resolve({ body: null }),
+        optional("/freshness"),
+      ]);
+      if (mine !== run) return;
+      drawTotals(want, cov, contrib, benefits);
+      drawAreas(want, cov, contrib);
+      drawMonths(want, covM.body, conM.body, benM.body, about(cov, want) ? cov.target : null);
+      const provinceName = [...$("province").options].find((o) => o.value === province)?.text.slice(3) || province;
+      drawMonitoring(province, provinceName, monitoring);
+      drawFreshness(freshness, [cov?.as_of, contrib?.as_of, benefits?.as_of]);
+      const partial = [cov, contrib, benefits].some((b) => !about(b, want));
+      document.body.dataset.shown = `${want.region}|${want.mode === "month" ? want.month : `${want.from}..${want.to}`}`;
+      status("ready", partial
+        ? "Some figures are not available for this period from the service (shown as —)."
+        : "");
+    } catch (error) {
+      if (mine !== run) return;
+      if (error instanceof KeyRefused) return askForKey(error.message);
+      status("error", `Could not read the figures: ${error.message}`);
+    }
+  }
+
+  // ---- the key and the start -----------------------------------------------------------------
+
+  function askForKey(message) {
+    sessionStorage.removeItem(KEY);
+    $("board").hidden = true;
+    $("key-panel").hidden = false;
+    $("key-error").textContent = message || "";
+    document.body.dataset.state = "key";
+    $("key").focus();
+  }
+
+  async function open() {
+    $("key-panel").hidden = true;
+    $("board").hidden = false;
+    status("loading", "Reading the regions…");
+    const hash = new URLSearchParams(window.location.hash.slice(1));
+    if (hash.get("from") && hash.get("to")) {
+      q('input[name="mode"][value="range"]').checked = true;
+      $("from").value = hash.get("from");
+      $("to").value = hash.get("to");
+    }
+    $("month").value = hash.get("period") || $("month").value || thisMonth();
+    showMode();
+    try {
+      await loadProvinces(hash.get("region") || "");
+    } catch (error) {
+      if (error instanceof KeyRefused) return askForKey(error.message);
+      return status("error", `Could not read the regions: ${error.message}`);
+    }
+    await refresh();
+  }
+
+  function showMode() {
+    const mode = q('input[name="mode"]:checked').value;
+    for (const label of document.querySelectorAll("[data-mode]")) {
+      label.hidden = label.dataset.mode !== mode;
+    }
+    $("month").required = mode === "month";
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = $("key").value.trim();
+      if (!value) return;
+      sessionStorage.setItem(KEY, value);
+      $("key").value = "";
+      open();
+    });
+    $("controls").addEventListener("submit", (event) => {
+      event.preventDefault();
+      refresh();
+    });
+    $("province").addEventListener("change", async () => {
+      try {
+        await loadRegencies("");
+      } catch (error) {
+        if (error instanceof KeyRefused) return askForKey(error.message);
+      }
+      refresh();
+    });
+    $("regency").addEventListener("change", refresh);
+    for (const radio of document.querySelectorAll('input[name="mode"]')) {
+      radio.addEventListener("change", showMode);
+    }
+    $("forget").addEventListener("click", () => askForKey("The key was forgotten."));
+    if (key()) open();
+    else askForKey("");
+  });
+})();
