@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,6 +126,9 @@ class ApiKeys:
     def __init__(self, coll: AsyncCollection, uow: KeyUnitOfWork) -> None:
         self.coll = coll
         self.uow = uow
+        #: Called with each key id this process revokes or hears revoked (the authenticator
+        #: forgets the keys it remembers).
+        self.on_revoked: list[Callable[[str], None]] = []
 
     async def get(self, key_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"_id": key_id}, OUTBOX_FIELDS)
@@ -150,6 +154,8 @@ class ApiKeys:
             {"$min": {"revoked_at": p.revoked_at}},
             [event],
         )
+        for forget in self.on_revoked:
+            forget(p.key_id)
         return doc is not None
 
     async def record_issued(self, payloads: Sequence[ApiKeyIssuedPayload]) -> None:
@@ -180,28 +186,71 @@ class ApiKeys:
                 ],
                 ordered=False,
             )
+            for p in payloads:
+                for forget in self.on_revoked:
+                    forget(p.key_id)
 
 
 class Authenticator:
-    """Checks bearer keys against the admin key and the service's own copy of issued keys."""
+    """Checks bearer keys against the admin key and the service's own copy of issued keys.
 
-    def __init__(self, admin_key: str, keys: ApiKeys) -> None:
+    A key found valid is remembered for ``cache_seconds`` (by key id, with its hash), so a
+    dashboard polling every few seconds costs no store read per request. A key revoked through
+    this process is forgotten at once; one revoked elsewhere stops working here within
+    ``cache_seconds`` of this service hearing ``ApiKeyRevoked``. Unknown and invalid keys are
+    never remembered: a key issued a moment ago works as soon as the service has heard of it.
+    """
+
+    #: Keys remembered at most; beyond it the memory starts again (keys are few: officers,
+    #: sponsors, dashboards).
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        admin_key: str,
+        keys: ApiKeys,
+        cache_seconds: float = 0.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._admin_hash = hash_key(admin_key)
         self.keys = keys
+        self.cache_seconds = cache_seconds
+        self._now = now
+        self._remembered: dict[str, tuple[float, str, Principal]] = {}
+        keys.on_revoked.append(self.forget)
+
+    def forget(self, key_id: str) -> None:
+        self._remembered.pop(key_id, None)
 
     async def principal(self, key: str) -> Principal:
-        if hmac.compare_digest(hash_key(key), self._admin_hash):
+        key_hash = hash_key(key)
+        if hmac.compare_digest(key_hash, self._admin_hash):
             return ADMIN
         key_id = _key_id(key)
+        remembered = self._remembered.get(key_id) if key_id else None
+        if remembered is not None:
+            until, known_hash, principal = remembered
+            if until > self._now() and hmac.compare_digest(known_hash, key_hash):
+                return principal
+            self.forget(remembered[2].key_id)
         doc = await self.keys.get(key_id) if key_id else None
         if (
             doc is None
             or doc.get("revoked_at") is not None
             or not doc.get("key_hash")
-            or not hmac.compare_digest(doc["key_hash"], hash_key(key))
+            or not hmac.compare_digest(doc["key_hash"], key_hash)
         ):
             raise Unauthorized("the API key is not valid")
-        return Principal(doc["_id"], Role(doc["role"]), doc.get("region_scope"))
+        principal = Principal(doc["_id"], Role(doc["role"]), doc.get("region_scope"))
+        if self.cache_seconds > 0:
+            if len(self._remembered) >= self.MAX_REMEMBERED:
+                self._remembered.clear()
+            self._remembered[principal.key_id] = (
+                self._now() + self.cache_seconds,
+                doc["key_hash"],
+                principal,
+            )
+        return principal
 
 
 # -- commands and handlers ---------------------------------------------------------------------

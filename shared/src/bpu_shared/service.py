@@ -18,12 +18,14 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bpu_shared import store
 from bpu_shared.auth import KEYS_COLLECTION, ApiKeys, Authenticator, admin_router
@@ -66,7 +68,11 @@ class Runtime:
         self.broker = make_broker(settings)
         self.uow = UnitOfWork(self.db, [KEYS_COLLECTION, *outbox_collections])
         self.api_keys = ApiKeys(self.db[KEYS_COLLECTION], self.uow)
-        self.authenticator = Authenticator(settings.admin_api_key.get_secret_value(), self.api_keys)
+        self.authenticator = Authenticator(
+            settings.admin_api_key.get_secret_value(),
+            self.api_keys,
+            cache_seconds=settings.api_key_cache_seconds,
+        )
         self.relay = OutboxRelay(
             self.db,
             self.uow.collections,
@@ -209,25 +215,7 @@ def create_app(
     app = FastAPIOffline(title=title, description=description, version="0.2.0", lifespan=lifespan)
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def correlate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        request_id = str(uuid.uuid4())
-        request.state.correlation_id = cid
-        started = time.perf_counter()
-        # The request is the cause of whatever its handler raises.
-        with caused_by(cid, f"request:{request_id}"):
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, path, response.status_code).inc()
-        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        response.headers["x-correlation-id"] = cid
-        response.headers["x-request-id"] = request_id
-        return response
-
+    app.add_middleware(Correlated)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], summary="The process is up")
@@ -347,6 +335,43 @@ def service_app(
 
 
 S = TypeVar("S", bound=ServiceSettings)
+
+
+class Correlated:
+    """Every HTTP request gets a correlation id (the caller's ``X-Correlation-Id``, or a new
+    one) and a request id, both answered as headers and made the cause of whatever its handler
+    does and logs; its count and latency go to the metrics by route. A plain ASGI middleware:
+    Starlette's ``BaseHTTPMiddleware`` runs each request's handler in a task of its own and
+    cost a dashboard read about a third of its time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = Headers(scope=scope).get("x-correlation-id") or str(uuid.uuid4())
+        request_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = cid
+        started = time.perf_counter()
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-correlation-id"] = cid
+                headers["x-request-id"] = request_id
+            await send(message)
+
+        # The request is the cause of whatever its handler raises.
+        with caused_by(cid, f"request:{request_id}"):
+            await self.app(scope, receive, answer)
+        path = getattr(scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(scope["method"], path, status).inc()
+        HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
 
 
 def serve(app_factory: Callable[[S], FastAPI], settings: S) -> None:

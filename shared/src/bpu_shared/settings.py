@@ -64,6 +64,13 @@ class ServiceSettings(KafkaSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str | None = Field(None, description="Defaults to the service name")
     admin_api_key: SecretStr = Field(min_length=16)
+    api_key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a process remembers a valid API key: a key revoked on another "
+        "service stops working here within this long of hearing ApiKeyRevoked (0: never "
+        "remembered, one store read per request)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
