@@ -1803,3 +1803,15 @@ async def test_gridfs_upload_date_is_a_datetime(mongo_db):
     file_id = await bucket.upload_from_stream("a.pdf", b"%PDF", metadata={"claim_id": "CL-1"})
     found = await bucket.find({"_id": file_id}).to_list()
     assert isinstance(found[0].upload_date, datetime)
+
+
+@nx_defect("a string shaped like an ISO time compares as a time to the whole second")
+async def test_iso_time_strings_compare_under_a_second(mongo_db):
+    """``bpu_shared.store.set_if_newer`` guards with ``{"as_of": {"$lt": <ISO string>}}``: on
+    the embedded store two times within one second never compare, so of two events of one
+    second the first written stays, whichever is newer (a replay in another order keeps
+    another one)."""
+    coll = mongo_db.times
+    await coll.insert_one({"_id": 1, "as_of": "2026-11-24T01:39:01.537700+00:00"})
+    assert await ids(coll, {"as_of": {"$lt": "2026-11-24T01:39:02.000000+00:00"}}) == [1]
+    assert await ids(coll, {"as_of": {"$lt": "2026-11-24T01:39:01.538690+00:00"}}) == [1]

@@ -11,12 +11,13 @@ from bpu_reporting.api import (
     contributions,
     coverage,
     dashboard,
+    freshness,
     monitoring,
     targets,
 )
 
 router = APIRouter()
-for module in (coverage, contributions, benefits, dashboard, monitoring, targets):
+for module in (coverage, contributions, benefits, dashboard, monitoring, targets, freshness):
     router.include_router(module.router)
 
 __all__ = ["router"]

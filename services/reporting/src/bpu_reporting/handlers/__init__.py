@@ -36,6 +36,7 @@ from bpu_reporting.handlers.coverage import (
     covered_worker_facts,
     record_workers_covered,
 )
+from bpu_reporting.handlers.freshness import GetFreshness, freshness
 from bpu_reporting.handlers.monitoring import GetMonitoring, monitoring
 from bpu_reporting.handlers.programmes import record_programmes
 from bpu_reporting.handlers.targets import (
@@ -71,6 +72,7 @@ COMMAND_HANDLERS: dict[type, Any] = {
     SetTarget: set_target,
     UploadTargets: upload_targets,
     GetMonitoring: monitoring,
+    GetFreshness: freshness,
     **KEY_COMMAND_HANDLERS,  # issue, revoke and list API keys
 }
 
