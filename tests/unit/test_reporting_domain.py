@@ -158,11 +158,11 @@ def test_a_worker_counts_once_in_each_level_up_to_the_country_each_with_its_pare
     # before their whole.
     fact = {"village_code": "17.04.01.2001", "district_code": "17.04.01", "regency_code": "17.04"}
     assert worker_contributions(fact) == [
-        ("17.04.01.2001", {"workers": 1}, {"parent": "17.04.01", "level": 4}),
-        ("17.04.01", {"workers": 1}, {"parent": "17.04", "level": 3}),
-        ("17.04", {"workers": 1}, {"parent": "17", "level": 2}),
-        ("17", {"workers": 1}, {"parent": "ID", "level": 1}),
-        ("ID", {"workers": 1}, {"parent": None, "level": 0}),
+        ("17.04.01.2001", {"workers": 1}, {"region": "17.04.01.2001", "parent": "17.04.01", "level": 4}),
+        ("17.04.01", {"workers": 1}, {"region": "17.04.01", "parent": "17.04", "level": 3}),
+        ("17.04", {"workers": 1}, {"region": "17.04", "parent": "17", "level": 2}),
+        ("17", {"workers": 1}, {"region": "17", "parent": "ID", "level": 1}),
+        ("ID", {"workers": 1}, {"region": "", "parent": None, "level": 0}),
     ]
 
 
@@ -211,25 +211,25 @@ def test_a_paid_claim_adds_its_amount_down_to_the_district_all_time_and_in_its_m
         "benefits_paid_kind_death_rupiah": 42_000_000,
     }
     assert claim_contributions(fact) == [
-        ("17.04.01", added, {"parent": "17.04", "level": 3}),
+        ("17.04.01", added, {"region": "17.04.01", "parent": "17.04", "level": 3}),
         (
             "17.04.01|2026-02",
             added,
             {"parent": "17.04|2026-02", "level": 3, "region": "17.04.01", "period": "2026-02"},
         ),
-        ("17.04", added, {"parent": "17", "level": 2}),
+        ("17.04", added, {"region": "17.04", "parent": "17", "level": 2}),
         (
             "17.04|2026-02",
             added,
             {"parent": "17|2026-02", "level": 2, "region": "17.04", "period": "2026-02"},
         ),
-        ("17", added, {"parent": "ID", "level": 1}),
+        ("17", added, {"region": "17", "parent": "ID", "level": 1}),
         (
             "17|2026-02",
             added,
             {"parent": "ID|2026-02", "level": 1, "region": "17", "period": "2026-02"},
         ),
-        ("ID", added, {"parent": None, "level": 0}),
+        ("ID", added, {"region": "", "parent": None, "level": 0}),
         ("ID|2026-02", added, {"parent": None, "level": 0, "region": "", "period": "2026-02"}),
     ]
 
@@ -253,10 +253,10 @@ def test_a_paid_claim_adds_to_its_programmes_and_kinds_counters_too() -> None:
         "benefits_paid_kind_funeral_rupiah": 10_000_000,
     }
     assert all_time(claim_contributions(jkm)) == [
-        ("17.04.01", added, {"parent": "17.04", "level": 3}),
-        ("17.04", added, {"parent": "17", "level": 2}),
-        ("17", added, {"parent": "ID", "level": 1}),
-        ("ID", added, {"parent": None, "level": 0}),
+        ("17.04.01", added, {"region": "17.04.01", "parent": "17.04", "level": 3}),
+        ("17.04", added, {"region": "17.04", "parent": "17", "level": 2}),
+        ("17", added, {"region": "17", "parent": "ID", "level": 1}),
+        ("ID", added, {"region": "", "parent": None, "level": 0}),
     ]
     assert claim_contributions(jkm)[1][0] == "17.04.01|2026-03"
     jkk = {**jkm, "benefit": "JKK", "amount_rupiah": 70_000_000, "amount_by_kind": {}}
@@ -297,7 +297,7 @@ def test_a_scholarship_instalment_adds_its_amount_but_not_another_claim() -> Non
             "benefits_paid_rupiah": 1_500_000,
             "benefits_paid_kind_scholarship_rupiah": 1_500_000,
         },
-        {"parent": "17.04", "level": 3},
+        {"region": "17.04.01", "parent": "17.04", "level": 3},
     )
     benefits = claim_contributions({**fact, "instalment": None, "amount_rupiah": 42_000_000})
     assert benefits[0][1]["claims_paid"] == 1

@@ -6,7 +6,7 @@ Reporting keeps no personal data: its facts hold worker ids, region codes and am
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,27 +79,112 @@ def counter_id(code: str) -> str:
     return code or COUNTRY
 
 
-def _add_to_every_level(code: str, increments: dict[str, int]) -> list[Contribution]:
-    """The same increments for the region and every region above it, up to the country; each
-    counter knows its parent, so a breakdown is one query by parent. The region comes first and
-    the country last: the tally writes counters in this order, so a dashboard that reads a
-    region's total and then its children's never finds the children short of the total."""
-    return [
-        (
-            counter_id(region),
-            increments,
-            {
-                "parent": counter_id(parent(region)) if region else None,
-                "level": len(ancestors(region)) - 1,
-            },
-        )
-        for region in reversed(ancestors(code))
-    ]
+#: The dimensions counters are also kept per value of ("slices"), and the deepest region level
+#: each is kept down to: a programme's slices follow its workers to their villages (a programme
+#: lies in one region, so they about double the counters a batch touches); an occupation's stop
+#: at the district (one per occupation in every village would multiply them by the occupations).
+SLICE_DEPTH = {"programme": 4, "occupation": 3}
+#: A slice: ("programme", "PG-…") or ("occupation", "farmer").
+Slice = tuple[str, str]
+
+
+def slice_suffix(slice_: Slice | None) -> str:
+    return f"|{slice_[0]}={slice_[1]}" if slice_ else ""
+
+
+def counter_key(code: str, period: str | None = None, slice_: Slice | None = None) -> str:
+    """The counter of region ``code``, all time or in ``period``, in all or in one slice:
+    ``17.04``, ``17.04|2026-03``, ``17.04|programme=PG-1``, ``17.04|2026-03|occupation=farmer``
+    (``ID…`` for the country)."""
+    return counter_id(code) + (f"|{period}" if period else "") + slice_suffix(slice_)
+
+
+def slices_of(fact: Mapping[str, Any], *dims: str) -> list[Slice]:
+    """The fact's slices among ``dims`` (those it carries a value for)."""
+    return [(dim, str(fact[f])) for dim, f in _SLICE_FIELDS.items() if dim in dims and fact.get(f)]
+
+
+_SLICE_FIELDS = {"programme": "programme_id", "occupation": "occupation"}
+
+
+def _counted(
+    parts: Iterable[tuple[str, Mapping[str, int]]],
+    period: str | None,
+    slices: Sequence[Slice] = (),
+) -> list[Contribution]:
+    """Each (region, increments) added to the region and every region above it, all time and
+    in ``period`` (when there is one), in all and in each of ``slices`` (down to the slice's
+    depth); increments meeting in one counter (two districts of one regency) add up.
+
+    Deeper regions come first, the country last: the tally writes counters in this order, so a
+    dashboard that reads a region's total and then its children's never finds the children
+    short of the total (parts before their whole). Each counter names its parent (the parent
+    region's counter of the same period and slice), so a breakdown is one query by parent."""
+    totals: dict[str, dict[str, int]] = {}
+    for code, increments in parts:
+        for region in ancestors(code):
+            target = totals.setdefault(region, {})
+            for name, amount in increments.items():
+                target[name] = target.get(name, 0) + amount
+    periods = (None, period) if period else (None,)
+    contributions: list[Contribution] = []
+    for region in sorted(totals, key=lambda r: (-len(ancestors(r)), r)):
+        level = len(ancestors(region)) - 1
+        for slice_ in (None, *slices):
+            if slice_ and level > SLICE_DEPTH[slice_[0]]:
+                continue
+            for month in periods:
+                created: dict[str, Any] = {
+                    "region": region,
+                    "parent": counter_key(parent(region), month, slice_) if region else None,
+                    "level": level,
+                }
+                if month:
+                    created["period"] = month
+                if slice_:
+                    created["dim"], created["value"] = slice_
+                contributions.append((counter_key(region, month, slice_), totals[region], created))
+    return contributions
 
 
 def worker_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
-    """A covered worker counts once in its village, district, regency, province and country."""
-    return _add_to_every_level(str(fact["village_code"]), {"workers": 1})
+    """An enrolment registered counts once (``workers``) in its village, district, regency,
+    province and country, all time and in the month it was registered (Jakarta), in all, in its
+    programme and in its occupation."""
+    period = month_of(fact["registered_at"]) if fact.get("registered_at") else None
+    slices = slices_of(fact, "programme", "occupation")
+    return _counted([(str(fact["village_code"]), {"workers": 1})], period, slices)
+
+
+def enrolment_end_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
+    """An enrolment ended counts once (``enrolments_ended``) in its village and up, all time
+    and in the month it ended (``effective_on``), in all, its programme and its occupation."""
+    return _counted(
+        [(str(fact["village_code"]), {"enrolments_ended": 1})],
+        str(fact["effective_on"])[:7],
+        slices_of(fact, "programme", "occupation"),
+    )
+
+
+def waitlisted_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
+    """A waiting-list entry counts once (``waitlisted``) in its village and up, all time and in
+    the month it was asked for, in all, its programme and its occupation."""
+    return _counted(
+        [(str(fact["village_code"]), {"waitlisted": 1})],
+        str(fact["requested_on"])[:7],
+        slices_of(fact, "programme", "occupation"),
+    )
+
+
+def waiting_left_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
+    """An entry leaving the waiting list (enrolled, withdrawn, refused) counts once
+    (``waiting_left``) where it counted as waitlisted, in the month it left (Jakarta): the list's
+    length is ``waitlisted - waiting_left``."""
+    return _counted(
+        [(str(fact["village_code"]), {"waiting_left": 1})],
+        month_of(fact["left_at"]),
+        slices_of(fact, "programme", "occupation"),
+    )
 
 
 #: The benefit programmes a claim is paid under (JKK = work accident, JKM = death).
@@ -158,36 +243,11 @@ def month_counter_id(code: str, period: str) -> str:
 
 
 def _regions_and_months(
-    parts: Iterable[tuple[str, Mapping[str, int]]], period: str
+    parts: Iterable[tuple[str, Mapping[str, int]]], period: str, slices: Sequence[Slice] = ()
 ) -> list[Contribution]:
     """Each (region, increments) added to the region and every region above it, all time and
-    in ``period``; increments meeting in one counter (two districts of one regency) add up.
-    Deeper regions come first, the country last (parts before their whole: see
-    ``_add_to_every_level``), each region's month counter beside its all-time one."""
-    totals: dict[str, dict[str, int]] = {}
-    for code, increments in parts:
-        for region in ancestors(code):
-            target = totals.setdefault(region, {})
-            for name, amount in increments.items():
-                target[name] = target.get(name, 0) + amount
-    contributions: list[Contribution] = []
-    for region in sorted(totals, key=lambda r: (-len(ancestors(r)), r)):
-        level = len(ancestors(region)) - 1
-        up = counter_id(parent(region)) if region else None
-        contributions.append((counter_id(region), totals[region], {"parent": up, "level": level}))
-        contributions.append(
-            (
-                month_counter_id(region, period),
-                totals[region],
-                {
-                    "parent": f"{up}|{period}" if up else None,
-                    "level": level,
-                    "region": region,
-                    "period": period,
-                },
-            )
-        )
-    return contributions
+    in ``period``, in all and in ``slices``: see ``_counted`` (parts before their whole)."""
+    return _counted(parts, period, slices)
 
 
 def claim_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
@@ -207,7 +267,9 @@ def claim_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
         field = benefit_kind_field(str(kind))
         increments[field] = increments.get(field, 0) + int(part)
     period = str(fact.get("month") or month_of(fact["paid_at"]))
-    return _regions_and_months([(str(fact["district_code"]), increments)], period)
+    return _regions_and_months(
+        [(str(fact["district_code"]), increments)], period, slices_of(fact, "programme")
+    )
 
 
 def claim_step_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
@@ -218,8 +280,16 @@ def claim_step_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     increments = {claim_step_field(step): 1, claim_step_field(step, programme): 1}
     if step == "approved":
         increments["benefits_approved_rupiah"] = int(fact.get("amount_rupiah") or 0)
-    return _regions_and_months([(str(fact["district_code"]), increments)], str(fact["month"]))
+    return _regions_and_months(
+        [(str(fact["district_code"]), increments)],
+        str(fact["month"]),
+        slices_of(fact, "programme"),
+    )
 
+
+#: What registration's worker and waiting-list events add up to besides ``workers`` (enrolments
+#: registered): enrolled now = workers - enrolments_ended; waiting = waitlisted - waiting_left.
+WORKER_FIELDS = ("enrolments_ended", "waitlisted", "waiting_left")
 
 #: What billing's events add up to, per region and month.
 CONTRIBUTION_FIELDS = (
@@ -255,7 +325,7 @@ def invoice_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
         for code, d in _by_district(fact)
     ]
     parts.append((str(fact["region_code"]), {"invoices": 1}))
-    return _regions_and_months(parts, str(fact["period"]))
+    return _regions_and_months(parts, str(fact["period"]), slices_of(fact, "programme"))
 
 
 def payment_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
@@ -276,11 +346,15 @@ def payment_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     parts.append(
         (str(fact["region_code"]), {"payments_applied_rupiah": int(fact["amount_rupiah"])})
     )
-    return _regions_and_months(parts, str(fact["period"]))
+    return _regions_and_months(parts, str(fact["period"]), slices_of(fact, "programme"))
 
 
 def lapse_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
     """A programme whose cover lapsed, and its workers, at its region and up, in the month
     the cover ends from."""
     increments = {"programmes_lapsed": 1, "workers_lapsed": int(fact["worker_count"])}
-    return _regions_and_months([(str(fact["region_code"]), increments)], str(fact["lapsed_from"]))
+    return _regions_and_months(
+        [(str(fact["region_code"]), increments)],
+        str(fact["lapsed_from"]),
+        slices_of(fact, "programme"),
+    )

@@ -3,12 +3,26 @@ kind, per region and month."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from bpu_reporting.api.common import Money, PeriodQuery, RegionQuery, month_param
+from bpu_reporting.api.common import (
+    Answer,
+    ByQuery,
+    FormatQuery,
+    FromQuery,
+    Money,
+    OccupationQuery,
+    PeriodQuery,
+    ProgrammeQuery,
+    RegionQuery,
+    SponsorQuery,
+    ToQuery,
+    answer_fields,
+    report_query,
+    responses,
+    send,
+)
 from bpu_reporting.domain import (
     BENEFIT_KINDS,
     CLAIM_PROGRAMMES,
@@ -22,7 +36,6 @@ from bpu_reporting.handlers import (
     RegionTotals,
 )
 from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
 
 router = APIRouter(tags=["reporting"])
 
@@ -45,22 +58,20 @@ class BenefitFigures(BaseModel):
 
 
 class BenefitRow(BenefitFigures):
-    region: str
-    name: str
+    region: str = Field(description="The child region's code (the region asked, per month)")
+    month: str | None = Field(description="The row's month, when by=month")
+    name: str = Field(examples=["Kinal"])
 
 
-class Benefits(BenefitFigures):
-    region: str = Field(description="The region-code prefix asked about; empty for the country")
-    region_name: str
-    level: str
-    period: str | None = Field(description="The month, YYYY-MM; null for all time")
+class Benefits(BenefitFigures, Answer):
     by_programme: dict[str, ProgrammeBenefits] = Field(description="JKK (work accident), JKM")
     by_kind: dict[str, Money] = Field(
         description="Benefits paid per kind: " + ", ".join(BENEFIT_KINDS)
     )
-    breakdown_level: str | None
     breakdown: list[BenefitRow]
-    as_of: datetime
+
+
+FIGURES = [*BenefitFigures.model_fields, "by_programme", "by_kind"]
 
 
 def _benefit_figures(t: dict[str, int]) -> dict[str, object]:
@@ -78,23 +89,31 @@ def _benefit_figures(t: dict[str, int]) -> dict[str, object]:
     "/benefits",
     response_model=Benefits,
     summary="Claims filed, approved, rejected and paid; benefits paid by programme and kind",
-    responses=problem_responses(401, 403, 422),
+    responses=responses(Benefits),
 )
 async def benefits(
-    request: Request, who: Anyone, region: RegionQuery = None, period: PeriodQuery = None
-) -> Benefits:
-    """The region's claims and benefits (all time, or in one month: the month each step was
-    taken, in Jakarta) and its child regions' (the next level). A sponsor key sees its own
-    region only."""
-    r: RegionTotals = await request.app.state.bus.handle(
-        GetBenefits(region, month_param(period)), who
-    )
+    request: Request,
+    who: Anyone,
+    region: RegionQuery = None,
+    period: PeriodQuery = None,
+    start: FromQuery = None,
+    to: ToQuery = None,
+    sponsor: SponsorQuery = None,
+    programme: ProgrammeQuery = None,
+    occupation: OccupationQuery = None,
+    by: ByQuery = "region",
+    format: FormatQuery = "json",
+) -> Response:
+    """The region's claims and benefits (all time, in one month: the month each step was taken,
+    in Jakarta, or summed over a range of months) and its rows: the next region level
+    (by=region) or each month (by=month). Per sponsor or programme; not per occupation (422).
+    A sponsor key sees its own region only. ETag and If-None-Match: 304 while nothing changed."""
+    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+    r: RegionTotals = await request.app.state.bus.handle(GetBenefits(**query), who)
     t = r.totals
-    return Benefits(
-        region=r.view.code,
-        region_name=r.view.name,
-        level=r.level,
-        period=str(r.period) if r.period else None,
+    month_rows = r.breakdown_level == "month"
+    body = Benefits(
+        **answer_fields(r),
         by_programme={
             p: ProgrammeBenefits(
                 claims_filed=t[claim_step_field("filed", p)],
@@ -106,11 +125,15 @@ async def benefits(
             for p in CLAIM_PROGRAMMES
         },
         by_kind={k: Money.of(t[benefit_kind_field(k)]) for k in BENEFIT_KINDS},
-        breakdown_level=r.view.breakdown_level,
         breakdown=[
-            BenefitRow(region=code, name=name, **_benefit_figures(row))  # type: ignore[arg-type]
+            BenefitRow(
+                region=r.view.code if month_rows else code,
+                month=code if month_rows else None,
+                name=name,
+                **_benefit_figures(row),  # type: ignore[arg-type]
+            )
             for code, name, row in r.breakdown
         ],
-        as_of=r.as_of,
         **_benefit_figures(t),  # type: ignore[arg-type]
     )
+    return send(request, body, format, figures=FIGURES, name="benefits")

@@ -1,25 +1,135 @@
-"""What the dashboard routes share: the region and period parameters, and Rupiah as an
-integer beside the string Indonesians write."""
+"""What the dashboard routes share: the question's parameters (region, period or range,
+filters, rows by region or month, format), Rupiah as an integer beside the string Indonesians
+write, and the answer as JSON or CSV under an ETag, so a dashboard polling every few seconds
+gets a bodiless 304 while nothing changed."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import lokal
-from fastapi import Query
-from pydantic import BaseModel, Field
+from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from bpu_reporting.handlers.base import ReportQuery
+from bpu_shared.errors import InvalidInput
+from bpu_shared.http import problem_responses
 from bpu_shared.month import PATTERN, Month
 from bpu_shared.regions import RegionCode
 
 RegionQuery = Annotated[
     RegionCode | None,
-    Query(description="Region code: 17 (province), 17.04 (regency), 17.04.01 (district)"),
+    Query(
+        description="Region code prefix: 17 (province), 17.04 (regency), 17.04.01 (district); "
+        "the country when absent (a sponsor key: its own region)",
+        examples=["17.04"],
+    ),
 ]
 PeriodQuery = Annotated[
     str | None,
-    Query(pattern=PATTERN, description="The month, YYYY-MM; all time when absent"),
+    Query(
+        pattern=PATTERN,
+        description="One month, YYYY-MM; all time when absent (and no from/to)",
+        examples=["2026-03"],
+    ),
 ]
+FromQuery = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        pattern=PATTERN,
+        description="First month of a range, YYYY-MM (with to; at most 60 months)",
+        examples=["2026-01"],
+    ),
+]
+ToQuery = Annotated[
+    str | None,
+    Query(
+        pattern=PATTERN,
+        description="Last month of a range, YYYY-MM, inclusive (with from)",
+        examples=["2026-06"],
+    ),
+]
+SponsorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="Only the programmes of this sponsor (the sum of their figures); not with "
+        "programme or occupation",
+        examples=["SP-0123456789abcdef"],
+    ),
+]
+ProgrammeQuery = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="Only this programme's figures",
+        examples=["PG-0123456789abcdef"],
+    ),
+]
+OccupationQuery = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="Only workers of this occupation (worker figures only: /coverage)",
+        examples=["farmer"],
+    ),
+]
+ByQuery = Annotated[
+    Literal["region", "month"],
+    Query(
+        description="Rows per child region (the next level down) or per month of the period "
+        "or range (the last 12 months when none is given)",
+        examples=["region"],
+    ),
+]
+FormatQuery = Annotated[
+    Literal["json", "csv"],
+    Query(
+        description="json, or csv: one row per breakdown row, then a total row, under a "
+        "header naming the columns (also Accept: text/csv)",
+        examples=["json"],
+    ),
+]
+
+
+def month_param(value: str | None, name: str = "period") -> Month | None:
+    if not value:
+        return None
+    try:
+        return Month.parse(value)
+    except ValueError as exc:
+        raise InvalidInput(name, str(exc)) from exc
+
+
+def report_query(
+    region: str | None,
+    period: str | None,
+    start: str | None,
+    end: str | None,
+    sponsor: str | None,
+    programme: str | None,
+    occupation: str | None,
+    by: str,
+) -> dict[str, Any]:
+    """The handler's question (``ReportQuery`` fields) from the route's parameters."""
+    return {
+        "region": region,
+        "period": month_param(period),
+        "start": month_param(start, "from"),
+        "end": month_param(end, "to"),
+        "sponsor": sponsor,
+        "programme": programme,
+        "occupation": occupation,
+        "by": by,
+    }
 
 
 class Money(BaseModel):
@@ -33,5 +143,161 @@ class Money(BaseModel):
         return cls(rupiah=amount, formatted=str(lokal.format_rupiah(amount)))
 
 
-def month_param(period: str | None) -> Month | None:
-    return Month.parse(period) if period else None
+class Answer(BaseModel):
+    """What every dashboard answer says of the question it answers."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    region: str = Field(
+        description="The region-code prefix asked about; empty for the country", examples=["17.04"]
+    )
+    region_name: str = Field(examples=["Kabupaten Kaur, Bengkulu"])
+    level: str = Field(
+        description="country, province, regency, district or village", examples=["regency"]
+    )
+    period: str | None = Field(
+        description="The month asked, YYYY-MM; null for a range or all time", examples=["2026-03"]
+    )
+    from_: str | None = Field(
+        alias="from", description="First month of the range asked (or of the last 12 months)"
+    )
+    to: str | None = Field(description="Last month of the range asked")
+    by: str = Field(description="region or month: what the breakdown rows are", examples=["region"])
+    filters: dict[str, str] = Field(
+        description="The sponsor, programme or occupation filter applied",
+        examples=[{"programme": "PG-0123456789abcdef"}],
+    )
+    breakdown_level: str | None = Field(
+        description="What a breakdown row is: province, regency, district, village or month",
+        examples=["district"],
+    )
+    as_of: datetime | None = Field(
+        description="The newest event the figures include (null before any)",
+        examples=["2026-03-14T03:00:00Z"],
+    )
+
+
+def answer_fields(r: Any) -> dict[str, Any]:
+    """``Answer``'s fields from a handler's report (``RegionTotals``, ``CoverageReport``)."""
+    return {
+        "region": r.view.code,
+        "region_name": r.view.name,
+        "level": r.level,
+        "period": str(r.period) if r.period else None,
+        "from": str(r.start) if r.start else None,
+        "to": str(r.end) if r.end else None,
+        "by": r.by,
+        "filters": r.filters,
+        "breakdown_level": r.breakdown_level,
+        "as_of": r.as_of,
+    }
+
+
+def responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a dashboard route: its JSON model, CSV, 304 and problems."""
+    return {
+        200: {
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "region,name,covered\r\n17.04.01,Kinal,476\r\nTOTAL,Kabupaten "
+                    "Kaur,7130\r\n",
+                }
+            },
+            "headers": {
+                "ETag": {
+                    "description": "Send it back in If-None-Match",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        304: {"description": "Not modified: the answer is the one of the ETag sent"},
+        **problem_responses(401, 403, 422),
+    }
+
+
+def _flat(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        if set(value) == {"rupiah", "formatted"}:  # Money: the integer
+            into[f"{prefix}_rupiah" if not prefix.endswith("rupiah") else prefix] = value["rupiah"]
+            return
+        for key, inner in value.items():
+            _flat(f"{prefix}_{key}" if prefix else str(key), inner, into)
+    elif isinstance(value, list):
+        return  # nested rows are rows of their own
+    else:
+        into[prefix] = "" if value is None else value
+
+
+def csv_rows(body: Mapping[str, Any], key: str, figures: list[str]) -> Iterator[str]:
+    """The answer as CSV lines: a header, each breakdown row, then the total row (``TOTAL`` in
+    the first column); money as integer Rupiah."""
+    rows: list[dict[str, Any]] = []
+    for row in body["breakdown"]:
+        flat: dict[str, Any] = {}
+        _flat("", {k: v for k, v in row.items() if k in figures}, flat)
+        rows.append({key: row.get("region") or row.get("month"), "name": row["name"], **flat})
+    total: dict[str, Any] = {}
+    _flat("", {k: v for k, v in body.items() if k in figures}, total)
+    rows.append({key: "TOTAL", "name": body["region_name"], **total})
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, restval="")
+    writer.writeheader()
+    yield out.getvalue()
+    for row in rows:
+        out.seek(0)
+        out.truncate()
+        writer.writerow(row)
+        yield out.getvalue()
+
+
+def wants_csv(request: Request, fmt: str) -> bool:
+    return fmt == "csv" or "text/csv" in request.headers.get("accept", "")
+
+
+def send(
+    request: Request, model: BaseModel, fmt: str, *, figures: list[str], name: str
+) -> Response:
+    """The answer under its ETag (a hash of what is sent, so it changes when a figure or
+    ``as_of`` does): 304 when the request's If-None-Match names it, else JSON or CSV."""
+    body = model.model_dump(mode="json", by_alias=True)
+    as_csv = wants_csv(request, fmt)
+    digest = hashlib.sha256(
+        json.dumps([body, as_csv], sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    etag = f'"{digest[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if etag in sent or f"W/{etag}" in sent:
+        return Response(status_code=304, headers=headers)
+    if as_csv:
+        key = "month" if body["by"] == "month" else "region"
+        filename = f"{name}-{body['region'] or 'ID'}.csv"
+        return StreamingResponse(
+            csv_rows(body, key, figures),
+            media_type="text/csv",
+            headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return JSONResponse(body, headers=headers)
+
+
+__all__ = [
+    "Answer",
+    "ByQuery",
+    "FormatQuery",
+    "FromQuery",
+    "Money",
+    "OccupationQuery",
+    "PeriodQuery",
+    "ProgrammeQuery",
+    "RegionQuery",
+    "ReportQuery",
+    "SponsorQuery",
+    "ToQuery",
+    "answer_fields",
+    "month_param",
+    "report_query",
+    "responses",
+    "send",
+]

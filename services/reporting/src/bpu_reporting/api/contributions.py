@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from bpu_reporting.api.common import Money, PeriodQuery, RegionQuery, month_param
+from bpu_reporting.api.common import (
+    Answer,
+    ByQuery,
+    FormatQuery,
+    FromQuery,
+    Money,
+    OccupationQuery,
+    PeriodQuery,
+    ProgrammeQuery,
+    RegionQuery,
+    SponsorQuery,
+    ToQuery,
+    answer_fields,
+    report_query,
+    responses,
+    send,
+)
 from bpu_reporting.handlers import (
     GetContributions,
     RegionTotals,
 )
 from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
 
 router = APIRouter(tags=["reporting"])
 
@@ -34,18 +47,16 @@ class ContributionFigures(BaseModel):
 
 
 class ContributionRow(ContributionFigures):
-    region: str
-    name: str
+    region: str = Field(description="The child region's code (the region asked, per month)")
+    month: str | None = Field(description="The row's month, when by=month")
+    name: str = Field(examples=["Kinal"])
 
 
-class Contributions(ContributionFigures):
-    region: str = Field(description="The region-code prefix asked about; empty for the country")
-    region_name: str
-    level: str = Field(description="country, province, regency, district or village")
-    period: str | None = Field(description="The month, YYYY-MM; null for all time")
-    breakdown_level: str | None = Field(description="The level of the rows in breakdown")
+class Contributions(ContributionFigures, Answer):
     breakdown: list[ContributionRow]
-    as_of: datetime
+
+
+FIGURES = [*ContributionFigures.model_fields]
 
 
 def _contribution_figures(t: dict[str, int]) -> dict[str, object]:
@@ -67,27 +78,40 @@ def _contribution_figures(t: dict[str, int]) -> dict[str, object]:
     "/contributions",
     response_model=Contributions,
     summary="Contributions invoiced, paid and outstanding",
-    responses=problem_responses(401, 403, 422),
+    responses=responses(Contributions),
 )
 async def contributions(
-    request: Request, who: Anyone, region: RegionQuery = None, period: PeriodQuery = None
-) -> Contributions:
-    """The region's contributions (all time, or for one month's invoices) and its child
-    regions' (the next level), from billing's invoices, payments and lapses. A sponsor key
-    sees its own region only."""
-    r: RegionTotals = await request.app.state.bus.handle(
-        GetContributions(region, month_param(period)), who
-    )
-    return Contributions(
-        region=r.view.code,
-        region_name=r.view.name,
-        level=r.level,
-        period=str(r.period) if r.period else None,
-        breakdown_level=r.view.breakdown_level,
+    request: Request,
+    who: Anyone,
+    region: RegionQuery = None,
+    period: PeriodQuery = None,
+    start: FromQuery = None,
+    to: ToQuery = None,
+    sponsor: SponsorQuery = None,
+    programme: ProgrammeQuery = None,
+    occupation: OccupationQuery = None,
+    by: ByQuery = "region",
+    format: FormatQuery = "json",
+) -> Response:
+    """The region's contributions (all time, for one month's invoices, or summed over a range
+    of months) and its rows: the next region level (by=region) or each month (by=month), from
+    billing's invoices, payments and lapses. Per sponsor or programme; not per occupation
+    (billing's events carry none: 422). A sponsor key sees its own region only. ETag and
+    If-None-Match: 304 while nothing changed."""
+    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+    r: RegionTotals = await request.app.state.bus.handle(GetContributions(**query), who)
+    month_rows = r.breakdown_level == "month"
+    body = Contributions(
+        **answer_fields(r),
         breakdown=[
-            ContributionRow(region=code, name=name, **_contribution_figures(t))  # type: ignore[arg-type]
+            ContributionRow(
+                region=r.view.code if month_rows else code,
+                month=code if month_rows else None,
+                name=name,
+                **_contribution_figures(t),  # type: ignore[arg-type]
+            )
             for code, name, t in r.breakdown
         ],
-        as_of=r.as_of,
         **_contribution_figures(r.totals),  # type: ignore[arg-type]
     )
+    return send(request, body, format, figures=FIGURES, name="contributions")

@@ -1,84 +1,155 @@
-"""GET /coverage: workers registered, claims and benefits paid, per region."""
+"""GET /coverage: workers registered, enrolled, covered (paid), in arrears, lapsed and waiting,
+against the region's target, with the claims and benefits paid; per child region or month."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from dataclasses import asdict
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from bpu_reporting.handlers import (
-    CoverageReport,
-    GetCoverage,
+from bpu_reporting.api.common import (
+    Answer,
+    ByQuery,
+    FormatQuery,
+    FromQuery,
+    OccupationQuery,
+    PeriodQuery,
+    ProgrammeQuery,
+    RegionQuery,
+    SponsorQuery,
+    ToQuery,
+    answer_fields,
+    report_query,
+    responses,
+    send,
 )
+from bpu_reporting.handlers import CoverageReport, GetCoverage
+from bpu_reporting.handlers.coverage import CoverageFigures as Figures
 from bpu_shared.auth import Anyone
-from bpu_shared.http import problem_responses
-from bpu_shared.regions import RegionCode
 
 router = APIRouter(tags=["reporting"])
 
 
-class RegionCount(BaseModel):
-    region: str
-    name: str
-    registered_workers: int
-    claims_paid: int
-    benefits_paid_rupiah: int
+class TargetBlock(BaseModel):
+    """Covered against the region's target for the year and against its whole workforce."""
+
+    region: str = Field(examples=["17"])
+    year: int = Field(examples=[2026])
+    workforce: int | None = Field(description="The vulnerable workforce", examples=[114883])
+    target_workers: int = Field(examples=[80418])
+    target_percent: float | None = Field(examples=[70.0])
+    covered: int = Field(
+        description="Covered in the month asked, or enrolled now for an all-time answer",
+        examples=[31487],
+    )
+    covered_pct_of_target: float = Field(examples=[39.2])
+    covered_pct_of_workforce: float | None = Field(examples=[27.4])
+    to_target: int = Field(description="Workers still needed for the target", examples=[48931])
+    to_workforce: int | None = Field(description="Workers still needed for 100%", examples=[83396])
+    sentence: str = Field(
+        examples=["48,931 more and Bengkulu reaches its target of 80,418 (70% of its workforce)"]
+    )
+    source: str = Field(examples=["BPS Sakernas 2025"])
 
 
-class Coverage(BaseModel):
-    region: str = Field(description="The region-code prefix asked about; empty for the country")
-    region_name: str
-    level: str = Field(description="country, province, regency, district or village")
-    registered_workers: int
+class CoverageNumbers(BaseModel):
+    registered: int = Field(
+        description="Enrolments registered: all time, or in the month or months asked",
+        examples=[7130],
+    )
+    enrolled: int = Field(
+        description="Enrolled now (registered less ended) all time; in a month: the "
+        "worker-months invoiced",
+        examples=[7130],
+    )
+    covered: int = Field(description="Workers whose month was paid in full", examples=[7130])
+    in_arrears: int = Field(
+        description="Invoiced, not paid, and past the month's due date", examples=[0]
+    )
+    lapsed: int = Field(description="Workers whose programme's cover lapsed", examples=[0])
+    waiting: int = Field(
+        description="On the waiting list now (a month's row: at the month's end)", examples=[12]
+    )
+    target: TargetBlock | None = Field(
+        description="Against the region's target for the year; null when none is set or the "
+        "answer is of a programme, sponsor or occupation"
+    )
+    registered_workers: int = Field(description="As registered (kept for older clients)")
     claims_paid: int
     benefits_paid_rupiah: int
     claims_paid_by_programme: dict[str, int] = Field(
-        description="Claims paid per benefit programme: JKK (work accident), JKM (death)"
+        description="Claims paid per benefit programme: JKK (work accident), JKM (death)",
+        examples=[{"JKK": 1, "JKM": 1}],
     )
     benefits_paid_by_programme: dict[str, int] = Field(
-        description="Benefits paid in Rupiah per benefit programme: JKK, JKM"
+        description="Benefits paid in Rupiah per benefit programme: JKK, JKM",
+        examples=[{"JKK": 3500000, "JKM": 43500000}],
     )
-    breakdown_level: str | None = Field(description="The level of the rows in breakdown")
+
+
+class RegionCount(CoverageNumbers):
+    region: str = Field(description="The child region's code (the region asked, per month)")
+    month: str | None = Field(description="The row's month, when by=month")
+    name: str = Field(examples=["Kinal"])
+
+
+class Coverage(CoverageNumbers, Answer):
+    month: str = Field(
+        description="The month covered, enrolled and in arrears are of: the month asked, the "
+        "range's last, or this month (Jakarta) for an all-time answer",
+        examples=["2026-03"],
+    )
     breakdown: list[RegionCount]
-    as_of: datetime
+
+
+FIGURES = [*CoverageNumbers.model_fields]
+
+
+def _numbers(f: Figures) -> dict[str, Any]:
+    figures = {name: getattr(f, name) for name in FIGURES}
+    figures["target"] = TargetBlock(**asdict(f.target)) if f.target else None
+    return figures
 
 
 @router.get(
     "/coverage",
     response_model=Coverage,
-    summary="Workers covered and benefits paid",
-    responses=problem_responses(401, 403, 422),
+    summary="Workers registered, enrolled, covered, in arrears, lapsed and waiting, against target",
+    responses=responses(Coverage),
 )
 async def coverage(
     request: Request,
     who: Anyone,
-    region: Annotated[
-        RegionCode | None,
-        Query(description="Region code: 17 (province), 17.04 (regency), 17.04.01 (district)"),
-    ] = None,
-) -> Coverage:
-    report: CoverageReport = await request.app.state.bus.handle(GetCoverage(region), who)
-    return Coverage(
-        region=report.view.code,
-        region_name=report.view.name,
-        level=report.level,
-        registered_workers=report.registered_workers,
-        claims_paid=report.claims_paid,
-        benefits_paid_rupiah=report.benefits_paid_rupiah,
-        claims_paid_by_programme=report.claims_paid_by_programme,
-        benefits_paid_by_programme=report.benefits_paid_by_programme,
-        breakdown_level=report.view.breakdown_level,
+    region: RegionQuery = None,
+    period: PeriodQuery = None,
+    start: FromQuery = None,
+    to: ToQuery = None,
+    sponsor: SponsorQuery = None,
+    programme: ProgrammeQuery = None,
+    occupation: OccupationQuery = None,
+    by: ByQuery = "region",
+    format: FormatQuery = "json",
+) -> Response:
+    """The region's coverage (all time, one month, or a range of months) and its rows: the
+    next region level (by=region) or each month (by=month). A sponsor key sees its own region
+    only. ETag and If-None-Match: 304 while nothing changed."""
+    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+    r: CoverageReport = await request.app.state.bus.handle(GetCoverage(**query), who)
+    month_rows = r.breakdown_level == "month"
+    body = Coverage(
+        **answer_fields(r),
+        **_numbers(r),
+        month=str(r.month),
         breakdown=[
             RegionCount(
-                region=r.code,
-                name=r.name,
-                registered_workers=r.registered_workers,
-                claims_paid=r.claims_paid,
-                benefits_paid_rupiah=r.benefits_paid_rupiah,
+                region=r.view.code if month_rows else row.code,
+                month=row.code if month_rows else None,
+                name=row.name,
+                **_numbers(row),
             )
-            for r in report.breakdown
+            for row in r.breakdown
         ],
-        as_of=report.as_of,
     )
+    return send(request, body, format, figures=FIGURES, name="coverage")

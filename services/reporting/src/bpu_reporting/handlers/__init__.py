@@ -34,6 +34,7 @@ from bpu_reporting.handlers.coverage import (
     RegionFigures,
     coverage,
     covered_worker_facts,
+    enrolment_key,
     record_workers_covered,
 )
 from bpu_reporting.handlers.freshness import GetFreshness, freshness
@@ -47,6 +48,13 @@ from bpu_reporting.handlers.targets import (
     targets,
     upload_targets,
 )
+from bpu_reporting.handlers.waiting import (
+    record_waiting_left,
+    record_waitlisted,
+    waiting_left_facts,
+    waitlisted_facts,
+)
+from bpu_reporting.handlers.workers import ended_enrolment_facts, record_enrolments_ended
 from bpu_shared.auth import KEY_COMMAND_HANDLERS, KEY_EVENT_HANDLERS
 from bpu_shared.events import (
     ClaimApproved,
@@ -56,10 +64,13 @@ from bpu_shared.events import (
     ContributionInvoiced,
     ContributionPaid,
     CoverageLapsed,
+    EnrolmentEnded,
     ProgrammeChanged,
     ProgrammeClosed,
     ProgrammeOpened,
+    WaitingListLeft,
     WorkerRegistered,
+    WorkerWaitlisted,
 )
 
 # -- the service on one screen -----------------------------------------------------------------
@@ -85,6 +96,9 @@ EVENT_HANDLERS: dict[type, Sequence[Any]] = {
     ContributionInvoiced: [record_contributions_invoiced],
     ContributionPaid: [record_contributions_paid],
     CoverageLapsed: [record_coverage_lapsed],
+    EnrolmentEnded: [record_enrolments_ended],
+    WorkerWaitlisted: [record_waitlisted],
+    WaitingListLeft: [record_waiting_left],
     ProgrammeOpened: [record_programmes],
     ProgrammeChanged: [record_programmes],
     ProgrammeClosed: [record_programmes],
@@ -104,9 +118,13 @@ __all__ = [
     "RegionTotals",
     "claim_step_facts",
     "covered_worker_facts",
+    "ended_enrolment_facts",
+    "enrolment_key",
     "invoice_facts",
     "lapse_facts",
     "paid_claim_key",
     "payment_facts",
     "payment_key",
+    "waiting_left_facts",
+    "waitlisted_facts",
 ]

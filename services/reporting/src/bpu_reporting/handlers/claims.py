@@ -17,7 +17,13 @@ from bpu_reporting.domain import (
     claims_paid_field,
     month_of,
 )
-from bpu_reporting.handlers.base import RegionTotals, Reporting, region_totals
+from bpu_reporting.handlers.base import (
+    RegionTotals,
+    Reporting,
+    ReportQuery,
+    provenance,
+    region_totals,
+)
 from bpu_shared.auth import Principal
 from bpu_shared.events import (
     ClaimApproved,
@@ -25,10 +31,10 @@ from bpu_shared.events import (
     ClaimPaid,
     ClaimRejected,
 )
-from bpu_shared.month import Month
 
 _CLAIM_FIELDS = {
     "claim_id",
+    "programme_id",
     "instalment",
     "province_code",
     "regency_code",
@@ -54,7 +60,7 @@ async def record_claims_paid(events: Sequence[ClaimPaid], deps: Reporting) -> No
                 **e.payload.model_dump(mode="json", include=_CLAIM_FIELDS),
                 "paid_at": e.payload.paid_at,
                 "month": month_of(e.payload.paid_at),
-                "event_id": str(e.event_id),
+                **provenance(e),
             }
             for e in events
         }
@@ -84,7 +90,7 @@ def claim_step_facts(
             "step": step,
             "month": month_of(at),
             "amount_rupiah": amount,
-            "event_id": str(e.event_id),
+            **provenance(e),
         }
     return facts
 
@@ -98,9 +104,8 @@ async def record_claim_steps(
 
 
 @dataclass(frozen=True)
-class GetBenefits:
-    region: str | None
-    period: Month | None = None
+class GetBenefits(ReportQuery):
+    pass
 
 
 BENEFIT_TOTALS = (
@@ -118,4 +123,4 @@ BENEFIT_TOTALS = (
 async def benefits(q: GetBenefits, principal: Principal, deps: Reporting) -> RegionTotals:
     """Claims filed, approved, rejected and paid, benefits paid per programme and kind: the
     region's and its child regions', all time or in one month."""
-    return await region_totals(q.region, q.period, BENEFIT_TOTALS, principal, deps)
+    return await region_totals(q, BENEFIT_TOTALS, principal, deps)

@@ -10,14 +10,19 @@ from typing import Any
 from bpu_reporting.domain import (
     CONTRIBUTION_FIELDS,
 )
-from bpu_reporting.handlers.base import RegionTotals, Reporting, region_totals
+from bpu_reporting.handlers.base import (
+    RegionTotals,
+    Reporting,
+    ReportQuery,
+    provenance,
+    region_totals,
+)
 from bpu_shared.auth import Principal
 from bpu_shared.events import (
     ContributionInvoiced,
     ContributionPaid,
     CoverageLapsed,
 )
-from bpu_shared.month import Month
 
 
 def _districts(by_district: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -40,7 +45,7 @@ def invoice_facts(events: Sequence[ContributionInvoiced]) -> dict[str, dict[str,
             "amount_rupiah": e.payload.amount_rupiah,
             "worker_count": e.payload.worker_count,
             "by_district": _districts(e.payload.by_district),
-            "event_id": str(e.event_id),
+            **provenance(e),
         }
         for e in events
     }
@@ -68,7 +73,7 @@ def payment_facts(events: Sequence[ContributionPaid]) -> dict[str, dict[str, Any
             "period": str(e.payload.period),
             "amount_rupiah": e.payload.amount_rupiah,
             "by_district": _districts(e.payload.by_district),
-            "event_id": str(e.event_id),
+            **provenance(e),
         }
         for e in events
     }
@@ -88,7 +93,7 @@ def lapse_facts(events: Sequence[CoverageLapsed]) -> dict[str, dict[str, Any]]:
             "region_code": e.payload.region_code,
             "lapsed_from": str(e.payload.lapsed_from),
             "worker_count": e.payload.worker_count,
-            "event_id": str(e.event_id),
+            **provenance(e),
         }
         for e in events
     }
@@ -99,9 +104,8 @@ async def record_coverage_lapsed(events: Sequence[CoverageLapsed], deps: Reporti
 
 
 @dataclass(frozen=True)
-class GetContributions:
-    region: str | None
-    period: Month | None = None
+class GetContributions(ReportQuery):
+    pass
 
 
 CONTRIBUTION_TOTALS = CONTRIBUTION_FIELDS
@@ -110,4 +114,4 @@ CONTRIBUTION_TOTALS = CONTRIBUTION_FIELDS
 async def contributions(q: GetContributions, principal: Principal, deps: Reporting) -> RegionTotals:
     """Contributions invoiced, paid and outstanding, workers covered and lapsed: the region's
     and its child regions', all time or in one month."""
-    return await region_totals(q.region, q.period, CONTRIBUTION_TOTALS, principal, deps)
+    return await region_totals(q, CONTRIBUTION_TOTALS, principal, deps)
