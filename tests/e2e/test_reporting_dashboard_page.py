@@ -33,6 +33,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 KAUR_MONTH = 119_784_000
+#: Kaur's vulnerable workforce per district (600, 620, … 880) and in all (11,100); each
+#: region's target is 70% of it (420 … 616 workers; 7,770 for Kaur).
+WORKFORCE = {code: 600 + 20 * i for i, code in enumerate(KAUR_DISTRICTS)}
+WORKFORCE["17.04"] = sum(WORKFORCE.values())
 PHONE = {"width": 390, "height": 844}
 DESK = {"width": 1366, "height": 900}
 
@@ -87,6 +91,12 @@ async def service(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Async
             await eventually(
                 counted, lambda n: n == (KAUR_MONTH + 2 * 42 * MONTHLY, 47_000_000), timeout=60
             )
+            for region, workforce in WORKFORCE.items():
+                answer = await admin.put(
+                    f"/targets/{region}/2026",
+                    json={"workforce": workforce, "target_percent": 70, "source": "test"},
+                )
+                assert answer.status_code == 200, answer.text
         yield process.url
     finally:
         process.stop()
@@ -207,6 +217,16 @@ async def shows_what_the_api_answers(page: Any, service: str, key: str) -> None:
     first_bar = await texts(page, "bar-value")
     assert first_bar[0].startswith(dots(rows["17.04.01"]["workers_covered"]))
 
+    if coverage.get("target") is not None:  # the answer reads covered against the target
+        target = coverage["target"]
+        assert target["target_workers"] == 7_770
+        assert f"{dots(7_770)} workers" in (await texts(page, "target-figures"))[0]
+        assert await texts(page, "target-sentence") == [target["sentence"]]
+        assert await texts(page, "row-target") == [
+            dots(by_code[c]["target"]["target_workers"]) for c in KAUR_DISTRICTS
+        ]
+        assert by_code["17.04.15"]["target"]["target_workers"] == 616
+
     assert (await texts(page, "scope-name"))[0].endswith("(17.04)")
     assert await texts(page, "scope-period") == ["Mar 2026"]
     as_of = (await texts(page, "as-of"))[0]
@@ -257,7 +277,7 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
     )
     if monthly.get("breakdown_level") == "month":
         march = page.locator('[data-testid="month-row"][data-month="2026-03"] td')
-        assert await march.nth(4).inner_text() == "Rp119.784.000"
+        assert await march.nth(4).text_content() == "Rp119.784.000"
         assert await page.locator("#chart-contributions").is_visible()
     else:
         assert await page.get_by_test_id("chart-contributions").locator(".missing").is_visible()
@@ -269,9 +289,15 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
             params={"province": "17", "year": "2026", "period": "2026-03"},
             headers={"Authorization": f"Bearer {key}"},
         )
-    if answer.status_code == 200:
-        regencies = answer.json()["rows"]
-        assert await page.get_by_test_id("monitoring-row").count() == len(regencies) == 10
+    assert answer.status_code == 200, answer.text
+    regencies = answer.json()["rows"]
+    assert await page.get_by_test_id("monitoring-row").count() == len(regencies) == 10
+    kaur = page.locator('[data-testid="monitoring-row"][data-region="17.04"] td')
+    kaurs = next(r for r in regencies if r["region"] == "17.04")
+    assert (kaurs["covered"], kaurs["target_workers"]) == (7_130, 7_770)
+    assert await kaur.nth(2).inner_text() == "7.130"
+    assert await kaur.nth(3).inner_text() == "7.770"
+    assert await kaur.nth(6).inner_text() == "Rp119.784.000"
 
     # Every request went to the service itself: the page, its script and style, the chart
     # library, and the API.
@@ -280,6 +306,17 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
     assert {urlsplit(url).netloc for url in visit.requests} == {visit.origin}
     assert visit.elsewhere == []
     assert visit.errors == []
+
+    # The page and its files need no key; the figures do; nothing else is served from static/.
+    async with httpx.AsyncClient(base_url=service, timeout=30) as anonymous:
+        html = await anonymous.get("/dashboard")
+        assert html.status_code == 200
+        assert html.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in html.headers["content-security-policy"]
+        assert (await anonymous.get("/dashboard/static/dashboard.js")).status_code == 200
+        assert (await anonymous.get("/dashboard/static/dashboard.html")).status_code == 404
+        assert (await anonymous.get("/dashboard/static/../app.py")).status_code == 404
+        assert (await anonymous.get("/coverage", params={"region": "17.04"})).status_code == 401
 
     target = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "dash.png"
     await page.screenshot(path=str(target), full_page=True)

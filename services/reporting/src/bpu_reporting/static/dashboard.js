@@ -315,6 +315,7 @@
         cell("td", money(r.paid), "num"),
       );
       tr.children[1].dataset.testid = "row-covered";
+      tr.children[2].dataset.testid = "row-target";
       tr.children[8].dataset.testid = "row-paid";
       return tr;
     }));
@@ -466,8 +467,8 @@
         : "The service does not answer monitoring yet.");
       return;
     }
-    setText("monitoring-note", data.year ? `Budget year ${data.year}` +
-      (data.period ? `, covered in ${monthName(data.period)}` : ", covered: registered to date") : "");
+    setText("monitoring-note", [data.year ? `Budget year ${data.year}` : "",
+      data.covered_means ? `covered: ${data.covered_means}` : ""].filter(Boolean).join("; "));
     body.replaceChildren(...rows.map((row) => {
       const tr = document.createElement("tr");
       tr.dataset.testid = "monitoring-row";
@@ -483,25 +484,25 @@
     }
   }
 
+  /** "as of" the newest event applied (GET /freshness), with the lag behind the broker;
+   *  the answers' own as_of where the service has no /freshness. */
   function drawFreshness(answer, fallbacks) {
     const f = answer.body;
-    const stamps = [];
-    let lag = null;
-    if (f) {
-      if (f.as_of) stamps.push(f.as_of);
-      const topics = Array.isArray(f.topics) ? f.topics : Object.values(f.topics || {});
-      for (const t of topics) {
-        const last = t.last_applied || t.last_event || t;
-        if (last && last.occurred_at) stamps.push(last.occurred_at);
-        if (typeof t.lag === "number") lag = (lag || 0) + t.lag;
-      }
-      if (typeof f.lag === "number") lag = f.lag;
-    }
-    const from = stamps.length ? stamps : fallbacks.filter(Boolean);
-    const newest = from.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a), from[0]);
+    const stamps = f ? [f.as_of].filter(Boolean) : fallbacks.filter(Boolean);
+    const newest = stamps.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a), stamps[0]);
     const when = newest ? jakarta(newest) : null;
     setText("as-of", when ? `as of ${when}` : "as of —");
-    setText("lag", lag === null ? "" : lag === 0 ? "· up to date" : `· ${group(lag)} events still to count`);
+    const notes = [];
+    if (f && typeof f.lag === "number") {
+      notes.push(f.lag === 0 ? "up to date" : `${group(f.lag)} events still to read`);
+    }
+    if (f && f.counting) notes.push("counting");
+    if (f && f.rebuild && f.rebuild.running) {
+      const done = typeof f.rebuild.replayed === "number" && typeof f.rebuild.total === "number"
+        ? ` ${group(f.rebuild.replayed)} of ${group(f.rebuild.total)}` : "";
+      notes.push(`rebuilding${done}`);
+    }
+    setText("lag", notes.length ? `· ${notes.join(" · ")}` : "");
   }
 
   // ---- one refresh ---------------------------------------------------------------------------
