@@ -245,6 +245,8 @@ async def test_targets_saved_read_by_codes_and_a_file_seeded_again_keeps_an_oper
     # An operator changes Kaur's; the next start seeds the file again: Kaur's stays theirs,
     # the province's is the file's again.
     assert await repository.save_targets([target("17.04", 8_000, "key-op")]) == 1
+    assert await repository.save_targets([target("17.08", 1_984, "key-op")]) == 1  # a new one
+    assert (await repository.targets(["17.08"], 2026))["17.08"]["target_workers"] == 1_984
     assert await repository.seed_targets(file) == 1
     found = await repository.targets(["17", "17.04"], 2026)
     assert (found["17.04"]["target_workers"], found["17.04"]["set_by"]) == (8_000, "key-op")
@@ -252,6 +254,7 @@ async def test_targets_saved_read_by_codes_and_a_file_seeded_again_keeps_an_oper
     assert [(t["region"], t["year"]) for t in await repository.targets_within("17", None)] == [
         ("17", 2026),
         ("17.04", 2026),
+        ("17.08", 2026),
     ]
     assert [t["region"] for t in await repository.targets_within("17.04", 2026)] == ["17.04"]
     assert await repository.targets_within("64", None) == []

@@ -1815,3 +1815,26 @@ async def test_iso_time_strings_compare_under_a_second(mongo_db):
     await coll.insert_one({"_id": 1, "as_of": "2026-11-24T01:39:01.537700+00:00"})
     assert await ids(coll, {"as_of": {"$lt": "2026-11-24T01:39:02.000000+00:00"}}) == [1]
     assert await ids(coll, {"as_of": {"$lt": "2026-11-24T01:39:01.538690+00:00"}}) == [1]
+
+
+@nx_defect("a replacement upsert takes no _id from the filter: it makes an ObjectId")
+async def test_replacement_upsert_takes_the_id_of_the_filter(mongo_db):
+    """So reporting's targets (``store/targets.py``) put the id in the replacement too."""
+    from pymongo import ReplaceOne
+
+    await mongo_db.c.bulk_write([ReplaceOne({"_id": "17|2026"}, {"n": 1}, upsert=True)])
+    await mongo_db.c.replace_one({"_id": "17.04|2026"}, {"n": 2}, upsert=True)
+    assert await ids(mongo_db.c, {}) == ["17.04|2026", "17|2026"]
+
+
+async def test_replacement_upsert_with_the_id_in_the_replacement_keeps_it(mongo_db):
+    from pymongo import ReplaceOne
+
+    doc = {"_id": "17|2026", "n": 1}
+    await mongo_db.c.bulk_write([ReplaceOne({"_id": "17|2026"}, doc, upsert=True)])
+    await mongo_db.c.bulk_write([ReplaceOne({"_id": "17|2026"}, {**doc, "n": 2}, upsert=True)])
+    await mongo_db.c.replace_one({"_id": "17.04|2026"}, {"_id": "17.04|2026", "n": 3}, upsert=True)
+    assert [(d["_id"], d["n"]) async for d in mongo_db.c.find({}).sort("_id", 1)] == [
+        ("17.04|2026", 3),
+        ("17|2026", 2),
+    ]

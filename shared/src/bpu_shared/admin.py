@@ -8,9 +8,12 @@ It reads the broker connection from the same env vars as the services (``KAFKA_B
     bpu-admin dlq list <topic>.dlq [--limit N]
     bpu-admin dlq replay <topic>.dlq (--offset O [--offset O ...] | --all)
     bpu-admin import FILE --programme ID [--errors PATH]
+    bpu-admin targets load FILE
 
 ``import`` talks to registration over HTTP instead: ``REGISTRATION_URL`` (default the embedded
-stack's ``http://127.0.0.1:8001``) with the key in ``BPU_API_KEY`` or ``--api-key``.
+stack's ``http://127.0.0.1:8001``) with the key in ``BPU_API_KEY`` or ``--api-key``;
+``targets load`` talks to reporting the same way (``REPORTING_URL``, default
+``http://127.0.0.1:8004``).
 """
 
 from __future__ import annotations
@@ -117,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument(
         "--poll", type=float, default=0.5, help="seconds between two looks at the job"
     )
+    targets = commands.add_parser("targets", help="coverage targets and the workforce")
+    targets_commands = targets.add_subparsers(
+        dest="targets_command", required=True, metavar="COMMAND"
+    )
+    load = targets_commands.add_parser(
+        "load",
+        help="save the targets of a CSV file in reporting",
+        description="Upload FILE (region,year,workforce,target_percent,target_workers,source) to "
+        "reporting's POST /targets with an operator key: every valid row is saved, each "
+        "refused row is printed with its line and column. Reporting is at REPORTING_URL "
+        "(default http://127.0.0.1:8004); the key is BPU_API_KEY or --api-key. Exit code 0 "
+        "when every row was saved, 1 when a row or the file was refused.",
+    )
+    load.add_argument("file", type=Path, help="the targets CSV (deploy/targets/*.csv)")
+    load.add_argument("--url", help="overrides REPORTING_URL")
+    load.add_argument("--api-key", help="overrides BPU_API_KEY")
     return parser
 
 
@@ -126,6 +145,8 @@ async def run(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "import":
             return await _run_import(args)
+        if args.command == "targets":
+            return await _run_targets_load(args)
         settings = KafkaSettings()
         if args.bootstrap_servers:
             settings = settings.model_copy(
@@ -180,9 +201,10 @@ FINISHED = ("done", "failed")
 class Registration:
     """Registration's HTTP API with one key; each call blocks (run it in a thread)."""
 
-    def __init__(self, url: str, key: str) -> None:
+    def __init__(self, url: str, key: str, service: str = "registration") -> None:
         self.url = url.rstrip("/")
         self.key = key
+        self.service = service
 
     def call(
         self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
@@ -198,28 +220,28 @@ class Registration:
             return answer.code, answer.read()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise AdminError(f"cannot reach registration at {self.url}: {reason}") from None
+            raise AdminError(f"cannot reach {self.service} at {self.url}: {reason}") from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         status, body = self.call(method, path, **kwargs)
         if status >= 400:
-            raise AdminError(_problem(status, body))
+            raise AdminError(_problem(status, body, self.service))
         return json.loads(body)
 
 
-def _problem(status: int, body: bytes) -> str:
+def _problem(status: int, body: bytes, service: str = "registration") -> str:
     """An error answer in words: the problem's detail and each field it names."""
     try:
         problem = json.loads(body)
     except ValueError:
-        return f"registration answered {status}: {body[:200].decode(errors='replace')}"
+        return f"{service} answered {status}: {body[:200].decode(errors='replace')}"
     detail = str(problem.get("detail") or problem.get("title") or status)
     fields = [
         f"{e.get('field')}: {e.get('message')}"
         for e in problem.get("errors") or []
         if e.get("message") != detail
     ]
-    return f"registration refused it ({status}): {detail}" + "".join(f"\n  {f}" for f in fields)
+    return f"{service} refused it ({status}): {detail}" + "".join(f"\n  {f}" for f in fields)
 
 
 def _multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
@@ -303,6 +325,38 @@ async def _run_import(args: argparse.Namespace) -> int:
     if job["state"] == "failed":
         raise AdminError(f"import {job['import_id']} failed: {job.get('error')}")
     return 0
+
+
+# -- targets load: reporting over HTTP -----------------------------------------------------------
+
+DEFAULT_REPORTING_URL = "http://127.0.0.1:8004"
+
+
+async def _run_targets_load(args: argparse.Namespace) -> int:
+    key = args.api_key or os.environ.get("BPU_API_KEY")
+    if not key:
+        raise AdminError("no API key: give --api-key or set BPU_API_KEY")
+    url = args.url or os.environ.get("REPORTING_URL") or DEFAULT_REPORTING_URL
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        raise AdminError(f"cannot read {args.file}: {error.strerror or error}") from None
+    api = Registration(url, key, service="reporting")
+    body, content_type = _multipart({}, args.file.name, data)
+    status, answer = await asyncio.to_thread(
+        api.call, "POST", "/targets", body, content_type=content_type
+    )
+    if status >= 400:
+        raise AdminError(_problem(status, answer, "reporting"))
+    loaded = json.loads(answer)
+    for t in loaded["targets"]:
+        of = f" of {t['workforce']:,}" if t["workforce"] else ""
+        share = f" ({t['target_percent']:g}%{of})" if t["target_percent"] else ""
+        _say(f"  {t['region']} {t['year']}: {t['target_workers']:,} workers{share}")
+    for refused in loaded["errors"]:
+        _say(f"  row {refused['row']}: {refused['column']}: {refused['message']}")
+    _say(f"{args.file.name}: {loaded['saved']:,} targets saved, {loaded['refused']:,} rows refused")
+    return 1 if loaded["refused"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

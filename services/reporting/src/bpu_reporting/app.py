@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from pydantic import Field
 
 from bpu_reporting.api import router
 from bpu_reporting.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from bpu_reporting.handlers.targets import load_targets_file
 from bpu_reporting.store import ReportingRepository
 from bpu_shared.service import serve, service_app
 from bpu_shared.settings import ServiceSettings
@@ -14,10 +18,15 @@ from bpu_shared.settings import ServiceSettings
 class ReportingSettings(ServiceSettings):
     service_name: str = "reporting"
     http_port: int = 8004
+    targets_file: Path | None = Field(
+        None,
+        description="A targets CSV loaded at start (deploy/targets/bengkulu-2026.csv); what an "
+        "operator set since through the API stays",
+    )
 
 
 def build_app(settings: ReportingSettings) -> FastAPI:
-    return service_app(
+    app = service_app(
         settings,
         title="Reporting",
         description="Coverage and benefit totals per province, regency, district and village, "
@@ -29,6 +38,14 @@ def build_app(settings: ReportingSettings) -> FastAPI:
         routers=[router],
         background=lambda runtime, repository: repository.tallies,
     )
+    if settings.targets_file is not None:
+        path, deps = settings.targets_file, app.state.bus.deps
+
+        async def load_targets() -> None:
+            await load_targets_file(path, deps.repository, deps.clock)
+
+        app.state.runtime.on_startup(load_targets)
+    return app
 
 
 def main() -> None:

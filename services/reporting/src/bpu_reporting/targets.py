@@ -163,7 +163,8 @@ def parse_targets_csv(
     reader.fieldnames = header
     targets: dict[tuple[str, int], tuple[int, Target]] = {}
     errors: list[RowError] = []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num  # the file's line (blank lines are skipped, still counted)
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue  # a blank line
         try:

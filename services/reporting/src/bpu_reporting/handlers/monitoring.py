@@ -163,7 +163,10 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
     )
     if not asked:
         raise InvalidInput("province", "name the province: 17 for Bengkulu")
-    view = region_view(asked)
+    try:
+        view = region_view(asked)
+    except InvalidInput as unknown:
+        raise InvalidInput("province", unknown.detail) from None
     if view.level != 1:
         raise InvalidInput("province", f"{asked!r} is not a province code (17 is Bengkulu)")
     year, period = _year_and_period(q, deps.clock.today().year)

@@ -33,8 +33,10 @@ class TargetStore:
             return 0
         await self.db[TARGETS].bulk_write(
             [
-                ReplaceOne({"_id": target_id(t["region"], t["year"])}, dict(t), upsert=True)
-                for t in targets
+                # the id in the replacement too: the embedded store's upsert does not take it
+                # from the filter (tests/integration/test_store_conformance.py)
+                ReplaceOne({"_id": key}, {"_id": key, **t}, upsert=True)
+                for key, t in ((target_id(t["region"], t["year"]), t) for t in targets)
             ],
             ordered=False,
         )
@@ -48,7 +50,9 @@ class TargetStore:
         coll = self.db[TARGETS]
         for t in targets:
             key = target_id(t["region"], t["year"])
-            replaced = await coll.replace_one({"_id": key, "set_by": t["set_by"]}, dict(t))
+            replaced = await coll.replace_one(
+                {"_id": key, "set_by": t["set_by"]}, {"_id": key, **t}
+            )
             if replaced.matched_count:
                 written += 1
                 continue
