@@ -1,6 +1,7 @@
 """Monitoring across Bengkulu's regencies through the running stack: reporting as its own
 process (with a ``TARGETS_FILE`` loaded at start), registration's programme events for Kaur,
-Kepahiang and the province published to the broker, Bengkulu's sample targets loaded with
+Kepahiang and the province, 30 of Kaur's enrolments and 5 waiting-list entries (2 left)
+published to the broker, Bengkulu's sample targets loaded with
 ``bpu-admin targets load`` through the API, billing's and claims' events of Kaur's paid March;
 then GET /monitoring for province 17 as JSON, CSV and the print page, and what a sponsor key
 of Kaur reads of it."""
@@ -30,7 +31,7 @@ from tests.integration.test_reporting_programmes import (
     changed,
     opened,
 )
-from tests.reporting_events import MONTHLY, all_events
+from tests.reporting_events import MONTHLY, all_events, worker_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -73,32 +74,51 @@ async def stack(infra, prefix, tmp_path_factory) -> AsyncIterator[dict[str, Any]
             issued = await client.post("/admin/api-keys", json={"role": "operator", "label": "op"})
             assert issued.status_code == 201, issued.text
             operator = issued.json()["key"]
-            await produce(infra, prefix, programme_events() + all_events())
+            await produce(infra, prefix, programme_events() + all_events() + worker_events())
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 code = await admin.run(
                     ["targets", "load", str(SAMPLE), "--url", service.url, "--api-key", operator]
                 )
 
-            async def kaur_paid() -> dict[str, Any]:
-                answer = await client.get(
-                    "/monitoring", params={"province": "17", "year": 2026, "period": "2026-03"}
-                )
-                return answer.json() if answer.status_code == 200 else {"rows": []}
+            async def both_views() -> list[dict[str, dict[str, Any]]]:
+                """The month's rows and the year's, by region, and the totals under "17"."""
+                views = []
+                for period in ("2026-03", None):
+                    params = {"province": "17", "year": 2026, "period": period}
+                    answer = await client.get(
+                        "/monitoring", params={k: v for k, v in params.items() if v}
+                    )
+                    body = answer.json() if answer.status_code == 200 else {}
+                    views.append(
+                        {
+                            r["region"]: r
+                            for r in [*body.get("rows", []), body.get("totals", {})]
+                            if r
+                        }
+                    )
+                return views
 
-            def ready(body: dict[str, Any]) -> bool:
-                rows = {r["region"]: r for r in body["rows"]}
-                kaur, kepahiang = rows.get("17.04", {}), rows.get("17.08", {})
+            def counted(views: list[dict[str, dict[str, Any]]]) -> bool:
+                """Every event counted (each tally runs on its own): the figures they make."""
+                march, year = views
+                kaur, kepahiang = march.get("17.04", {}), march.get("17.08", {})
                 return (
-                    kaur.get("contributions_paid_rupiah") == KAUR_MONTH
+                    kaur.get("contributions_invoiced_rupiah") == KAUR_MONTH
+                    and kaur.get("contributions_paid_rupiah") == KAUR_MONTH
                     and kaur.get("budget_rupiah") == KAUR_BUDGET
                     and kaur.get("benefits_paid_rupiah") == 43_500_000
+                    and kaur.get("waiting") == 3
+                    and kepahiang.get("contributions_invoiced_rupiah") == 42 * MONTHLY
                     and kepahiang.get("contributions_paid_rupiah") == 42 * MONTHLY
-                    and body["totals"]["budget_rupiah"]
+                    and march.get("17", {}).get("budget_rupiah")
                     == KAUR_BUDGET + KEPAHIANG_BUDGET + 2_000_000_000
+                    and year.get("17.04", {}).get("covered") == 30
+                    and year.get("17.08", {}).get("contributions_invoiced_rupiah")
+                    == 2 * 42 * MONTHLY
                 )
 
-            await eventually(kaur_paid, ready, timeout=60)
+            await eventually(both_views, counted, timeout=60)
             yield {"client": client, "url": service.url, "cli": (code, out.getvalue())}
     finally:
         service.stop()
@@ -151,6 +171,7 @@ async def test_kaurs_row_budgeted_covered_against_its_target_and_paid(stack):
     )
     assert kaur["to_target"] == 0
     assert kaur["target_sentence"] == "Kaur has reached its target of 7,130"
+    assert kaur["waiting"] == 3  # five asked for a seat in March, two left in April
     assert (kaur["contributions_invoiced_rupiah"], kaur["contributions_paid_rupiah"]) == (
         KAUR_MONTH,
         KAUR_MONTH,
@@ -175,7 +196,8 @@ async def test_kaurs_row_budgeted_covered_against_its_target_and_paid(stack):
     year = (await get(stack["client"], "/monitoring", province="17", year=2026)).json()
     year_rows = {r["region"]: r for r in year["rows"]}
     assert year_rows["17.08"]["contributions_invoiced_rupiah"] == 2 * 42 * MONTHLY  # Mar, Apr
-    assert year_rows["17.04"]["covered"] == 0  # no worker registered through these events
+    assert year_rows["17.04"]["covered"] == 30  # registered, all time
+    assert year["totals"]["waiting"] == 3
 
 
 async def test_the_csv_rows_are_the_json_rows_and_the_print_page_holds_the_figures(stack):
