@@ -1,6 +1,8 @@
-"""Billing's and claims' events for reporting's tests, and the counters one delivery of each
-makes: Kaur's March of 7,130 workers over 15 districts invoiced and paid, Kepahiang's months
-(April lapsed), and claims filed, approved, rejected and paid in February and March."""
+"""Billing's, claims' and registration's events for reporting's tests, and the counters one
+delivery of each makes: Kaur's March of 7,130 workers over 15 districts invoiced and paid,
+Kepahiang's months (April lapsed), claims filed, approved, rejected and paid in February and
+March, and (``worker_events``) 30 enrolments registered in Kaur under two programmes and two
+occupations, 3 of them ended, 5 waiting-list entries of which 2 left."""
 
 from __future__ import annotations
 
@@ -11,16 +13,24 @@ from typing import Any
 from bpu_reporting.domain import (
     claim_contributions,
     claim_step_contributions,
+    enrolment_end_contributions,
     invoice_contributions,
     lapse_contributions,
     payment_contributions,
+    waiting_left_contributions,
+    waitlisted_contributions,
+    worker_contributions,
 )
 from bpu_reporting.handlers import (
     claim_step_facts,
+    covered_worker_facts,
+    ended_enrolment_facts,
     invoice_facts,
     lapse_facts,
     paid_claim_key,
     payment_facts,
+    waiting_left_facts,
+    waitlisted_facts,
 )
 from bpu_shared.events import (
     BenefitProgramme,
@@ -39,8 +49,18 @@ from bpu_shared.events import (
     CoverageLapsed,
     CoverageLapsedPayload,
     DistrictTotal,
+    EndReason,
+    EnrolmentEnded,
+    EnrolmentEndedPayload,
     Event,
     RefusalReason,
+    WaitingListEntryPayload,
+    WaitingListLeft,
+    WaitingListLeftPayload,
+    WaitingListReason,
+    WorkerRegistered,
+    WorkerRegisteredPayload,
+    WorkerWaitlisted,
 )
 from bpu_shared.month import Month
 
@@ -242,6 +262,98 @@ def all_events() -> list[Event]:
     return billing_events() + claims_events()
 
 
+#: Kaur's programmes of the worker events: 24 enrolments in the first, 6 in the second.
+KAUR_PROGRAMME, KAUR_SECOND = "PG-17.04", "PG-17.04-B"
+WORKER_VILLAGES = ["17.04.01.2001", "17.04.01.2002", "17.04.02.2002"]
+#: 31 March 18:00 UTC is 1 April in Jakarta: that enrolment counts in April.
+REGISTERED_AT = [
+    datetime(2026, 2, 10, 2, 0, tzinfo=UTC),
+    datetime(2026, 3, 10, 2, 0, tzinfo=UTC),
+    datetime(2026, 3, 31, 18, 0, tzinfo=UTC),
+]
+
+
+def _where(village: str) -> dict[str, str]:
+    return {
+        "province_code": village[:2],
+        "regency_code": village[:5],
+        "district_code": village[:8],
+        "village_code": village,
+    }
+
+
+def worker_events() -> list[Event]:
+    """30 enrolments in Kaur (workers WK-00…WK-29, one enrolment each): villages, months and
+    occupations taken in turn (10 in each of February, March and April in Jakarta; 15 farmers,
+    15 fishers), the first 24 under ``KAUR_PROGRAMME``, the last 6 under ``KAUR_SECOND``; the
+    enrolments of WK-00, WK-01 and WK-02 ended on 31 March; five waiting-list entries in
+    17.04.02.2002 asked for in March (farmers of ``KAUR_PROGRAMME``), two of which left in
+    April (one enrolled, one withdrew)."""
+    out: list[Event] = []
+    for i in range(30):
+        village = WORKER_VILLAGES[i % 3]
+        programme = KAUR_PROGRAMME if i < 24 else KAUR_SECOND
+        occupation = "farmer" if i % 2 == 0 else "fisher"
+        facts = {
+            "worker_id": f"WK-{i:02d}",
+            **_where(village),
+            "occupation": occupation,
+            "gender": "P",
+            "declared_monthly_income": 1_000_000,
+        }
+        out.append(
+            WorkerRegistered.create(
+                WorkerRegisteredPayload(
+                    **facts,
+                    sponsor_id="SP-17.04",
+                    programme_id=programme,
+                    benefits=[JKK, JKM],
+                    cover_start=Month(2026, 3),
+                    registered_at=REGISTERED_AT[(i // 10) % 3],
+                    enrolment_id=f"EN-{i:02d}",
+                ),
+                producer="registration",
+            )
+        )
+        if i < 3:
+            out.append(
+                EnrolmentEnded.create(
+                    EnrolmentEndedPayload(
+                        **facts,
+                        enrolment_id=f"EN-{i:02d}",
+                        sponsor_id="SP-17.04",
+                        programme_id=programme,
+                        cover_start=Month(2026, 3),
+                        cover_end=Month(2026, 3),
+                        reason=EndReason.MOVED_AWAY,
+                        effective_on=date(2026, 3, 31),
+                    ),
+                    producer="registration",
+                )
+            )
+    for n in range(5):
+        entry = {
+            "entry_id": f"WL-{n}",
+            "programme_id": KAUR_PROGRAMME,
+            "sponsor_id": "SP-17.04",
+            **_where("17.04.02.2002"),
+            "occupation": "farmer",
+            "requested_on": date(2026, 3, 20 + n),
+        }
+        out.append(
+            WorkerWaitlisted.create(WaitingListEntryPayload(**entry), producer="registration")
+        )
+        if n < 2:
+            reason = WaitingListReason.ENROLLED if n == 0 else WaitingListReason.WITHDRAWN
+            left = WaitingListLeft.create(
+                WaitingListLeftPayload(**entry, reason=reason), producer="registration"
+            )
+            out.append(
+                left.model_copy(update={"occurred_at": datetime(2026, 4, 2 + n, 3, tzinfo=UTC)})
+            )
+    return out
+
+
 def expected_counters(events: Sequence[Event]) -> dict[str, dict[str, int]]:
     """Every counter as one delivery of each fact makes it (the facts' contributions summed)."""
     facts: list[tuple[Any, dict[str, Any]]] = []
@@ -251,6 +363,18 @@ def expected_counters(events: Sequence[Event]) -> dict[str, dict[str, int]]:
     facts += [(lapse_contributions, f) for f in lapse_facts(of(CoverageLapsed)).values()]
     steps = of(ClaimFiled) + of(ClaimApproved) + of(ClaimRejected)
     facts += [(claim_step_contributions, f) for f in claim_step_facts(steps).values()]
+    facts += [
+        (worker_contributions, f) for f in covered_worker_facts(of(WorkerRegistered)).values()
+    ]
+    facts += [
+        (enrolment_end_contributions, f) for f in ended_enrolment_facts(of(EnrolmentEnded)).values()
+    ]
+    facts += [
+        (waitlisted_contributions, f) for f in waitlisted_facts(of(WorkerWaitlisted)).values()
+    ]
+    facts += [
+        (waiting_left_contributions, f) for f in waiting_left_facts(of(WaitingListLeft)).values()
+    ]
     paid_claims = {paid_claim_key(e): e for e in of(ClaimPaid)}
     for e in paid_claims.values():
         fact = e.payload.model_dump(mode="json")

@@ -1,8 +1,10 @@
-"""Reporting's projections of billing's and claims' events against the real store: invoices,
-payments, lapses, claim steps and claim payments, each delivered twice (again at other
-offsets, in other batches, in another order) and across a tally killed between two of its
-writes, count once in every region, all time and per month; a region's month reads as two
-lookups whose child rows add up to it."""
+"""Reporting's projections of billing's, claims' and registration's events against the real
+store: invoices, payments, lapses, claim steps, claim payments, enrolments registered and
+ended, waiting-list entries joined and left, each delivered twice (again at other offsets, in
+other batches, in another order) and across a tally killed between two of its writes, count
+once in every region, all time and per month, in all and per programme and occupation; a
+region's month reads as two lookups whose child rows add up to it; each topic knows the newest
+event applied."""
 
 from __future__ import annotations
 
@@ -22,11 +24,14 @@ from bpu_shared.messaging.exactly_once import Tally, inbox_of
 from bpu_shared.messaging.lease import Lease
 from tests.reporting_events import (
     KAUR_DISTRICTS,
+    KAUR_PROGRAMME,
+    KAUR_SECOND,
     MONTHLY,
     all_events,
     counters_in,
     expected_counters,
     nonzero,
+    worker_events,
 )
 
 
@@ -62,14 +67,19 @@ async def count_all(repository: ReportingRepository) -> None:
         await tally.run_once()
 
 
-async def assert_counted_once(db) -> None:
-    assert nonzero(await counters_in(db)) == nonzero(expected_counters(all_events()))
+async def assert_counted_once(db, events: Sequence[Event] | None = None) -> None:
+    events = all_events() if events is None else events
+    assert nonzero(await counters_in(db)) == nonzero(expected_counters(events))
     for facts in (
         "claim_steps",
         "invoiced_contributions",
         "paid_contributions",
         "lapsed_programmes",
         "paid_claims",
+        "covered_workers",
+        "ended_enrolments",
+        "waiting_list_entries",
+        "waiting_list_left",
     ):
         assert await inbox_of(db[facts]).count_documents({}) == 0
     assert await db["tally_batches"].count_documents({}) == 0
@@ -192,3 +202,127 @@ async def test_a_tally_killed_between_two_writes_counts_each_fact_once(mongo_db,
     await count_all(second)
     await count_all(second)
     await assert_counted_once(mongo_db)
+
+
+# -- registration's events: enrolments registered and ended, the waiting list ---------------------
+
+WORKER_TALLIES = ["coverage-workers", "enrolments-ended", "waitlisted", "waiting-left"]
+
+
+async def test_worker_events_again_at_other_offsets_and_batch_boundaries_count_once(mongo_db):
+    """Enrolments registered and ended, entries joining and leaving the waiting list: delivered,
+    counted, then again in another order and other batches (some a third time, some before the
+    entry they leave): each counts once, in all and in each slice."""
+    repository = repository_of(mongo_db, "a")
+    for tally in repository.tallies:
+        tally.batch_size = 4
+    await repository.ensure_indexes()
+    events = worker_events()
+    await deliver(repository, events, size=3)
+    await count_all(repository)
+    again = list(events)
+    random.Random(4).shuffle(again)
+    await deliver(repository, again[:11], size=2)
+    await count_all(repository)
+    await deliver(repository, again, size=7)
+    await deliver(repository, list(reversed(events)), size=1)
+    await count_all(repository)
+    await assert_counted_once(mongo_db, events)
+
+    own, districts = await repository.figures("17.04")
+    assert (own["workers"], own["enrolments_ended"], own["waitlisted"], own["waiting_left"]) == (
+        30,
+        3,
+        5,
+        2,
+    )
+    assert (districts["17.04.01"]["workers"], districts["17.04.02"]["workers"]) == (20, 10)
+    second, _ = await repository.figures("17.04", slice=("programme", KAUR_SECOND))
+    assert second["workers"] == 6
+    farmers, by_district = await repository.figures("17", slice=("occupation", "farmer"))
+    assert (farmers["workers"], farmers["waitlisted"]) == (15, 5)
+    assert set(by_district) == {"17.04"}
+    # Occupations stop at the district: no village counter of them.
+    _, villages = await repository.figures("17.04.01", slice=("occupation", "farmer"))
+    assert villages == {}
+    _, villages = await repository.figures("17.04.01", slice=("programme", KAUR_PROGRAMME))
+    assert sum(v["workers"] for v in villages.values()) == 16  # WK-00..23 in 17.04.01
+
+
+@pytest.mark.parametrize(
+    ("name", "point"),
+    [(name, point) for name in WORKER_TALLIES for point in ("counted", "inbox-emptied")],
+)
+async def test_a_worker_tally_killed_between_two_writes_counts_each_fact_once(
+    mongo_db, name, point
+):
+    first = repository_of(mongo_db, "first")
+    await first.ensure_indexes()
+    events = worker_events()
+    await deliver(first, events, size=4)
+    for tally in first.tallies:
+        if tally.tally_name != name:
+            await tally.run_once()
+    crashing: Tally = next(t for t in first.tallies if t.tally_name == name)
+    crashing.counter_chunk = 2
+
+    async def crash(at: str) -> None:
+        if at == point:
+            raise Crash(at)
+
+    crashing.after_write = crash
+    with pytest.raises(Crash):
+        await crashing.run_once()
+
+    second = repository_of(mongo_db, "second")
+    await deliver(second, list(reversed(events)), size=3)
+    await asyncio.sleep(0.4)  # the dead process's lease expires
+    await count_all(second)
+    await count_all(second)
+    await assert_counted_once(mongo_db, events)
+
+
+async def test_months_and_many_regions_read_in_one_lookup_each(mongo_db):
+    repository = repository_of(mongo_db, "a")
+    await repository.ensure_indexes()
+    await deliver(repository, worker_events() + all_events(), size=50)
+    await count_all(repository)
+    months = await repository.months("17.04", ["2026-02", "2026-03", "2026-04", "2026-05"])
+    assert [m["workers"] for m in months.values()] == [10, 10, 10, 0]
+    assert months["2026-03"]["contributions_paid_rupiah"] == 119_784_000
+    assert months["2026-04"]["waiting_left"] == 2
+    many = await repository.figures_many(["17.04.01", "17.04.02", "17.04.03"], period="2026-03")
+    assert [many[c]["workers_covered"] for c in sorted(many)] == [476, 476, 476]
+    sliced = await repository.figures_many(
+        ["17.04", "17.08"], slice=("programme", KAUR_PROGRAMME), months=["2026-03", "2026-04"]
+    )
+    assert sliced["17.04|2026-03"]["contributions_invoiced_rupiah"] == 119_784_000
+    assert sliced["17.04|2026-03"]["workers"] == 10  # WK-10..19
+    assert sliced["17.04|2026-04"]["workers"] == 4  # WK-20..23 (WK-24..29 are the second's)
+    assert sliced["17.08|2026-04"]["workers"] == 0
+
+
+async def test_each_topic_keeps_the_newest_event_applied_whatever_the_order(mongo_db):
+    events = worker_events() + all_events()
+    newest: dict[str, Event] = {}
+    for event in events:
+        best = newest.get(event.TOPIC)
+        if best is None or (event.occurred_at, str(event.event_id)) > (
+            best.occurred_at,
+            str(best.event_id),
+        ):
+            newest[event.TOPIC] = event
+    states = []
+    for seed in (1, 2):
+        repository = repository_of(mongo_db, f"p{seed}")
+        shuffled = list(events)
+        random.Random(seed).shuffle(shuffled)
+        await mongo_db["projection_state"].delete_many({})
+        await deliver(repository, shuffled, size=3)
+        await deliver(repository, events, size=5)  # again
+        applied = await repository.last_applied()
+        states.append({topic: state["event_id"] for topic, state in applied.items()})
+    assert states[0] == states[1] == {t: str(e.event_id) for t, e in newest.items()}
+    assert applied[newest["registration.waiting-list-left.v1"].TOPIC]["occurred_at"] == (
+        newest["registration.waiting-list-left.v1"].occurred_at
+    )

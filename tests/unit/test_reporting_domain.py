@@ -3,7 +3,7 @@ each fact adds to the counters of its regions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -14,16 +14,22 @@ from bpu_reporting.domain import (
     claim_contributions,
     claim_step_contributions,
     counter_id,
+    counter_key,
+    enrolment_end_contributions,
     invoice_contributions,
     lapse_contributions,
     month_counter_id,
     month_of,
     payment_contributions,
     region_view,
+    waiting_left_contributions,
+    waitlisted_contributions,
     worker_contributions,
 )
+from bpu_reporting.handlers.coverage import coverage_figures, in_arrears
 from bpu_shared.errors import InvalidInput
 from bpu_shared.http import status_of
+from bpu_shared.month import Month
 
 BENGKULU_REGENCIES = [
     ("17.01", "Kabupaten Bengkulu Selatan"),
@@ -158,7 +164,11 @@ def test_a_worker_counts_once_in_each_level_up_to_the_country_each_with_its_pare
     # before their whole.
     fact = {"village_code": "17.04.01.2001", "district_code": "17.04.01", "regency_code": "17.04"}
     assert worker_contributions(fact) == [
-        ("17.04.01.2001", {"workers": 1}, {"region": "17.04.01.2001", "parent": "17.04.01", "level": 4}),
+        (
+            "17.04.01.2001",
+            {"workers": 1},
+            {"region": "17.04.01.2001", "parent": "17.04.01", "level": 4},
+        ),
         ("17.04.01", {"workers": 1}, {"region": "17.04.01", "parent": "17.04", "level": 3}),
         ("17.04", {"workers": 1}, {"region": "17.04", "parent": "17", "level": 2}),
         ("17", {"workers": 1}, {"region": "17", "parent": "ID", "level": 1}),
@@ -419,3 +429,119 @@ def test_a_month_counter_id_names_the_region_and_the_month() -> None:
 def test_the_country_counter_has_its_own_id() -> None:
     assert counter_id("") == COUNTRY == "ID"
     assert counter_id("17.04") == "17.04"
+
+
+# -- slices, the month of registration, the worker and waiting-list figures -----------------------
+
+KAUR_WORKER = {
+    "village_code": "17.04.01.2001",
+    "programme_id": "PG-1",
+    "occupation": "farmer",
+    "registered_at": "2026-03-31T18:00:00+00:00",  # 1 April in Jakarta
+}
+
+
+def test_a_worker_counts_in_the_month_registered_in_jakarta_and_in_its_slices() -> None:
+    ids = [cid for cid, _, _ in worker_contributions(KAUR_WORKER)]
+    assert ids[:6] == [
+        "17.04.01.2001",
+        "17.04.01.2001|2026-04",
+        "17.04.01.2001|programme=PG-1",
+        "17.04.01.2001|2026-04|programme=PG-1",
+        "17.04.01",
+        "17.04.01|2026-04",
+    ]
+    # Occupations are kept down to the district, programmes down to the village.
+    assert "17.04.01.2001|occupation=farmer" not in ids
+    assert "17.04.01|2026-04|occupation=farmer" in ids
+    assert ids[-6:] == [
+        "ID",
+        "ID|2026-04",
+        "ID|programme=PG-1",
+        "ID|2026-04|programme=PG-1",
+        "ID|occupation=farmer",
+        "ID|2026-04|occupation=farmer",
+    ]
+    assert len(ids) == 5 * 4 + 4 * 2  # 5 levels x (all, month) x (whole, programme) + occupation
+    fields = {cid: f for cid, _, f in worker_contributions(KAUR_WORKER)}
+    assert fields["17.04|2026-04|occupation=farmer"] == {
+        "region": "17.04",
+        "parent": "17|2026-04|occupation=farmer",
+        "level": 2,
+        "period": "2026-04",
+        "dim": "occupation",
+        "value": "farmer",
+    }
+    assert fields["ID|programme=PG-1"]["parent"] is None
+
+
+def test_every_counter_comes_before_its_parent_so_parts_are_written_before_wholes() -> None:
+    """The tally writes counters in the order a fact names them: each counter's parent (its
+    whole) must come later, in every slice and month."""
+    for contributions in (
+        worker_contributions(KAUR_WORKER),
+        enrolment_end_contributions({**KAUR_WORKER, "effective_on": "2026-05-31"}),
+        claim_contributions(
+            {
+                "district_code": "17.04.01",
+                "programme_id": "PG-1",
+                "amount_rupiah": 5,
+                "month": "2026-03",
+            }
+        ),
+    ):
+        position = {cid: i for i, (cid, _, _) in enumerate(contributions)}
+        for cid, _, fields in contributions:
+            if fields["parent"] is not None:
+                assert position[fields["parent"]] > position[cid], cid
+
+
+def test_enrolments_ended_and_the_waiting_list_count_in_their_months() -> None:
+    ended = enrolment_end_contributions({**KAUR_WORKER, "effective_on": "2026-05-31"})
+    assert ended[1] == (
+        "17.04.01.2001|2026-05",
+        {"enrolments_ended": 1},
+        {"region": "17.04.01.2001", "parent": "17.04.01|2026-05", "level": 4, "period": "2026-05"},
+    )
+    entry = {**KAUR_WORKER, "requested_on": "2026-03-20"}
+    assert waitlisted_contributions(entry)[1][:2] == ("17.04.01.2001|2026-03", {"waitlisted": 1})
+    left = waiting_left_contributions({**entry, "left_at": datetime(2026, 4, 30, 18, tzinfo=UTC)})
+    assert left[1][:2] == ("17.04.01.2001|2026-05", {"waiting_left": 1})  # 1 May in Jakarta
+
+
+def test_billing_facts_count_in_their_programme_never_an_occupation() -> None:
+    invoice = {
+        "region_code": "17.04",
+        "programme_id": "PG-1",
+        "period": "2026-03",
+        "occupation": "farmer",
+        "by_district": [{"district": "17.04.01", "workers": 2, "amount_rupiah": 33_600}],
+    }
+    ids = [cid for cid, _, _ in invoice_contributions(invoice)]
+    assert "17.04.01|2026-03|programme=PG-1" in ids
+    assert not [cid for cid in ids if "occupation" in cid]
+
+
+def test_a_counter_key_names_region_month_and_slice() -> None:
+    assert counter_key("17.04", "2026-03", ("programme", "PG-1")) == "17.04|2026-03|programme=PG-1"
+    assert counter_key("", None, ("occupation", "fisher")) == "ID|occupation=fisher"
+    assert counter_key("17") == "17"
+
+
+@pytest.mark.parametrize(
+    ("today", "arrears"),
+    [(date(2026, 3, 16), 0), (date(2026, 3, 17), 30)],  # due Monday 16 March (15th a Sunday)
+)
+def test_in_arrears_once_the_months_due_date_has_passed(today: date, arrears: int) -> None:
+    march = {"worker_months_invoiced": 100, "workers_covered": 70}
+    assert in_arrears(march, Month(2026, 3), today) == arrears
+
+
+def test_coverage_figures_all_time_and_of_a_month() -> None:
+    all_time = {"workers": 30, "enrolments_ended": 3, "waitlisted": 5, "waiting_left": 2}
+    march = {"workers": 10, "worker_months_invoiced": 27, "workers_covered": 20}
+    now = coverage_figures(all_time, march, Month(2026, 3), date(2026, 4, 2))
+    assert (now["registered"], now["enrolled"], now["waiting"]) == (30, 27, 3)
+    assert (now["covered"], now["in_arrears"]) == (20, 7)
+    month = coverage_figures(all_time, march, Month(2026, 3), date(2026, 3, 2), flows=march)
+    assert (month["registered"], month["enrolled"], month["in_arrears"]) == (10, 27, 0)

@@ -6,7 +6,7 @@ tallies store and count them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -148,21 +148,18 @@ class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository)
         return await self._record(self.waiting_left, self.waiting_left_tally, facts)
 
     async def note_applied(self, facts: Iterable[Mapping[str, Any]]) -> None:
-        """Per topic, the newest event (by ``occurred_at``, an ISO string in UTC) of the facts
-        that name theirs, kept unless a newer one was noted before: one guarded write per
-        topic, so replays and other orders leave the same state."""
-        newest: dict[str, Mapping[str, Any]] = {}
+        """Per topic, the newest event of the facts that name theirs (by ``occurred_at``, then
+        event id), kept unless a newer one was noted before: one guarded write per topic, so
+        replays and other orders leave the same state."""
+        newest: dict[str, tuple[str, Mapping[str, Any]]] = {}
         for fact in facts:
             topic, at = fact.get("topic"), fact.get("occurred_at")
             if not topic or not at:
                 continue
-            seen = newest.get(str(topic))
-            if seen is None or (str(at), str(fact["event_id"])) > (
-                str(seen["occurred_at"]),
-                str(seen["event_id"]),
-            ):
-                newest[str(topic)] = fact
-        for topic, fact in newest.items():
+            key = _event_order(str(at), str(fact["event_id"]))
+            if str(topic) not in newest or key > newest[str(topic)][0]:
+                newest[str(topic)] = (key, fact)
+        for topic, (key, fact) in newest.items():
             await set_if_newer(
                 self.projection_state,
                 topic,
@@ -170,7 +167,7 @@ class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository)
                     "event_id": str(fact["event_id"]),
                     "occurred_at": str(fact["occurred_at"]),
                     "applied_at": datetime.now(UTC).isoformat(),
-                    "as_of": str(fact["occurred_at"]),
+                    "as_of": key,
                 },
             )
 
@@ -185,6 +182,17 @@ class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository)
             }
             async for doc in self.projection_state.find({})
         }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _event_order(occurred_at: str, event_id: str) -> str:
+    """An event's place in time as a string that sorts as the events do: microseconds since
+    1970, zero-padded, then the event id (the store compares ISO-shaped strings as times to the
+    whole second only: two events of one second would never compare)."""
+    micros = (datetime.fromisoformat(occurred_at) - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:020d}|{event_id}"
 
 
 __all__ = [
