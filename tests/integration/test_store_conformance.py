@@ -1838,3 +1838,11 @@ async def test_replacement_upsert_with_the_id_in_the_replacement_keeps_it(mongo_
         ("17.04|2026", 3),
         ("17|2026", 2),
     ]
+
+
+@nx_defect("replace_one with upsert gives the new document an ObjectId, not the filter's _id")
+async def test_replace_one_upsert_takes_the_filters_id(mongo_db):
+    """So the rebuild's state document names its ``_id`` in the replacement too."""
+    coll = mongo_db.replaced
+    await coll.replace_one({"_id": "reporting"}, {"running": True}, upsert=True)
+    assert await ids(coll, {}) == ["reporting"]

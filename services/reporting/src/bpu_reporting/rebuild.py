@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from rich.console import Console
@@ -56,7 +56,7 @@ from bpu_shared.auth import KEY_EVENT_HANDLERS, KEYS_COLLECTION
 from bpu_shared.clock import SystemClock
 from bpu_shared.deadletters import read_records
 from bpu_shared.events import Event
-from bpu_shared.kafka_clients import AdminError, admin_client, reader
+from bpu_shared.kafka_clients import CLIENT_ID, CONNECT_TIMEOUT_SECONDS, AdminError, reader
 from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.exactly_once import Facts, Tally
 from bpu_shared.messaging.lease import LEASES_COLLECTION, Lease
@@ -135,17 +135,31 @@ async def consumer_lag(
     settings: KafkaSettings, group_id: str, topics: Sequence[str]
 ) -> dict[str, int]:
     """Per topic, the records the consumer group has not committed yet: end offsets minus
-    committed offsets, summed over the partitions (a partition never committed counts whole)."""
-    async with admin_client(settings) as admin:
-        committed = await admin.list_consumer_group_offsets(group_id)
-    async with reader(settings) as consumer:
+    committed offsets, summed over the partitions (a partition never committed counts whole).
+    One client in the group that never joins it (it subscribes to nothing, commits nothing):
+    the embedded broker's answer to an admin client's offset fetch does not decode."""
+    consumer = AIOKafkaConsumer(
+        client_id=CLIENT_ID,
+        group_id=group_id,
+        enable_auto_commit=False,
+        **settings.client_options(),
+    )
+    try:
+        try:
+            await asyncio.wait_for(consumer.start(), CONNECT_TIMEOUT_SECONDS)
+        except (KafkaConnectionError, TimeoutError, OSError) as error:
+            raise AdminError(
+                f"cannot reach the Kafka broker at {settings.kafka_bootstrap_servers}: {error!r}"
+            ) from error
+        await consumer.topics()
         ends = await end_offsets(consumer, topics)
-    lag = dict.fromkeys(topics, 0)
-    for tp, end in ends.items():
-        done = committed.get(tp)
-        offset = done.offset if done is not None and done.offset >= 0 else 0
-        lag[tp.topic] += max(end - offset, 0)
-    return lag
+        lag = dict.fromkeys(topics, 0)
+        for tp, end in ends.items():
+            committed = await consumer.committed(tp) or 0
+            lag[tp.topic] += max(end - committed, 0)
+        return lag
+    finally:
+        await consumer.stop()
 
 
 # -- the state a rebuild leaves for /freshness ---------------------------------------------------
@@ -383,6 +397,7 @@ async def rebuild(
         await state.replace_one(
             {"_id": REBUILD_ID},
             {
+                "_id": REBUILD_ID,  # named again: NX-27017 upserts a replacement without it
                 "running": True,
                 "owner": leases.own.owner,
                 "started_at": started_at,
@@ -403,14 +418,14 @@ async def rebuild(
             ends = await end_offsets(consumer, topics)
             starts = await consumer.beginning_offsets(list(ends)) if ends else {}
             total = sum(ends[tp] - starts.get(tp, 0) for tp in ends)
+            await state.update_one(
+                {"_id": REBUILD_ID}, {"$set": {"phase": "replaying", "total": total}}
+            )
             if after_ends is not None:
                 await after_ends()
             live = _LiveEnds(settings, topics, sum(starts.values()))
             live.total = total
             follower = asyncio.create_task(live.follow(), name="rebuild live ends")
-            await state.update_one(
-                {"_id": REBUILD_ID}, {"$set": {"phase": "replaying", "total": total}}
-            )
             began = time.monotonic()
             last_shown = 0.0
             with progress:
