@@ -246,6 +246,9 @@ async def test_the_page_on_a_phone_shows_kaurs_march_in_one_column(
     cards = page.locator(".totals .card")
     lefts = {round((await cards.nth(i).bounding_box())["x"]) for i in range(await cards.count())}
     assert len(lefts) == 1, f"totals in {len(lefts)} columns on a phone"
+    for testid in ("province", "regency", "month", "show"):
+        box = await page.get_by_test_id(testid).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], testid
     size = await page.get_by_test_id("total-covered").evaluate(
         "e => parseFloat(getComputedStyle(e).fontSize)"
     )
@@ -298,6 +301,23 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
     assert await kaur.nth(2).inner_text() == "7.130"
     assert await kaur.nth(3).inner_text() == "7.770"
     assert await kaur.nth(6).inner_text() == "Rp119.784.000"
+
+    # A range: March to April, the totals the API's for the range.
+    await page.get_by_test_id("mode-range").check()
+    await page.get_by_test_id("from").fill("2026-03")
+    await page.get_by_test_id("to").fill("2026-04")
+    await page.get_by_test_id("show").click()
+    await page.wait_for_selector('body[data-state="ready"][data-shown="17.04|2026-03..2026-04"]')
+    spring = await read(
+        service, key, "/contributions", region="17.04", **{"from": "2026-03", "to": "2026-04"}
+    )
+    if spring.get("from") == "2026-03":
+        assert await texts(page, "total-paid") == [spring["paid"]["formatted"]]
+        assert spring["paid"]["rupiah"] == KAUR_MONTH
+    else:
+        assert await texts(page, "total-paid") == ["—"]
+    assert await texts(page, "scope-period") == ["Mar 2026 – Apr 2026"]
+    assert page.url.endswith("#region=17.04&from=2026-03&to=2026-04")
 
     # Every request went to the service itself: the page, its script and style, the chart
     # library, and the API.
