@@ -229,6 +229,7 @@ async def test_the_csv_rows_are_the_json_rows_and_the_print_page_holds_the_figur
         "100,0%",
         "Jumlah Bengkulu",
         "80.418",
+        "Kepahiang: kurang 1.942 peserta lagi untuk mencapai target 1.984",
     ):
         assert text in page.text, text
 

@@ -355,6 +355,9 @@ async def test_the_csv_rows_are_the_json_rows_and_the_page_is_in_indonesian():
         "size: A4 landscape",
         'class="total"',
         "Dicetak 20 Maret 2026",
+        "<li>Kaur: target 7.130 peserta telah tercapai</li>",
+        "<li>Bengkulu: kurang 73.246 peserta lagi untuk mencapai target 80.418; kurang 107.711 "
+        "lagi untuk melindungi seluruh 114.883 pekerja rentan (100%)</li>",
     ):
         assert text in page, text
 

@@ -83,6 +83,30 @@ def _cells(r: MonitoringRow) -> tuple[str, ...]:
     )
 
 
+def kalimat(r: MonitoringRow) -> str:
+    """The row against its target and its workforce, in Indonesian ("Kepahiang: kurang 1.942
+    peserta lagi untuk mencapai target 1.984"); empty without a target."""
+    if r.target_workers is None or r.to_target is None:
+        return ""
+    name = r.name.removeprefix("Jumlah ").removeprefix("Kabupaten ")
+    if r.to_target:
+        line = (
+            f"{name}: kurang {angka(r.to_target)} peserta lagi untuk mencapai target "
+            f"{angka(r.target_workers)}"
+        )
+    else:
+        line = f"{name}: target {angka(r.target_workers)} peserta telah tercapai"
+    if r.workforce:
+        rest = max(r.workforce - r.covered, 0)
+        line += (
+            f"; kurang {angka(rest)} lagi untuk melindungi seluruh {angka(r.workforce)} "
+            "pekerja rentan (100%)"
+            if rest
+            else "; seluruh pekerja rentan telah terlindungi"
+        )
+    return line
+
+
 def _tr(cells: tuple[str, ...], tag: str = "td", cls: str = "") -> str:
     attr = f' class="{cls}"' if cls else ""
     return f"<tr{attr}>" + "".join(f"<{tag}>{escape(c)}</{tag}>" for c in cells) + "</tr>"
@@ -102,11 +126,7 @@ def monitoring_html(m: Monitoring) -> str:
     )
     money = f"bulan {indonesian_month(m.period)}" if m.period else f"tahun {m.year}"
     rows = "\n".join(_tr(_cells(r)) for r in m.rows)
-    notes = "".join(
-        f"<li>{escape(r.name)}: {escape(r.target_sentence)}</li>"
-        for r in [*m.rows, m.totals]
-        if r.target_sentence
-    )
+    notes = "".join(f"<li>{escape(line)}</li>" for r in [*m.rows, m.totals] if (line := kalimat(r)))
     return f"""<!DOCTYPE html>
 <html lang="id"><head><meta charset="utf-8">
 <title>Monitoring perlindungan pekerja rentan {escape(m.province_name)} {m.year}</title>

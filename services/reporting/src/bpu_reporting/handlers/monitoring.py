@@ -209,8 +209,9 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
         shown = [p for code in visible for p in by_regency.get(code, [])]
         totals = _row(view.code, f"Jumlah {view.name}", summed, shown, None, period is not None)
     names = {
-        code: [str(p.get("name") or p["programme_id"]) for p in by_regency.get(code, [])]
+        code: [str(p.get("name") or p["programme_id"]) for p in by_regency[code]]
         for code in visible
+        if by_regency.get(code)
     }
     return Monitoring(
         province=view.code,
