@@ -236,7 +236,7 @@ def csv_rows(body: Mapping[str, Any], key: str, figures: list[str]) -> Iterator[
     for row in body["breakdown"]:
         flat: dict[str, Any] = {}
         _flat("", {k: v for k, v in row.items() if k in figures}, flat)
-        rows.append({key: row.get("region") or row.get("month"), "name": row["name"], **flat})
+        rows.append({key: row[key], "name": row["name"], **flat})
     total: dict[str, Any] = {}
     _flat("", {k: v for k, v in body.items() if k in figures}, total)
     rows.append({key: "TOTAL", "name": body["region_name"], **total})
