@@ -217,6 +217,17 @@ async def test_the_csv_rows_are_the_json_rows_and_the_print_page_holds_the_figur
 
     assert lines == [as_csv(r) for r in [*body["rows"], body["totals"]]]
 
+    # A dashboard polling with the ETags it was given: nothing changed, nothing sent.
+    for fmt in ("json", "csv"):
+        first = await get(client, "/monitoring", format=fmt, **params)
+        again = await client.get(
+            "/monitoring",
+            params={"format": fmt, **params},
+            headers={"If-None-Match": first.headers["etag"]},
+        )
+        assert (again.status_code, again.content) == (304, b"")
+    assert body["as_of"] is not None
+
     page = await get(client, "/monitoring/print", **params)
     assert page.headers["content-type"].startswith("text/html")
     for text in (

@@ -239,6 +239,20 @@ class FakeReporting:
         own, children = self.counters.get(period, ({}, {}))
         return dict(own), {c: dict(f) for c, f in children.items()}
 
+    async def figures_many(self, codes, period=None, slice=None, months=None):
+        """Keyed ``code|YYYY-MM``, as the store answers ``months``; zeros where nothing
+        counted."""
+        assert period is None and slice is None and months is not None
+        out = {}
+        for month in months:
+            own, children = self.counters.get(month, ({}, {}))
+            for code in codes:
+                out[f"{code}|{month}"] = dict(own if code == "17" else children.get(code, {}))
+        return out
+
+    async def last_applied(self):
+        return {"t": {"event_id": "e", "occurred_at": WHEN, "applied_at": WHEN}}
+
     async def programmes(self, sponsor_id=None, region_prefix=None, year=None):
         assert (region_prefix, year) == ("17", 2026)
         return list(self.programme_docs)
@@ -290,7 +304,8 @@ async def test_a_month_one_row_per_regency_and_the_provinces_totals():
     assert totals.contributions_invoiced_rupiah == sum(
         r.contributions_invoiced_rupiah for r in found.rows
     )
-    assert found.programme_names["17.04"] == ["Kaur 2026"]
+    assert found.programme_names == {"17.04": ["Kaur 2026"]}
+    assert found.as_of == WHEN
 
 
 async def test_a_year_counts_registered_workers_and_the_years_money():
@@ -354,7 +369,7 @@ async def test_the_csv_rows_are_the_json_rows_and_the_page_is_in_indonesian():
         "100,0%",
         "size: A4 landscape",
         'class="total"',
-        "Dicetak 20 Maret 2026",
+        "Dicetak 20 Maret 2026. Data sampai dengan 20 Maret 2026 pukul 10.00 WIB.",
         "<li>Kaur: target 7.130 peserta telah tercapai</li>",
         "<li>Bengkulu: kurang 73.246 peserta lagi untuk mencapai target 80.418; kurang 107.711 "
         "lagi untuk melindungi seluruh 114.883 pekerja rentan (100%)</li>",

@@ -11,6 +11,7 @@ import lokal
 
 from bpu_reporting.handlers.monitoring import COLUMNS, Monitoring, MonitoringRow
 from bpu_shared.calendar import indonesian_date, indonesian_month
+from bpu_shared.clock import JAKARTA
 
 
 def csv_value(value: object) -> str:
@@ -126,6 +127,12 @@ def monitoring_html(m: Monitoring) -> str:
     )
     money = f"bulan {indonesian_month(m.period)}" if m.period else f"tahun {m.year}"
     rows = "\n".join(_tr(_cells(r)) for r in m.rows)
+    as_of = (
+        f" Data sampai dengan {escape(indonesian_date(m.as_of.astimezone(JAKARTA).date()))} "
+        f"pukul {m.as_of.astimezone(JAKARTA):%H.%M} WIB."
+        if m.as_of
+        else ""
+    )
     notes = "".join(f"<li>{escape(line)}</li>" for r in [*m.rows, m.totals] if (line := kalimat(r)))
     return f"""<!DOCTYPE html>
 <html lang="id"><head><meta charset="utf-8">
@@ -152,6 +159,6 @@ Anggaran: program tahun {m.year}. Daftar tunggu: saat ini.</p>
 {_tr(_cells(m.totals), cls="total")}
 </tbody></table>
 {f"<p><b>Terhadap target</b></p><ul>{notes}</ul>" if notes else ""}
-<p>Dicetak {escape(indonesian_date(m.generated_at.date()))}.</p>
+<p>Dicetak {escape(indonesian_date(m.generated_at.date()))}.{as_of}</p>
 </body></html>
 """

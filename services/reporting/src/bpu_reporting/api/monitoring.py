@@ -3,11 +3,13 @@ CSV (``format=csv``) and a print-ready A4 page in Indonesian (``/monitoring/prin
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from bpu_reporting.handlers.monitoring import GetMonitoring, Monitoring, MonitoringRow
@@ -74,6 +76,9 @@ class MonitoringOut(BaseModel):
         description="Each regency's programmes of the year"
     )
     generated_at: datetime
+    as_of: datetime | None = Field(
+        description="The newest event applied: what the figures are as of (null before any)"
+    )
 
     @classmethod
     def of(cls, m: Monitoring) -> MonitoringOut:
@@ -87,6 +92,7 @@ class MonitoringOut(BaseModel):
             totals=Row.of(m.totals),
             programme_names=m.programme_names,
             generated_at=m.generated_at,
+            as_of=m.as_of,
         )
 
 
@@ -116,14 +122,38 @@ async def get_monitoring(
     period: PeriodQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ) -> MonitoringOut | Response:
+    """JSON, or CSV with ``format=csv`` or ``Accept: text/csv`` (the JSON rows' fields as
+    columns, the totals last). Under an ETag: a dashboard polling with If-None-Match gets
+    304 while no figure changed."""
     found = await _ask(request, who, province, year, period)
     if format == "csv" or "text/csv" in request.headers.get("accept", ""):
-        return Response(
-            monitoring_csv(found),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{_filename(found, "csv")}"'},
+        text = monitoring_csv(found)
+        return _tagged(
+            request,
+            text,
+            Response(
+                text,
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "content-disposition": f'attachment; filename="{_filename(found, "csv")}"'
+                },
+            ),
         )
-    return MonitoringOut.of(found)
+    body = MonitoringOut.of(found).model_dump(mode="json")
+    figures = json.dumps({**body, "generated_at": None}, sort_keys=True)
+    return _tagged(request, figures, JSONResponse(body))
+
+
+def _tagged(request: Request, figures: str, response: Response) -> Response:
+    """``response`` under the ETag of ``figures`` (the answer without the time it was made),
+    or 304 when the request's If-None-Match names it."""
+    etag = '"' + hashlib.sha256(figures.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if etag in sent or f"W/{etag}" in sent:
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return response
 
 
 @router.get(

@@ -12,23 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from bpu_reporting.domain import region_view
-from bpu_reporting.handlers.base import Reporting
+from bpu_reporting.handlers.base import Reporting, as_of
 from bpu_reporting.targets import target_figures
 from bpu_shared.auth import Principal, Role
 from bpu_shared.errors import InvalidInput
 from bpu_shared.month import Month
 from bpu_shared.regions import ancestors
 
-#: The counter fields monitoring reads (absent ones read as 0).
-READ = (
-    "workers",
-    "workers_covered",
-    "contributions_invoiced_rupiah",
-    "contributions_paid_rupiah",
-    "benefits_paid_rupiah",
-    "waitlisted",
-    "waiting_left",
-)
+#: The counter fields monitoring reads (absent ones read as 0): all time, and per month.
+ALL_TIME = ("workers", "waitlisted", "waiting_left")
+MONEY = ("contributions_invoiced_rupiah", "contributions_paid_rupiah", "benefits_paid_rupiah")
+READ = (*ALL_TIME, "workers_covered", *MONEY)
 
 
 @dataclass(frozen=True)
@@ -74,6 +68,8 @@ class Monitoring:
     totals: MonitoringRow
     generated_at: datetime
     programme_names: dict[str, list[str]] = field(default_factory=dict)
+    #: The newest event applied over every topic: what the figures are as of.
+    as_of: datetime | None = None
 
 
 def _year_and_period(q: GetMonitoring, today_year: int) -> tuple[int, Month | None]:
@@ -96,29 +92,27 @@ def _add(into: dict[str, int], figures: Mapping[str, int]) -> None:
 
 
 async def _counted(
-    repository: Any, province: str, year: int, period: Month | None
+    repository: Any, province: str, regencies: Sequence[str], year: int, period: Month | None
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """The province's and each regency's figures: covered and money of the month asked, or
-    of the year's twelve months; registered and waiting all time."""
+    of the year's twelve months; registered and waiting all time. Three lookups: the
+    province's all-time counter, its children's, and every month counter of them all."""
     own, children = await repository.figures(province)
-    totals = {k: int(own.get(k, 0)) for k in READ}
-    regencies = {code: {k: int(c.get(k, 0)) for k in READ} for code, c in children.items()}
-    months = [period] if period else [Month(year, m) for m in range(1, 13)]
-    money = ("contributions_invoiced_rupiah", "contributions_paid_rupiah", "benefits_paid_rupiah")
-    for doc in (totals, *regencies.values()):
-        for name in (*money, "workers_covered"):
-            doc[name] = 0
-    for month in months:
-        m_own, m_children = await repository.figures(province, str(month))
-        for doc, figures in (
-            (totals, m_own),
-            *((regencies.setdefault(c, {}), f) for c, f in m_children.items()),
-        ):
-            for name in money:
-                doc[name] = doc.get(name, 0) + int(figures.get(name, 0))
-            if period:
-                doc["workers_covered"] = int(figures.get("workers_covered", 0))
-    return totals, regencies
+    codes = sorted(set(regencies) | set(children))
+    months = [str(period)] if period else [str(Month(year, m)) for m in range(1, 13)]
+    in_months = await repository.figures_many([province, *codes], months=months)
+    counted = {
+        code: {k: int(figures.get(k, 0)) for k in ALL_TIME}
+        for code, figures in [(province, own), *((c, children.get(c, {})) for c in codes)]
+    }
+    for key, figures in in_months.items():
+        doc = counted[key.split("|")[0]]
+        for name in MONEY:
+            doc[name] = doc.get(name, 0) + int(figures.get(name, 0))
+        if period:
+            doc["workers_covered"] = int(figures.get("workers_covered", 0))
+    totals = counted.pop(province)
+    return totals, counted
 
 
 def _row(
@@ -172,7 +166,9 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
     year, period = _year_and_period(q, deps.clock.today().year)
     whole = principal.can_access(view.code)
     regency_names = view.children()
-    totals_figures, counted = await _counted(deps.repository, view.code, year, period)
+    totals_figures, counted = await _counted(
+        deps.repository, view.code, list(regency_names), year, period
+    )
     codes = sorted(set(regency_names) | set(counted))
     visible = [c for c in codes if whole or principal.can_access(c)]
     if not visible:
@@ -225,4 +221,5 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
         totals=totals,
         generated_at=deps.clock.now(),
         programme_names=names,
+        as_of=await as_of(deps),
     )
