@@ -13,6 +13,7 @@ otherwise no tracked file is written. Without /usr/bin/chromium the module is sk
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -128,6 +129,19 @@ async def read(service: str, key: str, path: str, **params: str) -> Any:
         answer = await client.get(path, params=params, headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+
+async def not_modified(service: str) -> float:
+    """How many 304 answers the service has given to GET /coverage (its own metrics)."""
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        text = (await client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"})).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("bpu_http_requests_total{")
+        and 'route="/coverage"' in line
+        and 'status="304"' in line
+    )
 
 
 class Visit:
@@ -301,6 +315,34 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
     assert await kaur.nth(2).inner_text() == "7.130"
     assert await kaur.nth(3).inner_text() == "7.770"
     assert await kaur.nth(6).inner_text() == "Rp119.784.000"
+
+    # The answers saved as files: the monitoring table's CSV is the API's, byte for byte.
+    async with page.expect_download() as caught:
+        await page.get_by_test_id("monitoring-csv").click()
+    saved = await (await caught.value).path()
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        csv = await client.get(
+            "/monitoring",
+            params={"province": "17", "year": "2026", "period": "2026-03", "format": "csv"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert csv.status_code == 200 and "17.04" in csv.text
+    assert await asyncio.to_thread(Path(saved).read_bytes) == csv.content
+
+    # Shown again, nothing changed: where the API gives ETags, the page asks with
+    # If-None-Match, the service answers 304 Not Modified and the page shows the same.
+    before = await not_modified(service)
+    await page.get_by_test_id("show").click()
+    await page.wait_for_selector('body[data-state="ready"][data-shown="17.04|2026-03"]')
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        tagged = await client.get(
+            "/coverage",
+            params={"region": "17.04", "period": "2026-03"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    if "etag" in tagged.headers:
+        assert await not_modified(service) > before
+    assert await texts(page, "total-covered") == ["7.130"]
 
     # A range: March to April, the totals the API's for the range.
     await page.get_by_test_id("mode-range").check()

@@ -7,6 +7,7 @@
 (() => {
   const KEY = "bpu.dashboard.key";
   const NONE = "—";
+  const POLL_MS = 30000;
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"];
   const $ = (id) => document.getElementById(id);
   const q = (sel, root = document) => root.querySelector(sel);
@@ -86,16 +87,21 @@
     return sessionStorage.getItem(KEY) || "";
   }
 
+  // Each answer kept under its ETag: asked again (Show, the 30 s poll) with If-None-Match, the
+  // service answers 304 with no body while nothing changed, and the kept answer is used.
+  const tagged = new Map();
+
   /** GET path?params with the key; null when the service has no such route (older service). */
   async function api(path, params = {}) {
     const url = new URL(path, window.location.origin);
     for (const [k, v] of Object.entries(params)) {
       if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
     }
-    const answer = await fetch(url, {
-      headers: { Authorization: `Bearer ${key()}`, Accept: "application/json" },
-      cache: "no-cache",
-    });
+    const headers = { Authorization: `Bearer ${key()}`, Accept: "application/json" };
+    const known = tagged.get(url.href);
+    if (known) headers["If-None-Match"] = known.etag;
+    const answer = await fetch(url, { headers, cache: "no-store" });
+    if (answer.status === 304 && known) return known.body;
     if (answer.status === 401) throw new KeyRefused("This key is not known to the service.");
     if (answer.status === 404 || answer.status === 405) return null;
     if (!answer.ok) {
@@ -103,7 +109,35 @@
       const detail = problem && (problem.detail || problem.title);
       throw new Error(`${path}: ${detail || answer.status}`);
     }
-    return answer.json();
+    const body = await answer.json();
+    const etag = answer.headers.get("etag");
+    if (etag) tagged.set(url.href, { etag, body });
+    return body;
+  }
+
+  /** An answer saved as a file (CSV, the print page): fetched with the key, handed to the
+   *  browser as a download under the name the service gives it. */
+  async function download(path, params, fallbackName) {
+    const url = new URL(path, window.location.origin);
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+    }
+    try {
+      const answer = await fetch(url, { headers: { Authorization: `Bearer ${key()}` } });
+      if (answer.status === 401) return askForKey("This key is not known to the service.");
+      if (!answer.ok) throw new Error(`${path}: ${answer.status}`);
+      const disposition = answer.headers.get("content-disposition") || "";
+      const named = /filename="?([^";]+)"?/.exec(disposition);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(await answer.blob());
+      link.download = named ? named[1] : fallbackName;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    } catch (error) {
+      status("error", `Could not download: ${error.message}`);
+    }
   }
 
   /** A read the page can do without (monitoring, freshness): its failure is a note, not a stop. */
@@ -519,15 +553,25 @@
     history.replaceState(null, "", `#${p}`);
   }
 
-  async function refresh() {
+  let shown = null; // what the figures on the page are of
+  let drawn = ""; // the answers they were drawn from
+
+  function monitoringParams(want) {
+    return {
+      province: want.region.slice(0, 2),
+      year: (want.mode === "month" ? want.month : want.to).slice(0, 4),
+      ...(want.mode === "month" ? { period: want.month } : {}),
+    };
+  }
+
+  async function refresh(quiet = false) {
     const mine = ++run;
     const want = asked();
     remember(want);
-    status("loading", "Reading the figures…");
+    if (!quiet) status("loading", "Reading the figures…");
     const region = { region: want.region };
     const monthly = { region: want.region, from: want.chartFrom, to: want.chartTo, by: "month" };
     const province = want.region.slice(0, 2);
-    const year = (want.mode === "month" ? want.month : want.to).slice(0, 4);
     try {
       const [cov, contrib, benefits, covM, conM, benM, monitoring, freshness] = await Promise.all([
         api("/coverage", { ...region, ...want.params }),
@@ -536,18 +580,22 @@
         optional("/coverage", monthly),
         optional("/contributions", monthly),
         optional("/benefits", monthly),
-        province ? optional("/monitoring", { province, year, ...(want.mode === "month" ? { period: want.month } : {}) })
-          : Promise.resolve({ body: null }),
+        province ? optional("/monitoring", monitoringParams(want)) : Promise.resolve({ body: null }),
         optional("/freshness"),
       ]);
       if (mine !== run) return;
+      const same = JSON.stringify([want, cov, contrib, benefits, covM, conM, benM, monitoring]);
+      drawFreshness(freshness, [cov?.as_of, contrib?.as_of, benefits?.as_of]);
+      if (quiet && same === drawn) return; // nothing changed: no redraw, no flicker
+      drawn = same;
       drawTotals(want, cov, contrib, benefits);
       drawAreas(want, cov, contrib);
       drawMonths(want, covM.body, conM.body, benM.body, about(cov, want) ? cov.target : null);
       const provinceName = [...$("province").options].find((o) => o.value === province)?.text.slice(3) || province;
       drawMonitoring(province, provinceName, monitoring);
-      drawFreshness(freshness, [cov?.as_of, contrib?.as_of, benefits?.as_of]);
       const partial = [cov, contrib, benefits].some((b) => !about(b, want));
+      shown = want;
+      $("monitoring-csv").disabled = $("monitoring-print").disabled = !monitoring.body;
       document.body.dataset.shown = `${want.region}|${want.mode === "month" ? want.month : `${want.from}..${want.to}`}`;
       status("ready", partial
         ? "Some figures are not available for this period from the service (shown as —)."
@@ -563,6 +611,7 @@
 
   function askForKey(message) {
     sessionStorage.removeItem(KEY);
+    tagged.clear();
     $("board").hidden = true;
     $("key-panel").hidden = false;
     $("key-error").textContent = message || "";
@@ -612,6 +661,13 @@
       event.preventDefault();
       refresh();
     });
+    // Read again every 30 s while the page is in view: the API answers 304 (its ETag) when
+    // nothing changed, so a wall screen left open costs the service almost nothing.
+    setInterval(() => {
+      if (document.visibilityState === "visible" && document.body.dataset.state === "ready") {
+        refresh(true);
+      }
+    }, POLL_MS);
     $("province").addEventListener("change", async () => {
       try {
         await loadRegencies("");
@@ -620,10 +676,21 @@
       }
       refresh();
     });
-    $("regency").addEventListener("change", refresh);
+    $("regency").addEventListener("change", () => refresh());
     for (const radio of document.querySelectorAll('input[name="mode"]')) {
       radio.addEventListener("change", showMode);
     }
+    $("areas-csv").addEventListener("click", () => {
+      if (shown) download("/coverage", { region: shown.region, ...shown.params, format: "csv" }, "coverage.csv");
+    });
+    $("monitoring-csv").addEventListener("click", () => {
+      if (shown) download("/monitoring", { ...monitoringParams(shown), format: "csv" }, "monitoring.csv");
+    });
+    $("monitoring-print").addEventListener("click", () => {
+      if (!shown) return;
+      const params = monitoringParams(shown);
+      download("/monitoring/print", params, `monitoring-${params.province}-${params.year}.html`);
+    });
     $("forget").addEventListener("click", () => askForKey("The key was forgotten."));
     if (key()) open();
     else askForKey("");
