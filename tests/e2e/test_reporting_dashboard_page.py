@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -384,3 +385,28 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
     await page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
     await page.context.close()
+
+
+def test_every_file_the_page_loads_is_in_the_package_and_served() -> None:
+    """The page's script, style and chart library are files of the installed package (the
+    wheel carries static/), each one on the list the route serves; the chart library is the
+    version the vendoring script recorded."""
+    from bpu_reporting.api.dashboard import FILES, STATIC
+
+    html = (STATIC / "dashboard.html").read_text()
+    loaded = set(re.findall(r'(?:src|href)="/dashboard/static/([^"]+)"', html))
+    assert loaded == {
+        "dashboard.css",
+        "dashboard.js",
+        "vendor/chart.umd.js",
+        "vendor/chart.js-LICENSE.md",
+    }
+    assert loaded <= set(FILES)
+    assert all((STATIC / name).is_file() for name in FILES)
+    version = (STATIC / "vendor" / "chart.js-VERSION").read_text().strip()
+    assert (
+        (STATIC / "vendor" / "chart.umd.js")
+        .read_text()
+        .startswith(f"/*!\n * Chart.js v{version}\n")
+    )
+    assert "MIT" in (STATIC / "vendor" / "chart.js-LICENSE.md").read_text()

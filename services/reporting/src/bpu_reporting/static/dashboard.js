@@ -203,7 +203,6 @@
     }
     const province = (wanted || "").slice(0, 2);
     if ([...select.options].some((o) => o.value === province)) select.value = province;
-    else if (select.options.length > 1) select.selectedIndex = 1;
     await loadRegencies(wanted);
   }
 
