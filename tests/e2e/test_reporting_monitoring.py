@@ -258,9 +258,9 @@ async def test_a_sponsor_key_of_kaur_reads_its_own_row(stack):
     assert [r["region"] for r in body["rows"]] == ["17.04"]
     assert body["totals"]["contributions_paid_rupiah"] == KAUR_MONTH
     assert body["totals"]["budget_rupiah"] == KAUR_BUDGET
-    other = await client.get("/monitoring", params={"province": "64"}, headers=kaur)
+    other = await client.get("/monitoring", params={"province": "64", "year": 2026}, headers=kaur)
     assert other.status_code == 403, other.text
     refused = await client.put("/targets/17.04/2026", json={"target_workers": 9_000}, headers=kaur)
     assert refused.status_code == 403
-    bad = await client.get("/monitoring", params={"province": "17.04"})
+    bad = await client.get("/monitoring", params={"province": "17.04", "year": 2026})
     assert bad.status_code == 422 and "province" in bad.text

@@ -24,9 +24,7 @@ ProvinceQuery = Annotated[
     str | None,
     Query(description="The province's code (17 = Bengkulu); a sponsor key's own by default"),
 ]
-YearQuery = Annotated[
-    int | None, Query(ge=2015, le=2100, description="The budget year; this year by default")
-]
+YearQuery = Annotated[int, Query(ge=2015, le=2100, description="The budget year")]
 PeriodQuery = Annotated[
     str | None,
     Query(
@@ -97,7 +95,7 @@ class MonitoringOut(BaseModel):
 
 
 async def _ask(
-    request: Request, who: Anyone, province: str | None, year: int | None, period: str | None
+    request: Request, who: Anyone, province: str | None, year: int, period: str | None
 ) -> Monitoring:
     query = GetMonitoring(province, year, Month.parse(period) if period else None)
     result: Monitoring = await request.app.state.bus.handle(query, who)
@@ -117,8 +115,8 @@ def _filename(m: Monitoring, ext: str) -> str:
 async def get_monitoring(
     request: Request,
     who: Anyone,
+    year: YearQuery,
     province: ProvinceQuery = None,
-    year: YearQuery = None,
     period: PeriodQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
 ) -> MonitoringOut | Response:
@@ -165,8 +163,8 @@ def _tagged(request: Request, figures: str, response: Response) -> Response:
 async def print_monitoring(
     request: Request,
     who: Anyone,
+    year: YearQuery,
     province: ProvinceQuery = None,
-    year: YearQuery = None,
     period: PeriodQuery = None,
 ) -> HTMLResponse:
     return HTMLResponse(monitoring_html(await _ask(request, who, province, year, period)))

@@ -81,9 +81,12 @@ async def list_targets(
     request: Request,
     who: Anyone,
     region: Annotated[RegionCode | None, Query(description="17, 17.04, …; all when absent")] = None,
-    year: Annotated[int | None, Query(ge=2015, le=2100)] = None,
+    year: Annotated[
+        str | None,
+        Query(pattern=r"^(20[1-9][0-9]|2100)$", description="YYYY; every year when absent"),
+    ] = None,
 ) -> list[TargetOut]:
-    found = await request.app.state.bus.handle(GetTargets(region, year), who)
+    found = await request.app.state.bus.handle(GetTargets(region, int(year) if year else None), who)
     return [TargetOut.of(t) for t in found]
 
 
