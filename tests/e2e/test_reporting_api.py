@@ -241,8 +241,13 @@ async def test_csv_rows_add_up_to_the_total_row(reporting, delivered):
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
+    header = response.text.splitlines()[0]
+    assert header.startswith(
+        "region,name,registered,enrolled,covered,in_arrears,lapsed,waiting,target_region,"
+    )
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["region"] for r in rows] == [*KAUR_DISTRICTS, "TOTAL"]
+    assert rows[0]["target_target_workers"] == ""  # no district target set
     total = rows.pop()
     assert int(total["covered"]) == sum(int(r["covered"]) for r in rows) == 7_130
     assert total["target_target_workers"] == "7770"

@@ -225,8 +225,8 @@ def _flat(prefix: str, value: Any, into: dict[str, Any]) -> None:
             _flat(f"{prefix}_{key}" if prefix else str(key), inner, into)
     elif isinstance(value, list):
         return  # nested rows are rows of their own
-    else:
-        into[prefix] = "" if value is None else value
+    elif value is not None:  # absent (a row without a target): empty cells
+        into[prefix] = value
 
 
 def csv_rows(body: Mapping[str, Any], key: str, figures: list[str]) -> Iterator[str]:
@@ -240,7 +240,7 @@ def csv_rows(body: Mapping[str, Any], key: str, figures: list[str]) -> Iterator[
     total: dict[str, Any] = {}
     _flat("", {k: v for k, v in body.items() if k in figures}, total)
     rows.append({key: "TOTAL", "name": body["region_name"], **total})
-    columns = list(dict.fromkeys(c for row in rows for c in row))
+    columns = list(dict.fromkeys([*rows[-1], *(c for row in rows for c in row)]))
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, restval="")
     writer.writeheader()
