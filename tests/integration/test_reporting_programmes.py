@@ -130,12 +130,14 @@ async def stored(db: Any) -> dict[str, dict[str, Any]]:
     return {doc["_id"]: doc async for doc in db["programmes"].find({})}
 
 
-async def in_order(mongo_client: Any, name: str) -> dict[str, dict[str, Any]]:
-    """The documents one delivery of every event, in the order they happened, makes."""
+async def in_order(
+    mongo_client: Any, name: str, events: Sequence[Event]
+) -> dict[str, dict[str, Any]]:
+    """The documents one delivery of ``events``, in the order they happened, makes."""
     db = mongo_client[name]
     repository = repository_of(db)
     await repository.ensure_indexes()
-    for event in sorted(bengkulu_programmes(), key=lambda e: e.occurred_at):
+    for event in sorted(events, key=lambda e: e.occurred_at):
         await deliver(repository, [event], size=1)
     try:
         return await stored(db)
@@ -156,7 +158,7 @@ async def test_a_provinces_programmes_of_a_year_as_their_newest_events_left_them
     assert kaur["sponsor_id"] == "SP-17.04"
     assert kaur["start_month"] == "2026-01"
     assert kaur["funding_source"] == "apbd_regency"
-    assert kaur["as_of"] == (T0 + timedelta(days=3)).isoformat(timespec="microseconds")
+    assert kaur["occurred_at"] == (T0 + timedelta(days=3)).isoformat(timespec="microseconds")
     assert (kepahiang["status"], kepahiang["end_month"]) == ("closed", "2026-06")
     assert "regions" not in kaur
 
@@ -180,10 +182,10 @@ async def test_a_provinces_programmes_of_a_year_as_their_newest_events_left_them
 async def test_out_of_order_twice_at_other_boundaries_the_same_documents(mongo_db, mongo_client):
     """The change before its opening, the closing first, every event again in other
     batches and a third time shuffled: the documents one delivery in order makes."""
-    expected = await in_order(mongo_client, mongo_db.name + "_ref")
+    events = bengkulu_programmes()
+    expected = await in_order(mongo_client, mongo_db.name + "_ref", events)
     repository = repository_of(mongo_db)
     await repository.ensure_indexes()
-    events = bengkulu_programmes()
     backwards = sorted(events, key=lambda e: e.occurred_at, reverse=True)
     await deliver(repository, backwards, size=1)
     assert await stored(mongo_db) == expected
@@ -202,10 +204,10 @@ async def test_a_batch_cut_by_a_crash_between_two_writes_then_delivered_again(
     """A process killed after writing the first two programmes of a batch of five: the batch
     was not committed, so it comes again whole (with later events in between): the same
     documents as one delivery."""
-    expected = await in_order(mongo_client, mongo_db.name + "_ref")
+    events = bengkulu_programmes()
+    expected = await in_order(mongo_client, mongo_db.name + "_ref", events)
     repository = repository_of(mongo_db)
     await repository.ensure_indexes()
-    events = bengkulu_programmes()
     opened_ones = [e for e in events if isinstance(e, ProgrammeOpened)]
     writes = programme_writes(opened_ones)  # type: ignore[arg-type]
     assert await repository.apply_programmes(writes[:2]) == 2  # then the crash
@@ -214,6 +216,22 @@ async def test_a_batch_cut_by_a_crash_between_two_writes_then_delivered_again(
     await deliver(repository, opened_ones, size=5)
     assert await repository.apply_programmes(writes) == 0  # nothing newer than what is stored
     assert await stored(mongo_db) == expected
+
+
+async def test_a_change_within_the_second_of_its_opening_wins_in_either_order(mongo_db):
+    """Opened and changed 300 ms apart (an operator's quick correction): delivered in order,
+    backwards and again, the change is what stays."""
+    repository = repository_of(mongo_db)
+    at = datetime(2026, 1, 5, 2, 0, 1, 100_000, tzinfo=UTC)
+    first = opened("PG-KAUR-2026", "17.04", 1_000_000_000, at)
+    then = changed("PG-KAUR-2026", "17.04", KAUR_BUDGET, at + timedelta(milliseconds=300))
+    await deliver(repository, [first], size=1)
+    await deliver(repository, [then], size=1)
+    assert (await stored(mongo_db))["PG-KAUR-2026"]["budget_rupiah"] == KAUR_BUDGET
+    await mongo_db["programmes"].drop()
+    await deliver(repository, [then], size=1)
+    await deliver(repository, [first, then, first], size=1)
+    assert (await stored(mongo_db))["PG-KAUR-2026"]["budget_rupiah"] == KAUR_BUDGET
 
 
 # -- targets --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ offsets or a change arriving before its opening leaves the same document."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bpu_reporting.handlers.base import Reporting, provenance
@@ -16,13 +17,32 @@ from bpu_shared.events import ProgrammeChanged, ProgrammeClosed, ProgrammeOpened
 ProgrammeEvent = ProgrammeOpened | ProgrammeChanged | ProgrammeClosed
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def event_order(event: ProgrammeEvent) -> str:
+    """The event's place in time as a string that sorts as the events happened: microseconds
+    since 1970, zero-padded, then the event id. Not the ISO time: the embedded store compares
+    ISO-shaped strings as times to the whole second, so a change made within the second its
+    programme was opened would never count as newer (tests/integration/
+    test_store_conformance.py)."""
+    micros = (event.occurred_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:020d}|{event.event_id}"
+
+
 def programme_writes(events: Sequence[ProgrammeEvent]) -> list[tuple[str, dict[str, Any]]]:
-    """(programme id, the fields reporting keeps and the event's ``as_of``) per event."""
+    """(programme id, the fields reporting keeps, when the event happened (``occurred_at``,
+    ISO) and its place in time (``as_of``, which the newer-only write compares)) per event."""
     writes = []
     for event in events:
         fields = event.payload.model_dump(mode="json")
         kept = {k: fields[k] for k in PROGRAMME_FIELDS}
-        writes.append((event.payload.programme_id, {**kept, "as_of": as_of(event)}))
+        writes.append(
+            (
+                event.payload.programme_id,
+                {**kept, "occurred_at": as_of(event), "as_of": event_order(event)},
+            )
+        )
     return writes
 
 

@@ -39,7 +39,8 @@ class ProgrammeStore:
         await self.db[PROGRAMMES].create_index([("regions", ASCENDING)])
 
     async def apply_programmes(self, writes: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
-        """Each (programme id, fields with the event's ``as_of``) set unless a newer event was
+        """Each (programme id, fields with the event's ``as_of``, a string that sorts as the
+        events happened) set unless a newer event was
         applied to it: the same events in any order, any number of times, leave the same
         documents. How many documents changed."""
         changed = 0
@@ -59,7 +60,8 @@ class ProgrammeStore:
         """The programmes of a sponsor, in a region (its own or any region below it) and of a
         budget year, each as ``{"programme_id", "sponsor_id", "region_code", "name",
         "budget_year", "budget_rupiah", "quota", "start_month", "end_month", "status",
-        "funding_source", "as_of"}``, by programme id."""
+        "funding_source", "occurred_at", "as_of"}`` (``occurred_at`` the ISO time of the event
+        that left it so), by programme id."""
         query: dict[str, Any] = {}
         if region_prefix:
             query["regions"] = {"$in": [region_prefix]}  # a plain value never matches an element
