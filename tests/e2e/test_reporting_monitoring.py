@@ -264,3 +264,47 @@ async def test_a_sponsor_key_of_kaur_reads_its_own_row(stack):
     assert refused.status_code == 403
     bad = await client.get("/monitoring", params={"province": "17.04", "year": 2026})
     assert bad.status_code == 422 and "province" in bad.text
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = await admin.run(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_targets_load_names_each_refused_row_and_saves_the_others(stack, tmp_path):
+    client = stack["client"]
+    issued = await client.post("/admin/api-keys", json={"role": "operator", "label": "op2"})
+    key = issued.json()["key"]
+    file = tmp_path / "seluma.csv"
+    file.write_text(
+        "region,year,workforce,target_percent,target_workers,source\n"
+        "17.05,2027,3000,70,,Seluma\n"
+        "17.99,2027,,,10,no such regency\n"
+        "17.06,2027,1000,,2000,more than its workforce\n"
+    )
+    code, printed, _ = await run_cli(
+        "targets", "load", str(file), "--url", stack["url"], "--api-key", key
+    )
+    assert code == 1
+    assert printed.splitlines() == [
+        "  17.05 2027: 2,100 workers (70% of 3,000)",
+        "  row 3: region: region code '17.99' is not in the Kemendagri region list",
+        "  row 4: target_workers: 2,000 is more than the workforce of 1,000",
+        "seluma.csv: 1 targets saved, 2 rows refused",
+    ]
+    saved = (await get(client, "/targets", year="2027")).json()
+    assert [(t["region"], t["target_workers"]) for t in saved] == [("17.05", 2_100)]
+
+    code, _, said = await run_cli(
+        "targets", "load", str(file), "--url", stack["url"], "--api-key", "bpu_x_y"
+    )
+    assert code == 1 and "reporting refused it (401)" in said
+    dashboard = await client.post("/admin/api-keys", json={"role": "dashboard", "label": "d"})
+    code, _, said = await run_cli(
+        "targets", "load", str(file), "--url", stack["url"], "--api-key", dashboard.json()["key"]
+    )
+    assert code == 1 and "reporting refused it (403)" in said
+    code, _, said = await run_cli("targets", "load", str(tmp_path / "none.csv"), "--api-key", key)
+    assert code == 1 and "cannot read" in said
