@@ -4,7 +4,7 @@ month) and the reads that answer them from the counters, a few lookups each."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,15 +58,6 @@ class ReportQuery:
     programme: str | None = None
     occupation: str | None = None
     by: str = "region"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One row of an answer: a child region (``key`` its code) or a month (``key`` YYYY-MM)."""
-
-    key: str
-    name: str
-    totals: Totals
 
 
 @dataclass(frozen=True)
@@ -196,8 +187,11 @@ class Reader:
         return out
 
 
-def child_codes(view: RegionView, counted: Sequence[str] = ()) -> list[str]:
-    return [code for code, _, _ in breakdown(view, dict.fromkeys(counted, 0))]
+def sum_of(totals: Iterable[Totals]) -> Totals:
+    out: Totals = {}
+    for t in totals:
+        add(out, t)
+    return out
 
 
 async def as_of(deps: Reporting) -> datetime | None:
@@ -234,35 +228,26 @@ async def region_totals(
         return {f: int(figures.get(f, 0)) for f in fields}
 
     rows: list[tuple[str, str, Totals]]
+    level = view.breakdown_level
     if q.by == "month" and months is not None:
+        # one row per month, and their sum: one lookup
         per_month = await reader.months(view.code, months)
-        own = pick(add({}, {}))
-        for totals in per_month.values():
-            add(own, pick(totals))
+        own = pick(sum_of(per_month.values()))
         rows = [(m, m, pick(t)) for m, t in per_month.items()]
         level = "month"
     elif months is None or len(months) == 1:
+        # all time or one month: the region's counter and its children's, two lookups
         own, children = await reader.figures(view.code, months[0] if months else None)
         own = pick(own)
-        rows = [
-            (code, name, pick(children.get(code, {})))
-            for code, name, _ in (
-                breakdown(view, dict.fromkeys(children, 0)) if view.level < 4 else []
-            )
-        ]
-        level = view.breakdown_level or ""
+        listed = breakdown(view, dict.fromkeys(children, 0)) if view.level < 4 else []
+        rows = [(code, name, pick(children.get(code, {}))) for code, name, _ in listed]
     else:
-        own = pick(add({}, {}))
-        for totals in (await reader.months(view.code, months)).values():
-            add(own, pick(totals))
-        codes = child_codes(view) if view.level < 4 else []
+        # a range by region: the region's months, and its children's months, a lookup each
+        own = pick(sum_of((await reader.months(view.code, months)).values()))
+        listed = breakdown(view, {}) if view.level < 4 else []
+        codes = [code for code, _, _ in listed]
         sums = await reader.over_months(codes, months) if codes else {}
-        rows = (
-            [(code, name, pick(sums.get(code, {}))) for code, name, _ in breakdown(view, {})]
-            if codes
-            else []
-        )
-        level = view.breakdown_level or ""
+        rows = [(code, name, pick(sums.get(code, {}))) for code, name, _ in listed]
     return RegionTotals(
         view=view,
         level=LEVEL_NAMES[view.level],
@@ -273,6 +258,6 @@ async def region_totals(
         start=months[0] if months and not q.period else None,
         end=months[-1] if months and not q.period else None,
         by=q.by,
-        breakdown_level=level or None,
+        breakdown_level=level,
         filters=filters_of(q),
     )

@@ -4,7 +4,7 @@ the region's target, with the claims and benefits paid."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,12 +23,12 @@ from bpu_reporting.handlers.base import (
     Reporting,
     ReportQuery,
     Totals,
-    add,
     as_of,
     check_query,
     filters_of,
     provenance,
     slices_for,
+    sum_of,
 )
 from bpu_reporting.targets import TargetFigures, target_figures
 from bpu_shared.auth import Principal, Role
@@ -219,7 +219,7 @@ async def coverage(q: GetCoverage, principal: Principal, deps: Reporting) -> Cov
         if months is not None and len(months) == 1:
             flows_own, flows_children = month_own, month_children
         elif months is not None:
-            flows_own = _sum((await reader.months(view.code, months)).values())
+            flows_own = sum_of((await reader.months(view.code, months)).values())
             codes = [code for code, _, _ in listed]
             flows_children = await reader.over_months(codes, months) if codes else {}
         own = coverage_figures(all_own, month_own, month, today, flows=flows_own)
@@ -296,7 +296,7 @@ async def _by_month(
         )
         for m in months
     ]
-    flows = _sum(per_month[str(m)] for m in months)
+    flows = sum_of(per_month[str(m)] for m in months)
     last = months[-1]
     return coverage_figures(all_own, per_month[str(last)], last, today, flows=flows), rows
 
@@ -306,11 +306,4 @@ def _months_after(month: Month, last: Month) -> list[Month]:
     while m <= last:
         out.append(m)
         m = m.plus(1)
-    return out
-
-
-def _sum(totals: Iterable[Totals]) -> Totals:
-    out: Totals = {}
-    for t in totals:
-        add(out, t)
     return out
