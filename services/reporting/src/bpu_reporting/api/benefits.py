@@ -49,10 +49,10 @@ class ProgrammeBenefits(BaseModel):
 
 
 class BenefitFigures(BaseModel):
-    claims_filed: int
-    claims_approved: int
-    claims_rejected: int
-    claims_paid: int
+    claims_filed: int = Field(description="Claims filed (in the month filed)", examples=[3])
+    claims_approved: int = Field(examples=[1])
+    claims_rejected: int = Field(examples=[1])
+    claims_paid: int = Field(description="Claims paid (their first payment)", examples=[1])
     benefits_approved: Money
     benefits_paid: Money
 

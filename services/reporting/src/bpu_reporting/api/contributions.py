@@ -33,17 +33,17 @@ router = APIRouter(tags=["reporting"])
 
 class ContributionFigures(BaseModel):
     invoiced: Money = Field(description="Contributions invoiced (all invoices of the period)")
-    worker_months_invoiced: int
-    invoices: int = Field(description="Invoices issued by programmes of this region")
+    worker_months_invoiced: int = Field(examples=[7130])
+    invoices: int = Field(description="Invoices issued by programmes of this region", examples=[1])
     paid: Money = Field(description="Contributions of the worker-months paid in full")
-    workers_covered: int = Field(description="Worker-months paid in full")
+    workers_covered: int = Field(description="Worker-months paid in full", examples=[7130])
     outstanding: Money = Field(description="Invoiced less paid")
     payments_applied: Money = Field(
         description="What payments put on the invoices of programmes of this region, whole "
         "worker-months or not (a programme's region and above only)"
     )
-    programmes_lapsed: int
-    workers_lapsed: int
+    programmes_lapsed: int = Field(examples=[0])
+    workers_lapsed: int = Field(examples=[0])
 
 
 class ContributionRow(ContributionFigures):
