@@ -531,6 +531,7 @@ class FakeReportingRepository:
         self.claims: dict[str, dict[str, Any]] = {}
         self.facts: dict[str, dict[str, dict[str, Any]]] = {}
         self.api_keys = FakeApiKeys()
+        self.applied: dict[str, dict[str, Any]] = {}
 
     async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         self.asked.append(code)
@@ -564,10 +565,11 @@ class FakeReportingRepository:
         return _keep_new(self.facts.setdefault("lapses", {}), facts)
 
     async def figures(
-        self, code: str, period: str | None = None
+        self, code: str, period: str | None = None, slice: tuple[str, str] | None = None
     ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-        self.asked.append(f"{code}|{period}" if period else code)
-        key = (lambda c: f"{c}|{period}") if period else (lambda c: c)
+        suffix = f"|{slice[0]}={slice[1]}" if slice else ""
+        self.asked.append((f"{code}|{period}" if period else code) + suffix)
+        key = (lambda c: f"{c}|{period}{suffix}") if period else (lambda c: f"{c}{suffix}")
         own = self.counters.get(key(code), {})
         children = {
             c.split("|")[0]: figures
@@ -575,6 +577,16 @@ class FakeReportingRepository:
             if parent(c.split("|")[0]) == code and c == key(c.split("|")[0]) and c.split("|")[0]
         }
         return own, children
+
+    async def last_applied(self) -> dict[str, dict[str, Any]]:
+        """The newest event applied: the one of ``applied`` (none when unset)."""
+        return self.applied
+
+    async def targets(self, codes: list[str], year: int) -> dict[str, dict[str, Any]]:
+        return {}
+
+    async def programmes(self, **query: Any) -> list[dict[str, Any]]:
+        return []
 
 
 def _keep_new(kept: dict[str, dict[str, Any]], facts: dict[str, dict[str, Any]]) -> int:
@@ -613,10 +625,13 @@ def reporting_bus(repository: FakeReportingRepository) -> MessageBus[Any, Any]:
 
 async def test_coverage_lists_every_child_region_zeros_included() -> None:
     repository = FakeReportingRepository(KAUR_COUNTERS)
+    repository.applied = {
+        "registration.worker-registered.v1": {"event_id": "e1", "occurred_at": T_APPLIED}
+    }
     report = await reporting_bus(repository).handle(GetCoverage(region="17.04"), DASHBOARD)
 
     assert isinstance(report, CoverageReport)
-    assert repository.asked == ["17.04"]
+    assert repository.asked == ["17.04", "17.04|2026-02"]  # all time, and this month (Jakarta)
     assert (report.view.code, report.view.name, report.level) == (
         "17.04",
         "Kabupaten Kaur, Bengkulu",
@@ -644,7 +659,8 @@ async def test_coverage_lists_every_child_region_zeros_included() -> None:
         (row.registered_workers, row.claims_paid, row.benefits_paid_rupiah) == (0, 0, 0)
         for row in quiet
     )
-    assert report.as_of == LAST_EVENING_OF_JANUARY_UTC
+    assert report.as_of == T_APPLIED  # the newest event applied, not the clock
+    assert (report.registered, report.enrolled, report.waiting) == (9, 9, 0)
 
 
 async def test_a_region_nobody_counted_yet_is_all_zeros() -> None:
@@ -660,7 +676,7 @@ async def test_a_region_nobody_counted_yet_is_all_zeros() -> None:
 async def test_a_sponsors_coverage_defaults_to_its_scope() -> None:
     repository = FakeReportingRepository(KAUR_COUNTERS)
     report = await reporting_bus(repository).handle(GetCoverage(region=None), KAUR_OFFICER)
-    assert repository.asked == ["17.04"]
+    assert repository.asked == ["17.04", "17.04|2026-02"]
     assert report.view.code == "17.04"
     assert report.registered_workers == 9
 
@@ -675,7 +691,7 @@ async def test_a_sponsor_may_not_read_another_regions_coverage() -> None:
 async def test_the_whole_country_breaks_down_into_every_province() -> None:
     repository = FakeReportingRepository(KAUR_COUNTERS)
     report = await reporting_bus(repository).handle(GetCoverage(region=None), DASHBOARD)
-    assert repository.asked == [""]
+    assert repository.asked == ["", "|2026-02"]
     assert (report.view.name, report.level, len(report.breakdown)) == ("Indonesia", "country", 38)
     assert {row.code: row.registered_workers for row in report.breakdown}["17"] == 9
 
@@ -809,6 +825,9 @@ async def test_invoices_payments_and_lapses_are_one_fact_each_and_again_none() -
     assert list(repository.facts["lapses"]) == ["PG-1|2026-04"]
     assert repository.facts["lapses"]["PG-1|2026-04"]["worker_count"] == 3
 
+
+#: When the newest event applied happened.
+T_APPLIED = datetime(2026, 1, 30, 3, 0, tzinfo=UTC)
 
 #: Kaur's counters for March 2026: the regency, two of its districts, and all time.
 KAUR_MARCH = {
