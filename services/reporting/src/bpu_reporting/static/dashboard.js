@@ -251,6 +251,10 @@
     setText("total-paid", money(conNow?.paid));
     setText("total-outstanding", money(conNow?.outstanding));
     setText("total-benefits-paid", money(benNow?.benefits_paid));
+    setText("totals-note", want.mode === "range" && covNow?.month
+      ? `Covered, enrolled, in arrears and waiting are those of ${monthName(covNow.month)}, the range's last month; ` +
+        "money is the whole range's."
+      : "");
     const target = covNow?.target;
     setText("target-figures", target ? targetWords(target) : "No target set for this region and year.");
     setText("target-sentence", target?.sentence || "");
