@@ -179,7 +179,6 @@
     return body && body.breakdown_level === "month" ? body.breakdown : null;
   }
 
-  const rowMonth = (row) => first(row.period, row.month, row.region);
 
   // ---- the region pickers ------------------------------------------------------------------
 
@@ -241,10 +240,8 @@
     setText("scope-name", cov ? `${cov.region_name || "Indonesia"}${cov.region ? ` (${cov.region})` : ""}` : NONE);
     setText("scope-period", want.mode === "month" ? monthName(want.month)
       : `${monthName(want.from)} – ${monthName(want.to)}`);
-    // Covered is the worker-months paid in full, enrolled those invoiced (the contributions
-    // answer carries both, so they show even where /coverage does not yet).
-    setText("total-covered", group(first(count(covNow?.covered), count(conNow?.workers_covered))));
-    setText("total-enrolled", group(first(count(covNow?.enrolled), count(conNow?.worker_months_invoiced))));
+    setText("total-covered", group(count(covNow?.covered)));
+    setText("total-enrolled", group(count(covNow?.enrolled)));
     setText("total-in-arrears", group(count(covNow?.in_arrears)));
     setText("total-waiting", group(count(covNow?.waiting)));
     setText("total-invoiced", money(conNow?.invoiced));
@@ -281,15 +278,14 @@
       const cr = c.get(r.region) || {};
       const pr = p.get(r.region) || {};
       const target = cr.target || null;
-      const covered = first(count(cr.covered), count(pr.workers_covered));
       return {
         code: r.region,
         name: r.name,
-        covered,
+        covered: count(cr.covered),
         target: target ? target.target_workers : null,
         pctOfTarget: target ? target.covered_pct_of_target : null,
         workforce: target ? target.workforce : null,
-        enrolled: first(count(cr.enrolled), count(pr.worker_months_invoiced)),
+        enrolled: count(cr.enrolled),
         inArrears: count(cr.in_arrears),
         waiting: count(cr.waiting),
         paid: pr.paid,
@@ -408,20 +404,17 @@
   function drawMonths(want, covM, conM, benM, target) {
     const labels = monthsOf(want);
     setText("chart-range", `${monthName(want.chartFrom)} – ${monthName(want.chartTo)}`);
-    const index = (rows) => new Map((rows || []).map((r) => [rowMonth(r), r]));
+    const index = (rows) => new Map((rows || []).map((r) => [r.month, r]));
     const cov = index(byMonth(covM));
     const con = index(byMonth(conM));
     const ben = index(byMonth(benM));
     const pick = (map, f) => labels.map((m) => (map.has(m) ? f(map.get(m)) : null));
-    const covered = pick(cov, (r) => count(r.covered));
-    const coveredPaid = pick(con, (r) => count(r.workers_covered));
-    const coverage = covered.some((v) => v !== null) ? covered : coveredPaid;
+    const coverage = pick(cov, (r) => count(r.covered));
     const enrolled = pick(cov, (r) => count(r.enrolled));
-    const enrolledInvoiced = pick(con, (r) => count(r.worker_months_invoiced));
     const arrears = pick(cov, (r) => count(r.in_arrears));
     const covSets = [
       series("Covered (paid)", "#0b7a53", coverage),
-      series("Enrolled", "#1f5fa8", enrolled.some((v) => v !== null) ? enrolled : enrolledInvoiced),
+      series("Enrolled", "#1f5fa8", enrolled),
       series("In arrears", "#a35a00", arrears),
     ];
     if (target && coverage.some((v) => v !== null)) {
@@ -447,7 +440,7 @@
       tr.append(
         th,
         cell("td", group(coverage[i]), "num"),
-        cell("td", group(enrolled[i] ?? enrolledInvoiced[i]), "num"),
+        cell("td", group(enrolled[i]), "num"),
         cell("td", group(arrears[i]), "num"),
         cell("td", money(invoiced[i]), "num"),
         cell("td", money(paid[i]), "num"),
@@ -465,24 +458,20 @@
 
   /** One regency of the monitoring answer (or its totals), the fields read leniently. */
   function monitoringCells(row, tag) {
-    const target = row.target && typeof row.target === "object" ? row.target : null;
-    const targetWorkers = first(count(row.target_workers), count(target?.target_workers), count(row.target));
-    const pct = first(row.pct_of_target, row.covered_pct_of_target, target?.covered_pct_of_target);
     const [budgetedText, budgetedClass] = yesNo(row.budgeted);
-    const name = row.name || row.region_name || "";
-    const head = cell("th", tag === "total" ? "All regencies" : `${row.region || ""} ${name}`.trim());
+    const head = cell("th", tag === "total" ? "All regencies" : `${row.region} ${row.name}`);
     head.scope = "row";
     return [
       head,
       cell("td", tag === "total" ? "" : budgetedText, budgetedClass),
-      cell("td", money(first(row.budget, row.budget_rupiah, row.budget_amount)), "num"),
-      cell("td", group(first(count(row.covered), count(row.workers_covered))), "num"),
-      cell("td", group(targetWorkers), "num"),
-      cell("td", percent(pct), "num"),
-      cell("td", money(first(row.invoiced, row.contributions_invoiced, row.contributions_invoiced_rupiah)), "num"),
-      cell("td", money(first(row.paid, row.contributions_paid, row.contributions_paid_rupiah)), "num"),
-      cell("td", money(first(row.benefits_paid, row.benefits_paid_rupiah)), "num"),
-      cell("td", group(first(count(row.waiting), count(row.waiting_list))), "num"),
+      cell("td", money(row.budget_rupiah), "num"),
+      cell("td", group(count(row.covered)), "num"),
+      cell("td", group(count(row.target_workers)), "num"),
+      cell("td", percent(row.covered_pct_of_target), "num"),
+      cell("td", money(row.contributions_invoiced_rupiah), "num"),
+      cell("td", money(row.contributions_paid_rupiah), "num"),
+      cell("td", money(row.benefits_paid_rupiah), "num"),
+      cell("td", group(count(row.waiting)), "num"),
     ];
   }
 
@@ -497,7 +486,7 @@
       return;
     }
     const data = answer.body;
-    const rows = data && (data.rows || data.regencies || data.breakdown);
+    const rows = data && data.rows;
     if (!Array.isArray(rows)) {
       setText("monitoring-note", answer.error
         ? `Monitoring could not be read: ${answer.error}`
@@ -513,7 +502,7 @@
       tr.append(...monitoringCells(row));
       return tr;
     }));
-    const totals = data.totals || data.total;
+    const totals = data.totals;
     if (totals) {
       const tr = document.createElement("tr");
       tr.append(...monitoringCells(totals, "total"));
