@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from bpu_reporting.api import router
+from bpu_reporting.api.common import AnswerCache
 from bpu_reporting.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from bpu_reporting.handlers.targets import load_targets_file
 from bpu_reporting.store import ReportingRepository
@@ -22,6 +23,12 @@ class ReportingSettings(ServiceSettings):
         None,
         description="A targets CSV loaded at start (deploy/targets/bengkulu-2026.csv); what an "
         "operator set since through the API stays",
+    )
+    dashboard_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long an answer of /coverage, /contributions and /benefits is kept for "
+        "the same question and asker (0: never); its as_of says how old the counters are",
     )
 
 
@@ -38,6 +45,7 @@ def build_app(settings: ReportingSettings) -> FastAPI:
         routers=[router],
         background=lambda runtime, repository: repository.tallies,
     )
+    app.state.answers = AnswerCache(settings.dashboard_cache_seconds)
     if settings.targets_file is not None:
         path, deps = settings.targets_file, app.state.bus.deps
 

@@ -18,10 +18,10 @@ from bpu_reporting.api.common import (
     RegionQuery,
     SponsorQuery,
     ToQuery,
+    answer,
     answer_fields,
     report_query,
     responses,
-    send,
 )
 from bpu_reporting.domain import (
     BENEFIT_KINDS,
@@ -108,32 +108,35 @@ async def benefits(
     in Jakarta, or summed over a range of months) and its rows: the next region level
     (by=region) or each month (by=month). Per sponsor or programme; not per occupation (422).
     A sponsor key sees its own region only. ETag and If-None-Match: 304 while nothing changed."""
-    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
-    r: RegionTotals = await request.app.state.bus.handle(GetBenefits(**query), who)
-    t = r.totals
-    month_rows = r.breakdown_level == "month"
-    body = Benefits(
-        **answer_fields(r),
-        by_programme={
-            p: ProgrammeBenefits(
-                claims_filed=t[claim_step_field("filed", p)],
-                claims_approved=t[claim_step_field("approved", p)],
-                claims_rejected=t[claim_step_field("rejected", p)],
-                claims_paid=t[claims_paid_field(p)],
-                benefits_paid=Money.of(t[benefits_paid_field(p)]),
-            )
-            for p in CLAIM_PROGRAMMES
-        },
-        by_kind={k: Money.of(t[benefit_kind_field(k)]) for k in BENEFIT_KINDS},
-        breakdown=[
-            BenefitRow(
-                region=r.view.code if month_rows else code,
-                month=code if month_rows else None,
-                name=name,
-                **_benefit_figures(row),  # type: ignore[arg-type]
-            )
-            for code, name, row in r.breakdown
-        ],
-        **_benefit_figures(t),  # type: ignore[arg-type]
-    )
-    return send(request, body, format, figures=FIGURES, name="benefits")
+
+    async def build() -> BaseModel:
+        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        r: RegionTotals = await request.app.state.bus.handle(GetBenefits(**query), who)
+        t = r.totals
+        month_rows = r.breakdown_level == "month"
+        return Benefits(
+            **answer_fields(r),
+            by_programme={
+                p: ProgrammeBenefits(
+                    claims_filed=t[claim_step_field("filed", p)],
+                    claims_approved=t[claim_step_field("approved", p)],
+                    claims_rejected=t[claim_step_field("rejected", p)],
+                    claims_paid=t[claims_paid_field(p)],
+                    benefits_paid=Money.of(t[benefits_paid_field(p)]),
+                )
+                for p in CLAIM_PROGRAMMES
+            },
+            by_kind={k: Money.of(t[benefit_kind_field(k)]) for k in BENEFIT_KINDS},
+            breakdown=[
+                BenefitRow(
+                    region=r.view.code if month_rows else code,
+                    month=code if month_rows else None,
+                    name=name,
+                    **_benefit_figures(row),  # type: ignore[arg-type]
+                )
+                for code, name, row in r.breakdown
+            ],
+            **_benefit_figures(t),  # type: ignore[arg-type]
+        )
+
+    return await answer(request, who, build, format, figures=FIGURES, name="benefits")

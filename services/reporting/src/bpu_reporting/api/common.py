@@ -9,16 +9,19 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import lokal
 from fastapi import Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from bpu_reporting.handlers.base import ReportQuery
+from bpu_shared.auth import Principal
 from bpu_shared.errors import InvalidInput
 from bpu_shared.http import problem_responses
 from bpu_shared.month import PATTERN, Month
@@ -256,17 +259,88 @@ def wants_csv(request: Request, fmt: str) -> bool:
     return fmt == "csv" or "text/csv" in request.headers.get("accept", "")
 
 
-def send(
-    request: Request, model: BaseModel, fmt: str, *, figures: list[str], name: str
+@dataclass
+class _Answer:
+    """An answer as sent: its body, and (made when first asked) its ETag per format and its
+    JSON bytes."""
+
+    body: dict[str, Any]
+    until: float
+    etags: dict[bool, str] = field(default_factory=dict)
+    encoded: bytes | None = None
+
+    def etag(self, as_csv: bool) -> str:
+        if as_csv not in self.etags:
+            digest = hashlib.sha256(
+                json.dumps([self.body, as_csv], sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+            self.etags[as_csv] = f'"{digest[:32]}"'
+        return self.etags[as_csv]
+
+    def json(self) -> bytes:
+        if self.encoded is None:
+            self.encoded = json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        return self.encoded
+
+
+class AnswerCache:
+    """Answers kept for ``seconds`` (the ``DASHBOARD_CACHE_SECONDS`` setting), by path, query
+    and the asker's role and region scope (what the handlers' access checks depend on): fifty
+    dashboards polling the same region cost the store one read of it a second, not fifty. An
+    answer is at most ``seconds`` older than the counters; its ``as_of`` says how old they are.
+    Refusals (401, 403, 422) are never kept."""
+
+    #: Answers kept at most; beyond it the cache starts again.
+    LIMIT = 10_000
+
+    def __init__(self, seconds: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._now = now
+        self._answers: dict[tuple[Any, ...], _Answer] = {}
+
+    def get(self, key: tuple[Any, ...]) -> _Answer | None:
+        found = self._answers.get(key)
+        return found if found is not None and found.until > self._now() else None
+
+    def put(self, key: tuple[Any, ...], body: dict[str, Any]) -> _Answer:
+        kept = _Answer(body, self._now() + self.seconds)
+        if self.seconds > 0:
+            if len(self._answers) >= self.LIMIT:
+                self._answers.clear()
+            self._answers[key] = kept
+        return kept
+
+
+async def answer(
+    request: Request,
+    who: Principal,
+    build: Callable[[], Awaitable[BaseModel]],
+    fmt: str,
+    *,
+    figures: list[str],
+    name: str,
 ) -> Response:
+    """The answer ``build`` makes (or the one kept for this question and asker, see
+    ``AnswerCache``), sent under its ETag."""
+    cache: AnswerCache = request.app.state.answers
+    key = (
+        request.url.path,
+        tuple(sorted(request.query_params.multi_items())),
+        who.role.value,
+        who.region_scope,
+    )
+    kept = cache.get(key)
+    if kept is None:
+        kept = cache.put(key, (await build()).model_dump(mode="json", by_alias=True))
+    return send(request, kept, fmt, figures=figures, name=name)
+
+
+def send(request: Request, kept: _Answer, fmt: str, *, figures: list[str], name: str) -> Response:
     """The answer under its ETag (a hash of what is sent, so it changes when a figure or
     ``as_of`` does): 304 when the request's If-None-Match names it, else JSON or CSV."""
-    body = model.model_dump(mode="json", by_alias=True)
+    body = kept.body
     as_csv = wants_csv(request, fmt)
-    digest = hashlib.sha256(
-        json.dumps([body, as_csv], sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
-    etag = f'"{digest[:32]}"'
+    etag = kept.etag(as_csv)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
     sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
     if etag in sent or f"W/{etag}" in sent:
@@ -279,11 +353,12 @@ def send(
             media_type="text/csv",
             headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    return JSONResponse(body, headers=headers)
+    return Response(kept.json(), media_type="application/json", headers=headers)
 
 
 __all__ = [
     "Answer",
+    "AnswerCache",
     "ByQuery",
     "FormatQuery",
     "FromQuery",
@@ -295,6 +370,7 @@ __all__ = [
     "ReportQuery",
     "SponsorQuery",
     "ToQuery",
+    "answer",
     "answer_fields",
     "month_param",
     "report_query",

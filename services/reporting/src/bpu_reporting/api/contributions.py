@@ -17,10 +17,10 @@ from bpu_reporting.api.common import (
     RegionQuery,
     SponsorQuery,
     ToQuery,
+    answer,
     answer_fields,
     report_query,
     responses,
-    send,
 )
 from bpu_reporting.handlers import (
     GetContributions,
@@ -98,20 +98,23 @@ async def contributions(
     billing's invoices, payments and lapses. Per sponsor or programme; not per occupation
     (billing's events carry none: 422). A sponsor key sees its own region only. ETag and
     If-None-Match: 304 while nothing changed."""
-    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
-    r: RegionTotals = await request.app.state.bus.handle(GetContributions(**query), who)
-    month_rows = r.breakdown_level == "month"
-    body = Contributions(
-        **answer_fields(r),
-        breakdown=[
-            ContributionRow(
-                region=r.view.code if month_rows else code,
-                month=code if month_rows else None,
-                name=name,
-                **_contribution_figures(t),  # type: ignore[arg-type]
-            )
-            for code, name, t in r.breakdown
-        ],
-        **_contribution_figures(r.totals),  # type: ignore[arg-type]
-    )
-    return send(request, body, format, figures=FIGURES, name="contributions")
+
+    async def build() -> BaseModel:
+        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        r: RegionTotals = await request.app.state.bus.handle(GetContributions(**query), who)
+        month_rows = r.breakdown_level == "month"
+        return Contributions(
+            **answer_fields(r),
+            breakdown=[
+                ContributionRow(
+                    region=r.view.code if month_rows else code,
+                    month=code if month_rows else None,
+                    name=name,
+                    **_contribution_figures(t),  # type: ignore[arg-type]
+                )
+                for code, name, t in r.breakdown
+            ],
+            **_contribution_figures(r.totals),  # type: ignore[arg-type]
+        )
+
+    return await answer(request, who, build, format, figures=FIGURES, name="contributions")

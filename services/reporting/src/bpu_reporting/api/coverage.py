@@ -20,10 +20,10 @@ from bpu_reporting.api.common import (
     RegionQuery,
     SponsorQuery,
     ToQuery,
+    answer,
     answer_fields,
     report_query,
     responses,
-    send,
 )
 from bpu_reporting.handlers import CoverageReport, GetCoverage
 from bpu_reporting.handlers.coverage import CoverageFigures as Figures
@@ -135,21 +135,24 @@ async def coverage(
     """The region's coverage (all time, one month, or a range of months) and its rows: the
     next region level (by=region) or each month (by=month). A sponsor key sees its own region
     only. ETag and If-None-Match: 304 while nothing changed."""
-    query = report_query(region, period, start, to, sponsor, programme, occupation, by)
-    r: CoverageReport = await request.app.state.bus.handle(GetCoverage(**query), who)
-    month_rows = r.breakdown_level == "month"
-    body = Coverage(
-        **answer_fields(r),
-        **_numbers(r),
-        month=str(r.month),
-        breakdown=[
-            RegionCount(
-                region=r.view.code if month_rows else row.code,
-                month=row.code if month_rows else None,
-                name=row.name,
-                **_numbers(row),
-            )
-            for row in r.breakdown
-        ],
-    )
-    return send(request, body, format, figures=FIGURES, name="coverage")
+
+    async def build() -> BaseModel:
+        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        r: CoverageReport = await request.app.state.bus.handle(GetCoverage(**query), who)
+        month_rows = r.breakdown_level == "month"
+        return Coverage(
+            **answer_fields(r),
+            **_numbers(r),
+            month=str(r.month),
+            breakdown=[
+                RegionCount(
+                    region=r.view.code if month_rows else row.code,
+                    month=row.code if month_rows else None,
+                    name=row.name,
+                    **_numbers(row),
+                )
+                for row in r.breakdown
+            ],
+        )
+
+    return await answer(request, who, build, format, figures=FIGURES, name="coverage")

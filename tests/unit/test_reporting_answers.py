@@ -1,0 +1,89 @@
+"""Reporting keeps an answer for a second per question and asker: the same question from the
+same kind of key is built once a second, whoever asks it how often."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel
+
+from bpu_reporting.api.common import AnswerCache, answer
+from bpu_shared.auth import Principal, Role
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Body(BaseModel):
+    region: str
+    by: str = "region"
+    built: int
+    breakdown: list[dict[str, Any]] = []
+
+
+def client_of(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting")
+
+
+def app_with(seconds: float, clock: Clock) -> tuple[FastAPI, list[Principal]]:
+    """A route answering through ``answer`` as reporting's routes do, counting its builds; the
+    asker is whoever ``askers[0]`` is."""
+    app = FastAPI()
+    app.state.answers = AnswerCache(seconds, now=clock)
+    built = [0]
+    askers = [Principal("k1", Role.DASHBOARD)]
+
+    @app.get("/coverage")
+    async def coverage(request: Request, region: str = "") -> Response:
+        async def build() -> BaseModel:
+            built[0] += 1
+            return Body(region=region, built=built[0])
+
+        return await answer(request, askers[0], build, "json", figures=[], name="coverage")
+
+    return app, askers
+
+
+async def get(client: httpx.AsyncClient, **params: str) -> int:
+    """Which build answered."""
+    return int((await client.get("/coverage", params=params)).json()["built"])
+
+
+async def test_the_same_question_is_built_once_while_kept_then_again() -> None:
+    clock = Clock()
+    client = client_of(app_with(1.0, clock)[0])
+    assert [await get(client, region="17.04") for _ in range(5)] == [1] * 5
+    assert await get(client, region="17") == 2  # another question
+    tag = (await client.get("/coverage", params={"region": "17.04"})).headers["etag"]
+    unchanged = await client.get(
+        "/coverage", params={"region": "17.04"}, headers={"If-None-Match": tag}
+    )
+    assert unchanged.status_code == 304
+    clock.t += 1.01
+    again = await client.get("/coverage", params={"region": "17.04"})
+    assert again.json()["built"] == 3 and again.headers["etag"] != tag
+
+
+async def test_another_role_or_scope_is_another_answer() -> None:
+    clock = Clock()
+    app, askers = app_with(1.0, clock)
+    client = client_of(app)
+    assert await get(client) == 1
+    askers[0] = Principal("k2", Role.DASHBOARD)  # another key, same role and scope: same answer
+    assert await get(client) == 1
+    askers[0] = Principal("k3", Role.SPONSOR, "17.04")
+    assert await get(client) == 2
+    askers[0] = Principal("k4", Role.SPONSOR, "17.05")
+    assert await get(client) == 3
+
+
+async def test_zero_seconds_keeps_nothing() -> None:
+    client = client_of(app_with(0.0, Clock())[0])
+    assert [await get(client) for _ in range(3)] == [1, 2, 3]
