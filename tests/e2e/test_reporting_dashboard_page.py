@@ -181,6 +181,18 @@ class Visit:
         self.errors: list[str] = []
 
     async def open(self, browser: Any, viewport: dict[str, int], key: str) -> Any:
+        """The page with the key entered, Kaur and March 2026 picked."""
+        page = await self.start(browser, viewport, key)
+        await page.get_by_test_id("province").select_option("17")
+        await page.wait_for_selector(
+            '[data-testid="regency"] option[value="17.04"]', state="attached"
+        )
+        await page.get_by_test_id("regency").select_option("17.04")
+        await show_month(page, "2026-03")
+        return page
+
+    async def start(self, browser: Any, viewport: dict[str, int], key: str) -> Any:
+        """The page with the key entered and its first figures shown."""
         context = await browser.new_context(viewport=viewport, locale="id-ID")
 
         async def route(route: Any) -> None:
@@ -203,16 +215,17 @@ class Visit:
         await page.get_by_test_id("api-key").fill(key)
         await page.get_by_test_id("key-submit").click()
         await page.wait_for_selector('body[data-state="ready"]')
-        await page.get_by_test_id("province").select_option("17")
-        await page.wait_for_selector(
-            '[data-testid="regency"] option[value="17.04"]', state="attached"
-        )
-        await page.get_by_test_id("regency").select_option("17.04")
-        await page.get_by_test_id("mode-month").check()
-        await page.get_by_test_id("month").fill("2026-03")
-        await page.get_by_test_id("show").click()
-        await page.wait_for_selector('body[data-state="ready"][data-shown="17.04|2026-03"]')
         return page
+
+
+async def show_month(page: Any, month: str) -> None:
+    region = await page.evaluate(
+        "document.getElementById('regency').value || document.getElementById('province').value"
+    )
+    await page.get_by_test_id("mode-month").check()
+    await page.get_by_test_id("month").fill(month)
+    await page.get_by_test_id("show").click()
+    await page.wait_for_selector(f'body[data-state="ready"][data-shown="{region}|{month}"]')
 
 
 async def texts(page: Any, testid: str) -> list[str]:
@@ -428,6 +441,39 @@ async def test_the_page_at_a_desk_and_nothing_leaves_the_origin(
         assert (await anonymous.get("/dashboard/static/../app.py")).status_code == 404
         assert (await anonymous.get("/coverage", params={"region": "17.04"})).status_code == 401
 
+    await page.context.close()
+
+
+async def test_a_sponsor_key_of_kaur_sees_kaur_alone(browser: Any, service: str, key: str) -> None:
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        issued = await client.post(
+            "/admin/api-keys",
+            json={"role": "sponsor", "region_scope": "17.04", "label": "Kaur BPKAD"},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        assert issued.status_code == 201, issued.text
+        sponsor: str = issued.json()["key"]
+
+        async def status() -> int:
+            answer = await client.get("/coverage", headers={"Authorization": f"Bearer {sponsor}"})
+            return answer.status_code
+
+        await eventually(status, lambda code: code == 200, timeout=30)
+    visit = Visit(service)
+    page = await visit.start(browser, PHONE, sponsor)
+    province = page.get_by_test_id("province")
+    assert await province.locator("option").all_inner_texts() == ["17.04 Kabupaten Kaur, Bengkulu"]
+    assert await page.get_by_test_id("regency").is_disabled()
+    await show_month(page, "2026-03")
+    assert await texts(page, "total-covered") == ["7.130"]
+    assert await texts(page, "total-paid") == ["Rp119.784.000"]
+    assert await page.get_by_test_id("district-row").count() == 15
+    # Its monitoring table: its own row only.
+    rows = page.get_by_test_id("monitoring-row")
+    assert [await rows.nth(i).get_attribute("data-region") for i in range(await rows.count())] == [
+        "17.04"
+    ]
+    assert visit.elsewhere == [] and visit.errors == []
     await page.context.close()
 
 

@@ -193,7 +193,8 @@
     const top = await api("/coverage");
     const select = $("province");
     select.replaceChildren();
-    if (top.level === "country") {
+    scoped = top.level !== "country";
+    if (!scoped) {
       select.append(option("", "Indonesia (all provinces)"));
       for (const row of top.breakdown) select.append(option(row.region, `${row.region} ${row.name}`));
     } else {
@@ -214,6 +215,10 @@
     const answer = await api("/coverage", { region: province });
     if (answer && answer.level === "province") {
       for (const row of answer.breakdown) select.append(option(row.region, `${row.region} ${row.name}`));
+    } else {
+      // A key scoped to a regency: the regency is the region, there is nothing to pick.
+      select.replaceChildren(option("", "—"));
+      select.disabled = true;
     }
     if (wanted && wanted.length > 2 && [...select.options].some((o) => o.value === wanted)) {
       select.value = wanted;
@@ -475,17 +480,17 @@
     ];
   }
 
-  function drawMonitoring(province, provinceName, answer) {
-    setText("monitoring-province", province ? `${provinceName} (${province})` : NONE);
+  function drawMonitoring(asked, answer) {
+    const data = answer.body;
+    setText("monitoring-province", data?.province ? `${data.province_name} (${data.province})` : NONE);
     const body = q('[data-testid="monitoring-rows"]');
     const foot = q('[data-testid="monitoring-totals"]');
     body.replaceChildren();
     foot.replaceChildren();
-    if (!province) {
+    if (!asked) {
       setText("monitoring-note", "Pick a province to see its regencies side by side.");
       return;
     }
-    const data = answer.body;
     const rows = data && data.rows;
     if (!Array.isArray(rows)) {
       setText("monitoring-note", answer.error
@@ -546,11 +551,14 @@
   }
 
   let shown = null; // what the figures on the page are of
+  let scoped = false; // the key sees one region only (a sponsor's)
   let drawn = ""; // the answers they were drawn from
 
+  /** The monitoring table's query: the province of the region shown (a key scoped to a
+   *  regency: its own region, which the service picks when no province is named). */
   function monitoringParams(want) {
     return {
-      province: want.region.slice(0, 2),
+      province: scoped ? "" : want.region.slice(0, 2),
       year: (want.mode === "month" ? want.month : want.to).slice(0, 4),
       ...(want.mode === "month" ? { period: want.month } : {}),
     };
@@ -563,7 +571,7 @@
     if (!quiet) status("loading", "Reading the figures…");
     const region = { region: want.region };
     const monthly = { region: want.region, from: want.chartFrom, to: want.chartTo, by: "month" };
-    const province = want.region.slice(0, 2);
+    const withMonitoring = scoped || want.region !== "";
     try {
       const [cov, contrib, benefits, covM, conM, benM, monitoring, freshness] = await Promise.all([
         api("/coverage", { ...region, ...want.params }),
@@ -572,7 +580,7 @@
         optional("/coverage", monthly),
         optional("/contributions", monthly),
         optional("/benefits", monthly),
-        province ? optional("/monitoring", monitoringParams(want)) : Promise.resolve({ body: null }),
+        withMonitoring ? optional("/monitoring", monitoringParams(want)) : Promise.resolve({ body: null }),
         optional("/freshness"),
       ]);
       if (mine !== run) return;
@@ -583,8 +591,7 @@
       drawTotals(want, cov, contrib, benefits);
       drawAreas(want, cov, contrib);
       drawMonths(want, covM.body, conM.body, benM.body, about(cov, want) ? cov.target : null);
-      const provinceName = [...$("province").options].find((o) => o.value === province)?.text.slice(3) || province;
-      drawMonitoring(province, provinceName, monitoring);
+      drawMonitoring(withMonitoring, monitoring);
       const partial = [cov, contrib, benefits].some((b) => !about(b, want));
       shown = want;
       $("monitoring-csv").disabled = $("monitoring-print").disabled = !monitoring.body;
