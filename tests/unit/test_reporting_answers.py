@@ -3,6 +3,7 @@ same kind of key is built once a second, whoever asks it how often."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -87,3 +88,37 @@ async def test_another_role_or_scope_is_another_answer() -> None:
 async def test_zero_seconds_keeps_nothing() -> None:
     client = client_of(app_with(0.0, Clock())[0])
     assert [await get(client) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_fifty_asking_at_once_wait_for_one_build() -> None:
+    cache = AnswerCache(1.0, now=Clock())
+    started = asyncio.Event()
+    release = asyncio.Event()
+    builds = 0
+
+    async def build() -> BaseModel:
+        nonlocal builds
+        builds += 1
+        started.set()
+        await release.wait()
+        return Body(region="17.04", built=builds)
+
+    waiting = [asyncio.create_task(cache.fetch(("q",), build)) for _ in range(50)]
+    await started.wait()
+    await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(*waiting)
+    assert builds == 1 and {a.body["built"] for a in answers} == {1}
+
+
+async def test_a_build_that_fails_fails_its_waiters_and_is_not_kept() -> None:
+    cache = AnswerCache(1.0, now=Clock())
+
+    async def refused() -> BaseModel:
+        raise PermissionError("region 64 is outside the key's scope")
+
+    results = await asyncio.gather(
+        *(cache.fetch(("q",), refused) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, PermissionError) for r in results)
+    assert cache.get(("q",)) is None

@@ -5,6 +5,7 @@ gets a bodiless 304 while nothing changed."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -288,7 +289,8 @@ class AnswerCache:
     and the asker's role and region scope (what the handlers' access checks depend on): fifty
     dashboards polling the same region cost the store one read of it a second, not fifty. An
     answer is at most ``seconds`` older than the counters; its ``as_of`` says how old they are.
-    Refusals (401, 403, 422) are never kept."""
+    Refusals (401, 403, 422) are never kept. Requests asking what is being built already wait
+    for that build (one flight), so the second an answer expires does not start fifty."""
 
     #: Answers kept at most; beyond it the cache starts again.
     LIMIT = 10_000
@@ -297,10 +299,30 @@ class AnswerCache:
         self.seconds = seconds
         self._now = now
         self._answers: dict[tuple[Any, ...], _Answer] = {}
+        self._building: dict[tuple[Any, ...], asyncio.Future[_Answer]] = {}
 
     def get(self, key: tuple[Any, ...]) -> _Answer | None:
         found = self._answers.get(key)
         return found if found is not None and found.until > self._now() else None
+
+    async def fetch(
+        self, key: tuple[Any, ...], build: Callable[[], Awaitable[BaseModel]]
+    ) -> _Answer:
+        """The answer kept, or the one being built, or a new one."""
+        kept = self.get(key)
+        if kept is not None:
+            return kept
+        flight = self._building.get(key)
+        if flight is None:
+
+            async def make() -> _Answer:
+                return self.put(key, (await build()).model_dump(mode="json", by_alias=True))
+
+            flight = asyncio.ensure_future(make())
+            self._building[key] = flight
+            flight.add_done_callback(lambda _: self._building.pop(key, None))
+        # Shielded: a waiter that goes away (client disconnected) leaves the build to the rest.
+        return await asyncio.shield(flight)
 
     def put(self, key: tuple[Any, ...], body: dict[str, Any]) -> _Answer:
         kept = _Answer(body, self._now() + self.seconds)
@@ -323,15 +345,15 @@ async def answer(
     """The answer ``build`` makes (or the one kept for this question and asker, see
     ``AnswerCache``), sent under its ETag."""
     cache: AnswerCache = request.app.state.answers
-    key = (
-        request.url.path,
-        tuple(sorted(request.query_params.multi_items())),
-        who.role.value,
-        who.region_scope,
+    kept = await cache.fetch(
+        (
+            request.url.path,
+            tuple(sorted(request.query_params.multi_items())),
+            who.role.value,
+            who.region_scope,
+        ),
+        build,
     )
-    kept = cache.get(key)
-    if kept is None:
-        kept = cache.put(key, (await build()).model_dump(mode="json", by_alias=True))
     return send(request, kept, fmt, figures=figures, name=name)
 
 
