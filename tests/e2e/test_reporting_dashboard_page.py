@@ -191,8 +191,11 @@ class Visit:
         await show_month(page, "2026-03")
         return page
 
-    async def start(self, browser: Any, viewport: dict[str, int], key: str) -> Any:
-        """The page with the key entered and its first figures shown."""
+    async def start(
+        self, browser: Any, viewport: dict[str, int], key: str, state: str = "ready"
+    ) -> Any:
+        """The page with the key entered and its first figures shown (or, for a key refused,
+        the key asked for again)."""
         context = await browser.new_context(viewport=viewport, locale="id-ID")
 
         async def route(route: Any) -> None:
@@ -214,7 +217,7 @@ class Visit:
         await page.goto(f"http://{self.origin}/dashboard")
         await page.get_by_test_id("api-key").fill(key)
         await page.get_by_test_id("key-submit").click()
-        await page.wait_for_selector('body[data-state="ready"]')
+        await page.wait_for_selector(f'body[data-state="{state}"]')
         return page
 
 
@@ -460,7 +463,14 @@ async def test_a_sponsor_key_of_kaur_sees_kaur_alone(browser: Any, service: str,
 
         await eventually(status, lambda code: code == 200, timeout=30)
     visit = Visit(service)
-    page = await visit.start(browser, PHONE, sponsor)
+    # A key the service does not know: asked for again, with the reason.
+    page = await visit.start(browser, PHONE, "bpu_not-a-key", state="key")
+    assert await texts(page, "key-error") == ["This key is not known to the service."]
+    assert [e for e in visit.errors if "401" not in e] == []
+    visit.errors.clear()
+    await page.get_by_test_id("api-key").fill(sponsor)
+    await page.get_by_test_id("key-submit").click()
+    await page.wait_for_selector('body[data-state="ready"]')
     province = page.get_by_test_id("province")
     assert await province.locator("option").all_inner_texts() == ["17.04 Kabupaten Kaur, Bengkulu"]
     assert await page.get_by_test_id("regency").is_disabled()
