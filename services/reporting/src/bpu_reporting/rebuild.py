@@ -239,6 +239,7 @@ class Replay:
     event_types: Mapping[str, type[Event]]  # by topic as on the broker
     batch_size: int = BATCH_SIZE
     attempts: int = 5
+    backoff: float = 0.2  # seconds before the second attempt, doubling after
     read: int = 0
     applied: int = 0
     skipped: int = 0
@@ -272,7 +273,7 @@ class Replay:
             except TRANSIENT_STORE_ERRORS:
                 if attempt == self.attempts:
                     raise
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             except Exception:
                 break
         for event in events:  # the batch keeps failing: find the events that cannot succeed

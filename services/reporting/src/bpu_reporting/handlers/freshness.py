@@ -4,6 +4,7 @@ counted; whether a rebuild is running."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +17,10 @@ from bpu_reporting.rebuild import consumer_lag, facts_waiting, projected_topics,
 from bpu_shared.auth import Principal, Role
 from bpu_shared.kafka_clients import AdminError
 
-#: Seconds a lag reading serves: it opens two broker clients, and dashboards poll.
+#: Seconds a lag reading serves: it opens a broker client, and dashboards poll.
 LAG_FRESH_FOR = 2.0
+#: Seconds /freshness waits for the broker before answering without the lag.
+LAG_TIMEOUT = 3.0
 _lag_read: dict[str, tuple[float, dict[str, int]]] = {}
 
 
@@ -56,7 +59,12 @@ async def freshness(q: GetFreshness, principal: Principal, deps: Reporting) -> F
     lag: dict[str, int] | None = None
     lag_error = None
     try:
-        lag = await _lag(settings, prefix + settings.service_name, [prefix + t for t in kinds])
+        lag = await asyncio.wait_for(
+            _lag(settings, prefix + settings.service_name, [prefix + t for t in kinds]),
+            LAG_TIMEOUT,
+        )
+    except TimeoutError:
+        lag_error = f"the broker did not answer within {LAG_TIMEOUT:.0f} s"
     except (AdminError, KafkaError, OSError) as error:
         lag_error = f"{type(error).__name__}: {error}"
     rows = []
