@@ -87,16 +87,22 @@
     return sessionStorage.getItem(KEY) || "";
   }
 
+  /** path?params on this page's origin, the empty parameters left out. */
+  function address(path, params) {
+    const url = new URL(path, window.location.origin);
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+    }
+    return url;
+  }
+
   // Each answer kept under its ETag: asked again (Show, the 30 s poll) with If-None-Match, the
   // service answers 304 with no body while nothing changed, and the kept answer is used.
   const tagged = new Map();
 
   /** GET path?params with the key; null when the service has no such route (older service). */
   async function api(path, params = {}) {
-    const url = new URL(path, window.location.origin);
-    for (const [k, v] of Object.entries(params)) {
-      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-    }
+    const url = address(path, params);
     const headers = { Authorization: `Bearer ${key()}`, Accept: "application/json" };
     const known = tagged.get(url.href);
     if (known) headers["If-None-Match"] = known.etag;
@@ -118,10 +124,7 @@
   /** An answer saved as a file (CSV, the print page): fetched with the key, handed to the
    *  browser as a download under the name the service gives it. */
   async function download(path, params, fallbackName) {
-    const url = new URL(path, window.location.origin);
-    for (const [k, v] of Object.entries(params)) {
-      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-    }
+    const url = address(path, params);
     try {
       const answer = await fetch(url, { headers: { Authorization: `Bearer ${key()}` } });
       if (answer.status === 401) return askForKey("This key is not known to the service.");
@@ -178,7 +181,6 @@
   function byMonth(body) {
     return body && body.breakdown_level === "month" ? body.breakdown : null;
   }
-
 
   // ---- the region pickers ------------------------------------------------------------------
 
