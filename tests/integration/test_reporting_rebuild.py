@@ -13,13 +13,20 @@ from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bpu_reporting.handlers import EVENT_HANDLERS
 from bpu_reporting.rebuild import (
     NEVER_DROPPED,
+    REBUILD_ID,
+    REBUILD_LEASE,
+    REBUILDS,
     Replay,
     _count_all,
+    _Leases,
     projected_topics,
     projection_collections,
+    rebuild_status,
 )
 from bpu_reporting.store import ReportingRepository
 from bpu_shared.clock import FixedClock
@@ -39,6 +46,8 @@ from bpu_shared.events import (
     WaitingListReason,
     WorkerWaitlisted,
 )
+from bpu_shared.kafka_clients import AdminError
+from bpu_shared.messaging.lease import Lease
 from bpu_shared.service_layer.bus import bootstrap
 from tests.harness import village_in
 from tests.integration.test_reporting_projections import repository_of
@@ -259,3 +268,55 @@ async def test_the_collections_dropped_are_the_repositorys_projections_never_adm
         assert {tally.facts.name, tally.inbox.name, tally.counters.name} <= names
     # The API keys' topics are not replayed: the keys are kept, not rebuilt.
     assert ApiKeyIssued.TOPIC not in projected_topics()
+
+
+async def test_the_rebuild_pauses_the_live_tallies_until_it_gives_their_leases_back(mongo_db):
+    """The live service's tallies hold their leases; the rebuild takes them (a second rebuild
+    is refused meanwhile): facts the live consumers record wait, uncounted, until the leases
+    are given back, and the live tallies count them then."""
+    live = repository_of(mongo_db, "live", ttl=0.6)
+    await live.ensure_indexes()
+    for tally in live.tallies:
+        assert await tally.run_once() == 0  # each holds its lease now
+    building = repository_of(mongo_db, "rebuild", ttl=0.6)
+    leases = _Leases(
+        Lease(mongo_db["leases"], REBUILD_LEASE, "rebuild", ttl=0.6),
+        [t.lease for t in building.tallies],
+    )
+    await leases.take()
+    try:
+        other = _Leases(Lease(mongo_db["leases"], REBUILD_LEASE, "another", ttl=0.6), [])
+        with pytest.raises(AdminError, match="a rebuild is running already"):
+            await other.take()
+        replay = Replay(bus_on(live), projected_topics())
+        await replay_all(replay, all_events())
+        assert [await tally.run_once() for tally in live.tallies] == [0] * len(live.tallies)
+        assert await mongo_db["coverage_counters"].find_one({}) is None
+        assert await live.invoice_tally.inbox.find_one({}) is not None
+    finally:
+        await leases.release()
+    assert sum([await tally.run_once() for tally in live.tallies]) > 0
+    counters = await mongo_db["coverage_counters"].find({}).to_list()
+    counted = {doc["_id"]: doc for doc in counters}
+    for cid, figures in nonzero(expected_counters(all_events())).items():
+        assert {name: counted[cid].get(name) for name in figures} == figures, cid
+
+
+async def replay_all(replay: Replay, events: Sequence[Event]) -> None:
+    for event in events:
+        await replay.add(event.TOPIC, event.to_wire())
+    await replay.flush()
+
+
+async def test_a_rebuild_whose_process_died_is_not_running(mongo_db):
+    """The state says running while its process holds the rebuild lease, not after."""
+    lease = Lease(mongo_db["leases"], REBUILD_LEASE, "rebuild-1", ttl=0.6)
+    assert await lease.acquire()
+    await mongo_db[REBUILDS].insert_one(
+        {"_id": REBUILD_ID, "running": True, "owner": "rebuild-1", "phase": "replaying"}
+    )
+    assert (await rebuild_status(mongo_db))["running"] is True
+    await mongo_db["leases"].update_one({"_id": REBUILD_LEASE}, {"$set": {"expires": 0.0}})
+    status = await rebuild_status(mongo_db)
+    assert status["running"] is False and status["phase"] == "replaying"
+    assert status["outcome"] == "stopped before the end (its process died)"
