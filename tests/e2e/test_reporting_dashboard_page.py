@@ -1,11 +1,13 @@
 """The dashboard page in a real browser: Debian's chromium, driven by Playwright, against the
 reporting service run as operators run it (its own process, on the embedded broker and store)
-after Kaur's March (7,130 workers over its 15 districts, invoiced and paid Rp119,784,000) and
-the claims were published. At a phone's width and a desk's, the page asks for a dashboard key,
+after Kaur's March (7,130 workers over its 15 districts, invoiced and paid Rp119,784,000), the
+claims, Kaur's programmes, enrolments and waiting list were published and targets set (70% of a
+workforce per district). At a phone's width and a desk's, the page asks for a dashboard key,
 Kaur (17.04) and March 2026 are picked, and every figure it shows is the API's own: 7,130
-covered, 15 district rows and bars, Rp119.784.000 paid. Nothing leaves the service's origin
-(every request the browser makes is recorded; one to another host fails the test), and the
-browser reports no error (the page's Content-Security-Policy would report a stray URL).
+covered against 7,770, 15 district rows and bars, Rp119.784.000 paid, the months, the monitoring
+table, a range, "as of". A sponsor key of Kaur sees Kaur alone. Nothing leaves the service's
+origin (every request the browser makes is recorded; one to another host fails the test), and
+the browser reports no error (the page's Content-Security-Policy would report a stray URL).
 
 ``UPDATE_SCREENSHOT=1`` saves the desk-width page to docs/dashboard.png (the README's picture);
 otherwise no tracked file is written. Without /usr/bin/chromium the module is skipped, unless
