@@ -392,6 +392,7 @@
           },
         },
         scales: {
+          x: { ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 8 } },
           y: {
             beginAtZero: true,
             ticks: { callback: (v) => (money ? shortRupiah(v) : group(v)) },
