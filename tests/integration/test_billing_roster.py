@@ -318,3 +318,34 @@ async def test_the_budgets_monthly_cost_is_what_the_run_bills(deps, mongo_db):
     lines = {line.worker_id: line for line in await deps.repository.lines_of(invoice["_id"])}
     assert lines["WK-00005"].income == 2_500_000
     assert "WK-00007" not in lines  # ended with October
+
+
+@pytest.mark.parametrize("backwards", [False, True], ids=["in order", "backwards"])
+async def test_a_change_within_the_second_of_the_opening_is_kept(deps, mongo_db, backwards):
+    """The newer-only write compares the events' microseconds, not their ISO times (which the
+    embedded store orders only to the second): a quota raised 300 ms after the programme opened
+    stays, whichever of the two events arrives first."""
+    opened = ProgrammeOpened.create(
+        ProgrammeOpenedPayload(**terms()), producer="t", occurred_at=T0 + timedelta(seconds=1)
+    )
+    raised = ProgrammeChanged.create(
+        ProgrammeChangedPayload(**terms(quota=2000), changed=["quota"]),
+        producer="t",
+        occurred_at=T0 + timedelta(seconds=1, milliseconds=300),
+    )
+    for event in [raised, opened] if backwards else [opened, raised]:
+        await apply(deps, [event], 1)
+    programme = await deps.repository.programme_doc(PROGRAMME)
+    assert programme["quota"] == 2000
+
+
+async def test_a_programme_stored_before_the_order_field_takes_a_newer_event(deps, mongo_db):
+    """A programme document written by the earlier code (an ISO ``as_of``, no order field) is
+    compared by its ISO time once, then carries the order."""
+    old = {**terms(), "as_of": T0.isoformat()}
+    await mongo_db[PROGRAMMES].insert_one({"_id": PROGRAMME, **old})
+    await apply(deps, programme_events()[1:2], 1)  # the change, a day later
+    stored = await mongo_db[PROGRAMMES].find_one({"_id": PROGRAMME})
+    assert stored["quota"] == 2000 and stored["as_of_order"] > "0"
+    await apply(deps, programme_events()[:1], 1)  # the older opening again: nothing changes
+    assert (await mongo_db[PROGRAMMES].find_one({"_id": PROGRAMME}))["quota"] == 2000

@@ -1807,10 +1807,10 @@ async def test_gridfs_upload_date_is_a_datetime(mongo_db):
 
 @nx_defect("a string shaped like an ISO time compares as a time to the whole second")
 async def test_iso_time_strings_compare_under_a_second(mongo_db):
-    """``bpu_shared.store.set_if_newer`` guards with ``{"as_of": {"$lt": <ISO string>}}``: on
-    the embedded store two times within one second never compare, so of two events of one
-    second the first written stays, whichever is newer (a replay in another order keeps
-    another one)."""
+    """So ``bpu_shared.store.set_if_newer`` guards on ``as_of_order`` (``event_order``:
+    microseconds since 1970 as digits), not ``{"as_of": {"$lt": <ISO string>}}``: on the
+    embedded store two ISO times within one second never compare, and of two events of one
+    second the first written would stay, whichever is newer."""
     coll = mongo_db.times
     await coll.insert_one({"_id": 1, "as_of": "2026-11-24T01:39:01.537700+00:00"})
     assert await ids(coll, {"as_of": {"$lt": "2026-11-24T01:39:02.000000+00:00"}}) == [1]
@@ -1819,7 +1819,8 @@ async def test_iso_time_strings_compare_under_a_second(mongo_db):
 
 @nx_defect("a replacement upsert takes no _id from the filter: it makes an ObjectId")
 async def test_replacement_upsert_takes_the_id_of_the_filter(mongo_db):
-    """So reporting's targets (``store/targets.py``) put the id in the replacement too."""
+    """So reporting's targets (``store/targets.py``) and the rebuild's state document put the
+    id in the replacement too."""
     from pymongo import ReplaceOne
 
     await mongo_db.c.bulk_write([ReplaceOne({"_id": "17|2026"}, {"n": 1}, upsert=True)])
@@ -1838,11 +1839,3 @@ async def test_replacement_upsert_with_the_id_in_the_replacement_keeps_it(mongo_
         ("17.04|2026", 3),
         ("17|2026", 2),
     ]
-
-
-@nx_defect("replace_one with upsert gives the new document an ObjectId, not the filter's _id")
-async def test_replace_one_upsert_takes_the_filters_id(mongo_db):
-    """So the rebuild's state document names its ``_id`` in the replacement too."""
-    coll = mongo_db.replaced
-    await coll.replace_one({"_id": "reporting"}, {"running": True}, upsert=True)
-    assert await ids(coll, {}) == ["reporting"]

@@ -5,6 +5,7 @@ claims' cover view): each idempotent, so an event applied again leaves the same 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne
@@ -71,18 +72,52 @@ async def insert_new(coll: AsyncCollection[Any], docs: Sequence[Mapping[str, Any
     return set()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The field ``set_if_newer`` compares: ``as_of`` as ``event_order`` writes it.
+ORDER_FIELD = "as_of_order"
+
+
+def event_order(occurred_at: datetime | str, event_id: str = "") -> str:
+    """An event's place in time as a string that sorts as the events happened: microseconds
+    since 1970, zero-padded to 20 digits, then ``|`` and the event id when given (two events of
+    one microsecond). Not the ISO time: the embedded store compares ISO-shaped strings as times
+    to the whole second, so of two events of one second the first written would stay
+    (tests/integration/test_store_conformance.py)."""
+    when = occurred_at if isinstance(occurred_at, datetime) else datetime.fromisoformat(occurred_at)
+    micros = (when - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:020d}|{event_id}" if event_id else f"{micros:020d}"
+
+
+def _order_of(as_of: Any) -> str:
+    """``as_of`` as ``event_order`` writes it: an ISO time converted, anything else (an order
+    string already) as it is."""
+    try:
+        return event_order(str(as_of))
+    except ValueError:
+        return str(as_of)
+
+
 async def set_if_newer(coll: AsyncCollection[Any], doc_id: str, fields: Mapping[str, Any]) -> bool:
-    """``fields`` (with the event's ``as_of``, an ISO string) set on the document unless a newer
-    event was applied to it (an ``as_of`` guard in the filter); a document not stored yet is
-    inserted. False when it was not changed (stored, and as new as this event or newer, or
-    stored without an ``as_of``: that is the caller's to judge)."""
+    """``fields`` (with the event's ``as_of``: its ISO time, or an ``event_order`` string) set
+    on the document unless a newer event was applied to it (a guard in the filter on
+    ``as_of_order``, the microseconds of ``as_of``: the embedded store cannot order two ISO
+    times of one second); a document not stored yet is inserted. False when it was not changed
+    (stored, and as new as this event or newer, or stored without an ``as_of``: that is the
+    caller's to judge). Documents written before ``as_of_order`` existed are compared by their
+    ISO ``as_of`` once, and carry the order from then on."""
+    order = _order_of(fields["as_of"])
+    doc = {**fields, ORDER_FIELD: order}
+    result = await coll.update_one({"_id": doc_id, ORDER_FIELD: {"$lt": order}}, {"$set": doc})
+    if result.matched_count:
+        return True
     result = await coll.update_one(
-        {"_id": doc_id, "as_of": {"$lt": fields["as_of"]}}, {"$set": dict(fields)}
+        {"_id": doc_id, ORDER_FIELD: {"$exists": False}, "as_of": {"$lt": fields["as_of"]}},
+        {"$set": doc},
     )
     if result.matched_count:
         return True
     try:
-        await coll.insert_one({"_id": doc_id, **fields})
+        await coll.insert_one({"_id": doc_id, **doc})
         return True
     except DuplicateKeyError:
         return False

@@ -6,28 +6,20 @@ offsets or a change arriving before its opening leaves the same document."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bpu_reporting.handlers.base import Reporting, provenance
 from bpu_reporting.store.programmes import PROGRAMME_FIELDS
 from bpu_shared.enrolments import as_of
 from bpu_shared.events import ProgrammeChanged, ProgrammeClosed, ProgrammeOpened
+from bpu_shared.store import event_order
 
 ProgrammeEvent = ProgrammeOpened | ProgrammeChanged | ProgrammeClosed
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def event_order(event: ProgrammeEvent) -> str:
-    """The event's place in time as a string that sorts as the events happened: microseconds
-    since 1970, zero-padded, then the event id. Not the ISO time: the embedded store compares
-    ISO-shaped strings as times to the whole second, so a change made within the second its
-    programme was opened would never count as newer (tests/integration/
-    test_store_conformance.py)."""
-    micros = (event.occurred_at - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros:020d}|{event.event_id}"
+def programme_order(event: ProgrammeEvent) -> str:
+    """The event's place in time (``bpu_shared.store.event_order``: microseconds, then id)."""
+    return event_order(event.occurred_at, str(event.event_id))
 
 
 def programme_writes(events: Sequence[ProgrammeEvent]) -> list[tuple[str, dict[str, Any]]]:
@@ -40,7 +32,7 @@ def programme_writes(events: Sequence[ProgrammeEvent]) -> list[tuple[str, dict[s
         writes.append(
             (
                 event.payload.programme_id,
-                {**kept, "occurred_at": as_of(event), "as_of": event_order(event)},
+                {**kept, "occurred_at": as_of(event), "as_of": programme_order(event)},
             )
         )
     return writes

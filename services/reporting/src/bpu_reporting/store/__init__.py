@@ -6,7 +6,7 @@ tallies store and count them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -27,7 +27,7 @@ from bpu_reporting.store.programmes import PROGRAMMES, ProgrammeStore
 from bpu_reporting.store.targets import TARGETS, TargetStore
 from bpu_shared.messaging.exactly_once import TALLY_FIELD, WAITING, Facts, Tally
 from bpu_shared.service import Repository, Runtime
-from bpu_shared.store import set_if_newer
+from bpu_shared.store import event_order, set_if_newer
 
 COVERED_WORKERS, PAID_CLAIMS = "covered_workers", "paid_claims"
 CLAIM_STEP_FACTS, INVOICES, PAYMENTS, LAPSES = (
@@ -156,7 +156,7 @@ class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository)
             topic, at = fact.get("topic"), fact.get("occurred_at")
             if not topic or not at:
                 continue
-            key = _event_order(str(at), str(fact["event_id"]))
+            key = event_order(str(at), str(fact["event_id"]))
             if str(topic) not in newest or key > newest[str(topic)][0]:
                 newest[str(topic)] = (key, fact)
         for topic, (key, fact) in newest.items():
@@ -182,17 +182,6 @@ class ReportingRepository(CounterReads, ProgrammeStore, TargetStore, Repository)
             }
             async for doc in self.projection_state.find({})
         }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _event_order(occurred_at: str, event_id: str) -> str:
-    """An event's place in time as a string that sorts as the events do: microseconds since
-    1970, zero-padded, then the event id (the store compares ISO-shaped strings as times to the
-    whole second only: two events of one second would never compare)."""
-    micros = (datetime.fromisoformat(occurred_at) - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros:020d}|{event_id}"
 
 
 __all__ = [
