@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bpu_reporting.api import router
 from bpu_reporting.api.common import AnswerCache
@@ -24,12 +24,19 @@ class ReportingSettings(ServiceSettings):
         description="A targets CSV loaded at start (deploy/targets/bengkulu-2026.csv); what an "
         "operator set since through the API stays",
     )
+
     dashboard_cache_seconds: float = Field(
         1.0,
         ge=0,
         description="How long an answer of /coverage, /contributions and /benefits is kept for "
         "the same question and asker (0: never); its as_of says how old the counters are",
     )
+
+    @field_validator("targets_file", mode="before")
+    @classmethod
+    def _no_file(cls, value: object) -> object:
+        """An empty ``TARGETS_FILE`` (compose passes one when .env sets none) is no file."""
+        return None if value == "" else value
 
 
 def build_app(settings: ReportingSettings) -> FastAPI:
