@@ -67,9 +67,13 @@ async def test_the_same_question_is_built_once_while_kept_then_again() -> None:
         "/coverage", params={"region": "17.04"}, headers={"If-None-Match": tag}
     )
     assert unchanged.status_code == 304
-    clock.t += 1.01
+    clock.t += 1.01  # stale: sent once more while the new answer is built beside
+    assert await get(client, region="17.04") == 1
+    await asyncio.sleep(0)
     again = await client.get("/coverage", params={"region": "17.04"})
     assert again.json()["built"] == 3 and again.headers["etag"] != tag
+    clock.t += 2.01  # stale for longer than a second more: the asker waits for a new build
+    assert await get(client, region="17.04") == 4
 
 
 async def test_another_role_or_scope_is_another_answer() -> None:
@@ -112,7 +116,8 @@ async def test_fifty_asking_at_once_wait_for_one_build() -> None:
 
 
 async def test_a_build_that_fails_fails_its_waiters_and_is_not_kept() -> None:
-    cache = AnswerCache(1.0, now=Clock())
+    clock = Clock()
+    cache = AnswerCache(1.0, now=clock)
 
     async def refused() -> BaseModel:
         raise PermissionError("region 64 is outside the key's scope")
@@ -122,3 +127,18 @@ async def test_a_build_that_fails_fails_its_waiters_and_is_not_kept() -> None:
     )
     assert all(isinstance(r, PermissionError) for r in results)
     assert cache.get(("q",)) is None
+
+    # A stale answer is sent while its rebuild fails (the store is away), then no longer.
+    async def kaur() -> BaseModel:
+        return Body(region="17.04", built=1)
+
+    await cache.fetch(("q",), kaur)
+    clock.t += 1.5
+    assert (await cache.fetch(("q",), refused)).body["built"] == 1
+    await asyncio.sleep(0)
+    clock.t += 1.0
+    try:
+        await cache.fetch(("q",), refused)
+        raise AssertionError("a stale answer older than twice its time was sent")
+    except PermissionError:
+        pass

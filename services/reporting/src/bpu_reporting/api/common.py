@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from bpu_shared.errors import InvalidInput
 from bpu_shared.http import problem_responses
 from bpu_shared.month import PATTERN, Month
 from bpu_shared.regions import RegionCode
+
+log = logging.getLogger(__name__)
 
 RegionQuery = Annotated[
     RegionCode | None,
@@ -287,10 +290,14 @@ class _Answer:
 class AnswerCache:
     """Answers kept for ``seconds`` (the ``DASHBOARD_CACHE_SECONDS`` setting), by path, query
     and the asker's role and region scope (what the handlers' access checks depend on): fifty
-    dashboards polling the same region cost the store one read of it a second, not fifty. An
-    answer is at most ``seconds`` older than the counters; its ``as_of`` says how old they are.
-    Refusals (401, 403, 422) are never kept. Requests asking what is being built already wait
-    for that build (one flight), so the second an answer expires does not start fifty."""
+    dashboards polling the same region cost the store one read of it a second, not fifty.
+    Refusals (401, 403, 422) are never kept.
+
+    Requests asking what is being built already wait for that build (one flight). An answer
+    past its ``seconds`` is still sent, for at most ``seconds`` more, while one build of the
+    new one runs beside (stale while revalidating): no request waits for a build while the
+    question is asked at least every ``seconds``. So an answer is at most twice ``seconds`` (and
+    one build) older than the counters; its ``as_of`` says how old they are."""
 
     #: Answers kept at most; beyond it the cache starts again.
     LIMIT = 10_000
@@ -302,27 +309,46 @@ class AnswerCache:
         self._building: dict[tuple[Any, ...], asyncio.Future[_Answer]] = {}
 
     def get(self, key: tuple[Any, ...]) -> _Answer | None:
+        """The answer kept and still fresh."""
         found = self._answers.get(key)
         return found if found is not None and found.until > self._now() else None
 
     async def fetch(
         self, key: tuple[Any, ...], build: Callable[[], Awaitable[BaseModel]]
     ) -> _Answer:
-        """The answer kept, or the one being built, or a new one."""
-        kept = self.get(key)
-        if kept is not None:
+        """The answer kept (fresh, or stale while a new one is built), or the one being built,
+        or a new one."""
+        kept = self._answers.get(key)
+        now = self._now()
+        if kept is not None and kept.until > now:
             return kept
         flight = self._building.get(key)
-        if flight is None:
-
-            async def make() -> _Answer:
-                return self.put(key, (await build()).model_dump(mode="json", by_alias=True))
-
-            flight = asyncio.ensure_future(make())
-            self._building[key] = flight
-            flight.add_done_callback(lambda _: self._building.pop(key, None))
+        if flight is None or flight.done():  # done: its answer is the stale one (or failed)
+            flight = self._fly(key, build)
+        if kept is not None and kept.until + self.seconds > now:
+            return kept
         # Shielded: a waiter that goes away (client disconnected) leaves the build to the rest.
         return await asyncio.shield(flight)
+
+    def _fly(
+        self, key: tuple[Any, ...], build: Callable[[], Awaitable[BaseModel]]
+    ) -> asyncio.Future[_Answer]:
+        async def make() -> _Answer:
+            return self.put(key, (await build()).model_dump(mode="json", by_alias=True))
+
+        flight = asyncio.ensure_future(make())
+        self._building[key] = flight
+
+        def landed(done: asyncio.Future[_Answer]) -> None:
+            if self._building.get(key) is done:
+                del self._building[key]
+            if not done.cancelled() and done.exception() is not None:
+                # Its waiters get the error; a build no one waited for (a stale answer was
+                # sent) is only logged.
+                log.debug("answer %s not rebuilt: %s", key, done.exception())
+
+        flight.add_done_callback(landed)
+        return flight
 
     def put(self, key: tuple[Any, ...], body: dict[str, Any]) -> _Answer:
         kept = _Answer(body, self._now() + self.seconds)
