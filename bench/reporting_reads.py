@@ -39,6 +39,7 @@ from rich.table import Table
 
 from bpu_devstack.servers import free_port
 from bpu_reporting.app import ReportingSettings, build_app
+from bpu_shared.service import freeze_heap
 
 #: The single-region queries a dashboard makes, each timed on its own.
 QUERIES = {
@@ -140,6 +141,7 @@ async def main(args: argparse.Namespace) -> None:
             check.raise_for_status()
             assert check.json()["registered_workers"] == args.workers, check.json()
 
+            await freeze_heap()  # as bpu-reporting does once started (bpu_shared.service.serve)
             port = free_port()
             server = uvicorn.Server(
                 uvicorn.Config(

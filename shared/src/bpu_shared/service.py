@@ -10,6 +10,7 @@ repository, its handler tables and its routers; ``serve`` runs it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -374,11 +375,23 @@ class Correlated:
         HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
 
 
+async def freeze_heap() -> None:
+    """Every object alive once the service has started (modules, settings, the region list,
+    the app) moved out of the cycle collector's reach (``gc.freeze``): its full collections then
+    walk only what requests and batches make. Without it a dashboard read waited now and then
+    for a collection of the whole heap: p99 of 55–78 ms where p90 was 23 ms
+    (bench/reporting_reads.py)."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app_factory: Callable[[S], FastAPI], settings: S) -> None:
     """Run one service process: logging, then uvicorn on the configured host and port."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    app = app_factory(settings)
+    app.state.runtime.on_startup(freeze_heap)
     uvicorn.run(
-        app_factory(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
