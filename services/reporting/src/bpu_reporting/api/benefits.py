@@ -8,19 +8,10 @@ from pydantic import BaseModel, Field
 
 from bpu_reporting.api.common import (
     Answer,
-    ByQuery,
-    FormatQuery,
-    FromQuery,
     Money,
-    OccupationQuery,
-    PeriodQuery,
-    ProgrammeQuery,
-    RegionQuery,
-    SponsorQuery,
-    ToQuery,
+    Report,
     answer,
     answer_fields,
-    report_query,
     responses,
 )
 from bpu_reporting.domain import (
@@ -94,15 +85,7 @@ def _benefit_figures(t: dict[str, int]) -> dict[str, object]:
 async def benefits(
     request: Request,
     who: Anyone,
-    region: RegionQuery = None,
-    period: PeriodQuery = None,
-    start: FromQuery = None,
-    to: ToQuery = None,
-    sponsor: SponsorQuery = None,
-    programme: ProgrammeQuery = None,
-    occupation: OccupationQuery = None,
-    by: ByQuery = "region",
-    format: FormatQuery = "json",
+    params: Report,
 ) -> Response:
     """The region's claims and benefits (all time, in one month: the month each step was taken,
     in Jakarta, or summed over a range of months) and its rows: the next region level
@@ -110,7 +93,7 @@ async def benefits(
     A sponsor key sees its own region only. ETag and If-None-Match: 304 while nothing changed."""
 
     async def build() -> BaseModel:
-        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        query = params.query()
         r: RegionTotals = await request.app.state.bus.handle(GetBenefits(**query), who)
         t = r.totals
         month_rows = r.breakdown_level == "month"
@@ -139,4 +122,4 @@ async def benefits(
             **_benefit_figures(t),  # type: ignore[arg-type]
         )
 
-    return await answer(request, who, build, format, figures=FIGURES, name="benefits")
+    return await answer(request, who, build, params.format, figures=FIGURES, name="benefits")

@@ -7,19 +7,10 @@ from pydantic import BaseModel, Field
 
 from bpu_reporting.api.common import (
     Answer,
-    ByQuery,
-    FormatQuery,
-    FromQuery,
     Money,
-    OccupationQuery,
-    PeriodQuery,
-    ProgrammeQuery,
-    RegionQuery,
-    SponsorQuery,
-    ToQuery,
+    Report,
     answer,
     answer_fields,
-    report_query,
     responses,
 )
 from bpu_reporting.handlers import (
@@ -83,15 +74,7 @@ def _contribution_figures(t: dict[str, int]) -> dict[str, object]:
 async def contributions(
     request: Request,
     who: Anyone,
-    region: RegionQuery = None,
-    period: PeriodQuery = None,
-    start: FromQuery = None,
-    to: ToQuery = None,
-    sponsor: SponsorQuery = None,
-    programme: ProgrammeQuery = None,
-    occupation: OccupationQuery = None,
-    by: ByQuery = "region",
-    format: FormatQuery = "json",
+    params: Report,
 ) -> Response:
     """The region's contributions (all time, for one month's invoices, or summed over a range
     of months) and its rows: the next region level (by=region) or each month (by=month), from
@@ -100,7 +83,7 @@ async def contributions(
     If-None-Match: 304 while nothing changed."""
 
     async def build() -> BaseModel:
-        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        query = params.query()
         r: RegionTotals = await request.app.state.bus.handle(GetContributions(**query), who)
         month_rows = r.breakdown_level == "month"
         return Contributions(
@@ -117,4 +100,4 @@ async def contributions(
             **_contribution_figures(r.totals),  # type: ignore[arg-type]
         )
 
-    return await answer(request, who, build, format, figures=FIGURES, name="contributions")
+    return await answer(request, who, build, params.format, figures=FIGURES, name="contributions")

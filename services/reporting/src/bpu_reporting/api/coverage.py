@@ -11,18 +11,9 @@ from pydantic import BaseModel, Field
 
 from bpu_reporting.api.common import (
     Answer,
-    ByQuery,
-    FormatQuery,
-    FromQuery,
-    OccupationQuery,
-    PeriodQuery,
-    ProgrammeQuery,
-    RegionQuery,
-    SponsorQuery,
-    ToQuery,
+    Report,
     answer,
     answer_fields,
-    report_query,
     responses,
 )
 from bpu_reporting.handlers import CoverageReport, GetCoverage
@@ -122,22 +113,14 @@ def _numbers(f: Figures) -> dict[str, Any]:
 async def coverage(
     request: Request,
     who: Anyone,
-    region: RegionQuery = None,
-    period: PeriodQuery = None,
-    start: FromQuery = None,
-    to: ToQuery = None,
-    sponsor: SponsorQuery = None,
-    programme: ProgrammeQuery = None,
-    occupation: OccupationQuery = None,
-    by: ByQuery = "region",
-    format: FormatQuery = "json",
+    params: Report,
 ) -> Response:
     """The region's coverage (all time, one month, or a range of months) and its rows: the
     next region level (by=region) or each month (by=month). A sponsor key sees its own region
     only. ETag and If-None-Match: 304 while nothing changed."""
 
     async def build() -> BaseModel:
-        query = report_query(region, period, start, to, sponsor, programme, occupation, by)
+        query = params.query()
         r: CoverageReport = await request.app.state.bus.handle(GetCoverage(**query), who)
         month_rows = r.breakdown_level == "month"
         return Coverage(
@@ -155,4 +138,4 @@ async def coverage(
             ],
         )
 
-    return await answer(request, who, build, format, figures=FIGURES, name="coverage")
+    return await answer(request, who, build, params.format, figures=FIGURES, name="coverage")
