@@ -171,7 +171,7 @@ class _TermsQuery:
         )
 
 
-def _terms_query(
+async def _terms_query(
     income: Income = 1_000_000,
     benefits: Benefits = "jkk,jkm",
     funding_source: Funding = FundingSource.APBD_REGENCY,
