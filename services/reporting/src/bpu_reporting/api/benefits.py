@@ -13,6 +13,7 @@ from bpu_reporting.api.common import (
     answer,
     answer_fields,
     responses,
+    row_place,
 )
 from bpu_reporting.domain import (
     BENEFIT_KINDS,
@@ -96,7 +97,6 @@ async def benefits(
         query = params.query()
         r: RegionTotals = await request.app.state.bus.handle(GetBenefits(**query), who)
         t = r.totals
-        month_rows = r.breakdown_level == "month"
         return Benefits(
             **answer_fields(r),
             by_programme={
@@ -112,9 +112,7 @@ async def benefits(
             by_kind={k: Money.of(t[benefit_kind_field(k)]) for k in BENEFIT_KINDS},
             breakdown=[
                 BenefitRow(
-                    region=r.view.code if month_rows else code,
-                    month=code if month_rows else None,
-                    name=name,
+                    **row_place(r, code, name),
                     **_benefit_figures(row),  # type: ignore[arg-type]
                 )
                 for code, name, row in r.breakdown

@@ -209,6 +209,17 @@ class Answer(BaseModel):
     )
 
 
+def row_place(r: Any, code: str, name: str) -> dict[str, Any]:
+    """A breakdown row's ``region``, ``month`` and ``name``: a child region's code, or the
+    region asked and the row's month when the rows are months."""
+    by_month = r.breakdown_level == "month"
+    return {
+        "region": r.view.code if by_month else code,
+        "month": code if by_month else None,
+        "name": name,
+    }
+
+
 def answer_fields(r: Any) -> dict[str, Any]:
     """``Answer``'s fields from a handler's report (``RegionTotals``, ``CoverageReport``)."""
     return {
@@ -449,5 +460,6 @@ __all__ = [
     "answer_fields",
     "month_param",
     "responses",
+    "row_place",
     "send",
 ]

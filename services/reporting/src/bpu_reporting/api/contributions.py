@@ -12,6 +12,7 @@ from bpu_reporting.api.common import (
     answer,
     answer_fields,
     responses,
+    row_place,
 )
 from bpu_reporting.handlers import (
     GetContributions,
@@ -85,14 +86,11 @@ async def contributions(
     async def build() -> BaseModel:
         query = params.query()
         r: RegionTotals = await request.app.state.bus.handle(GetContributions(**query), who)
-        month_rows = r.breakdown_level == "month"
         return Contributions(
             **answer_fields(r),
             breakdown=[
                 ContributionRow(
-                    region=r.view.code if month_rows else code,
-                    month=code if month_rows else None,
-                    name=name,
+                    **row_place(r, code, name),
                     **_contribution_figures(t),  # type: ignore[arg-type]
                 )
                 for code, name, t in r.breakdown

@@ -15,6 +15,7 @@ from bpu_reporting.api.common import (
     answer,
     answer_fields,
     responses,
+    row_place,
 )
 from bpu_reporting.handlers import CoverageReport, GetCoverage
 from bpu_reporting.handlers.coverage import CoverageFigures as Figures
@@ -122,16 +123,13 @@ async def coverage(
     async def build() -> BaseModel:
         query = params.query()
         r: CoverageReport = await request.app.state.bus.handle(GetCoverage(**query), who)
-        month_rows = r.breakdown_level == "month"
         return Coverage(
             **answer_fields(r),
             **_numbers(r),
             month=str(r.month),
             breakdown=[
                 RegionCount(
-                    region=r.view.code if month_rows else row.code,
-                    month=row.code if month_rows else None,
-                    name=row.name,
+                    **row_place(r, row.code, row.name),
                     **_numbers(row),
                 )
                 for row in r.breakdown
