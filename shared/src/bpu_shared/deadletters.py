@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bpu_shared.events import DLQ_SUFFIX
-from bpu_shared.kafka_clients import AdminError, admin_client, producer, reader
+from bpu_shared.kafka_clients import AdminError, admin_client, producer, read_ranges, reader
 from bpu_shared.settings import KafkaSettings
 
 #: Headers a dead letter carries besides its original ones (values are UTF-8 strings).
@@ -32,7 +32,6 @@ REPLAY_LINES_UP_TO = 20
 #: Records sent before waiting for the broker's acknowledgements, and between progress lines.
 REPLAY_BATCH = 1000
 #: How long reading a topic may go without progress before we give up.
-READ_STALL_SECONDS = 30.0
 
 
 def dead_letter_headers(
@@ -178,30 +177,9 @@ async def read_records(
 
     No consumer group: nothing is committed, and reading changes nothing on the broker.
     """
-    pending = {}
-    for partition, (first, stop) in reads.items():
-        if first < stop:
-            tp = TopicPartition(topic, partition)
-            consumer.seek(tp, first)
-            pending[tp] = stop
-    loop = asyncio.get_running_loop()
-    last_progress = loop.time()
-    while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=500)
-        for tp, records in batches.items():
-            for record in records:
-                if tp in pending and record.offset < pending[tp]:
-                    yield record
-        for tp in list(pending):
-            if await consumer.position(tp) >= pending[tp]:
-                del pending[tp]
-        if any(batches.values()):
-            last_progress = loop.time()
-        elif loop.time() - last_progress > READ_STALL_SECONDS:
-            where = ", ".join(f"partition {tp.partition}" for tp in pending)
-            raise AdminError(
-                f"reading {topic} made no progress for {READ_STALL_SECONDS:.0f}s ({where})"
-            )
+    ranges = {TopicPartition(topic, p): bounds for p, bounds in reads.items()}
+    async for record in read_ranges(consumer, ranges):
+        yield record
 
 
 async def list_dead_letters(

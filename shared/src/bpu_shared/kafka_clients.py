@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
@@ -24,6 +24,41 @@ C = TypeVar("C")
 
 class AdminError(Exception):
     """A failure the operator can act on; printed without a traceback, exit code 1."""
+
+
+#: Reading a range gives up after this long without a record.
+READ_STALL_SECONDS = 30.0
+
+
+async def read_ranges(
+    consumer: AIOKafkaConsumer,
+    reads: Mapping[TopicPartition, tuple[int, int]],
+    max_records: int | None = None,
+) -> AsyncIterator[ConsumerRecord]:
+    """The records of each assigned partition in ``[first, stop)``, in offset order per
+    partition, every partition at once. No consumer group: nothing is committed, and reading
+    changes nothing on the broker. Gives up (``AdminError``) when no record came for
+    ``READ_STALL_SECONDS``."""
+    pending = {tp: stop for tp, (first, stop) in reads.items() if first < stop}
+    for tp in pending:
+        consumer.seek(tp, reads[tp][0])
+    loop = asyncio.get_running_loop()
+    last_progress = loop.time()
+    while pending:
+        batches = await consumer.getmany(*pending, timeout_ms=500, max_records=max_records)
+        for tp, records in batches.items():
+            stop = pending.get(tp, 0)
+            for record in records:
+                if record.offset < stop:
+                    yield record
+        for tp in list(pending):
+            if await consumer.position(tp) >= pending[tp]:
+                del pending[tp]
+        if any(batches.values()):
+            last_progress = loop.time()
+        elif loop.time() - last_progress > READ_STALL_SECONDS:
+            where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in pending)
+            raise AdminError(f"reading made no progress for {READ_STALL_SECONDS:.0f}s ({where})")
 
 
 def admin_client(settings: KafkaSettings) -> AbstractAsyncContextManager[AIOKafkaAdminClient]:

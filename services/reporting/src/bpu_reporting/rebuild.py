@@ -54,9 +54,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bpu_reporting.store import ReportingRepository
 from bpu_shared.auth import KEY_EVENT_HANDLERS, KEYS_COLLECTION
 from bpu_shared.clock import SystemClock
-from bpu_shared.deadletters import READ_STALL_SECONDS
 from bpu_shared.events import Event
-from bpu_shared.kafka_clients import CLIENT_ID, CONNECT_TIMEOUT_SECONDS, AdminError, reader
+from bpu_shared.kafka_clients import (
+    CLIENT_ID,
+    CONNECT_TIMEOUT_SECONDS,
+    AdminError,
+    read_ranges,
+    reader,
+)
 from bpu_shared.messaging.broker import true_end_offsets
 from bpu_shared.messaging.exactly_once import Facts, Tally
 from bpu_shared.messaging.lease import LEASES_COLLECTION, Lease
@@ -198,32 +203,15 @@ async def read_all(
     reads: Mapping[TopicPartition, tuple[int, int]],
     max_records: int = BATCH_SIZE,
 ) -> AsyncIterator[ConsumerRecord]:
-    """The records of every partition in ``[first, stop)``, in offset order per partition,
-    every topic at once (one topic after another costs the embedded broker half a second
-    each). No consumer group: nothing is committed, reading changes nothing on the broker."""
-    pending = {tp: stop for tp, (first, stop) in reads.items() if first < stop}
+    """The records of every partition in ``[first, stop)``, every topic at once (one topic
+    after another costs the embedded broker half a second each): ``read_ranges`` over the
+    partitions assigned."""
+    pending = [tp for tp, (first, stop) in reads.items() if first < stop]
     if not pending:
         return
-    consumer.assign(list(pending))
-    for tp in pending:
-        consumer.seek(tp, reads[tp][0])
-    loop = asyncio.get_running_loop()
-    last_progress = loop.time()
-    while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=500, max_records=max_records)
-        for tp, records in batches.items():
-            stop = pending.get(tp, 0)
-            for record in records:
-                if record.offset < stop:
-                    yield record
-        for tp in list(pending):
-            if await consumer.position(tp) >= pending[tp]:
-                del pending[tp]
-        if any(batches.values()):
-            last_progress = loop.time()
-        elif loop.time() - last_progress > READ_STALL_SECONDS:
-            where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in pending)
-            raise AdminError(f"reading made no progress for {READ_STALL_SECONDS:.0f}s ({where})")
+    consumer.assign(pending)
+    async for record in read_ranges(consumer, reads, max_records):
+        yield record
 
 
 # -- replaying records through the handlers ------------------------------------------------------
