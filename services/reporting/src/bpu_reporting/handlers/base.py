@@ -33,6 +33,21 @@ MAX_MONTHS = 60
 DEFAULT_MONTHS = 12
 
 
+#: What a worker or waiting-list fact is counted under: its regions, its programme (and
+#: sponsor) and its occupation. Never the NIK, name or phone, which its events do not carry.
+COUNTED_UNDER = frozenset(
+    {
+        "province_code",
+        "regency_code",
+        "district_code",
+        "village_code",
+        "programme_id",
+        "sponsor_id",
+        "occupation",
+    }
+)
+
+
 def provenance(event: Event[Any]) -> dict[str, str]:
     """What each fact keeps of the event that brought it: its id, topic and time (ISO, UTC),
     so the repository knows the newest event applied per topic."""

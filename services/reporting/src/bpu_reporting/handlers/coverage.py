@@ -19,6 +19,7 @@ from bpu_reporting.domain import (
     region_view,
 )
 from bpu_reporting.handlers.base import (
+    COUNTED_UNDER,
     Reader,
     Reporting,
     ReportQuery,
@@ -38,17 +39,7 @@ from bpu_shared.events import (
 )
 from bpu_shared.month import Month
 
-_WORKER_FIELDS = {
-    "province_code",
-    "regency_code",
-    "district_code",
-    "village_code",
-    "programme_id",
-    "sponsor_id",
-    "occupation",
-    "cover_start",
-    "registered_at",
-}
+_WORKER_FIELDS = {*COUNTED_UNDER, "cover_start", "registered_at"}
 
 
 def enrolment_key(event: WorkerRegistered) -> str:

@@ -7,19 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bpu_reporting.handlers.base import Reporting, provenance
+from bpu_reporting.handlers.base import COUNTED_UNDER, Reporting, provenance
 from bpu_shared.events import WaitingListLeft, WorkerWaitlisted
 
-_ENTRY_FIELDS = {
-    "programme_id",
-    "sponsor_id",
-    "province_code",
-    "regency_code",
-    "district_code",
-    "village_code",
-    "occupation",
-    "requested_on",
-}
+_ENTRY_FIELDS = {*COUNTED_UNDER, "requested_on"}
 
 
 def waitlisted_facts(events: Sequence[WorkerWaitlisted]) -> dict[str, dict[str, Any]]:

@@ -6,21 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bpu_reporting.handlers.base import Reporting, provenance
+from bpu_reporting.handlers.base import COUNTED_UNDER, Reporting, provenance
 from bpu_shared.events import EnrolmentEnded
 
-_ENDED_FIELDS = {
-    "province_code",
-    "regency_code",
-    "district_code",
-    "village_code",
-    "programme_id",
-    "sponsor_id",
-    "occupation",
-    "cover_end",
-    "reason",
-    "effective_on",
-}
+_ENDED_FIELDS = {*COUNTED_UNDER, "cover_end", "reason", "effective_on"}
 
 
 def ended_enrolment_facts(events: Sequence[EnrolmentEnded]) -> dict[str, dict[str, Any]]:
