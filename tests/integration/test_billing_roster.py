@@ -349,3 +349,19 @@ async def test_a_programme_stored_before_the_order_field_takes_a_newer_event(dep
     assert stored["quota"] == 2000 and stored["as_of_order"] > "0"
     await apply(deps, programme_events()[:1], 1)  # the older opening again: nothing changes
     assert (await mongo_db[PROGRAMMES].find_one({"_id": PROGRAMME}))["quota"] == 2000
+
+
+@pytest.mark.parametrize("backwards", [False, True], ids=["in order", "backwards"])
+async def test_two_ends_within_one_second_keep_the_later(deps, mongo_db, backwards):
+    """An enrolment's end compares the events' microseconds too: of two ends 500 ms apart the
+    later stands, whichever arrives first (the store orders ISO times only to the second)."""
+    await apply(deps, [PASER.registered(1, T0, T0, cover_end="2022-12")], 1)
+    first = PASER.ended(
+        1, "2022-11", date(2022, 10, 5), T0 + timedelta(seconds=1, milliseconds=200)
+    )
+    later = PASER.ended(
+        1, "2022-10", date(2022, 10, 5), T0 + timedelta(seconds=1, milliseconds=700)
+    )
+    for event in [later, first] if backwards else [first, later]:
+        await apply(deps, [event], 1)
+    assert (await mongo_db[ENROLMENTS].find_one({"_id": "EN-00001"}))["last_month"] == "2022-10"

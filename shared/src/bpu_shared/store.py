@@ -75,6 +75,8 @@ async def insert_new(coll: AsyncCollection[Any], docs: Sequence[Mapping[str, Any
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The field ``set_if_newer`` compares: ``as_of`` as ``event_order`` writes it.
 ORDER_FIELD = "as_of_order"
+#: The field ``end_enrolment`` compares: ``ended_as_of`` as ``event_order`` writes it.
+ENDED_ORDER = "ended_order"
 
 
 def event_order(occurred_at: datetime | str, event_id: str = "") -> str:
@@ -97,6 +99,28 @@ def _order_of(as_of: Any) -> str:
         return str(as_of)
 
 
+async def _set_when_newer(
+    coll: AsyncCollection[Any],
+    doc_id: str,
+    fields: Mapping[str, Any],
+    order_field: str,
+    time_field: str,
+) -> bool:
+    """``fields`` set on the stored document when its ``order_field`` is older than
+    ``fields[order_field]``; a document written before it kept that field is compared by its
+    ISO ``time_field`` once. Whether it was changed."""
+    result = await coll.update_one(
+        {"_id": doc_id, order_field: {"$lt": fields[order_field]}}, {"$set": dict(fields)}
+    )
+    if result.matched_count:
+        return True
+    result = await coll.update_one(
+        {"_id": doc_id, order_field: {"$exists": False}, time_field: {"$lt": fields[time_field]}},
+        {"$set": dict(fields)},
+    )
+    return bool(result.matched_count)
+
+
 async def set_if_newer(coll: AsyncCollection[Any], doc_id: str, fields: Mapping[str, Any]) -> bool:
     """``fields`` (with the event's ``as_of``: its ISO time, or an ``event_order`` string) set
     on the document unless a newer event was applied to it (a guard in the filter on
@@ -105,16 +129,8 @@ async def set_if_newer(coll: AsyncCollection[Any], doc_id: str, fields: Mapping[
     (stored, and as new as this event or newer, or stored without an ``as_of``: that is the
     caller's to judge). Documents written before ``as_of_order`` existed are compared by their
     ISO ``as_of`` once, and carry the order from then on."""
-    order = _order_of(fields["as_of"])
-    doc = {**fields, ORDER_FIELD: order}
-    result = await coll.update_one({"_id": doc_id, ORDER_FIELD: {"$lt": order}}, {"$set": doc})
-    if result.matched_count:
-        return True
-    result = await coll.update_one(
-        {"_id": doc_id, ORDER_FIELD: {"$exists": False}, "as_of": {"$lt": fields["as_of"]}},
-        {"$set": doc},
-    )
-    if result.matched_count:
+    doc = {**fields, ORDER_FIELD: _order_of(fields["as_of"])}
+    if await _set_when_newer(coll, doc_id, doc, ORDER_FIELD, "as_of"):
         return True
     try:
         await coll.insert_one({"_id": doc_id, **doc})
@@ -137,7 +153,7 @@ async def add_enrolments(coll: AsyncCollection[Any], docs: Sequence[Mapping[str,
                     "$set": {
                         k: v
                         for k, v in docs[i].items()
-                        if k not in ("_id", "last_month", "ended_as_of")
+                        if k not in ("_id", "last_month", "ended_as_of", ENDED_ORDER)
                     }
                 },
             )
@@ -154,14 +170,12 @@ async def end_enrolment(
     as_of: str,
     stub: Mapping[str, Any],
 ) -> bool:
-    """The enrolment ends with ``last_month``, unless a newer end was applied to it; an
-    enrolment not stored yet is stored from ``stub`` (its end came before its registration).
-    True when something changed."""
-    ended = {"last_month": last_month, "ended_as_of": as_of}
-    result = await coll.update_one(
-        {"_id": enrolment_id, "ended_as_of": {"$lt": as_of}}, {"$set": ended}
-    )
-    if result.matched_count:
+    """The enrolment ends with ``last_month``, unless a newer end was applied to it (compared
+    by ``ended_order``, its microseconds, as ``set_if_newer`` does: two ends of one second
+    keep the later); an enrolment not stored yet is stored from ``stub`` (its end came before
+    its registration). True when something changed."""
+    ended = {"last_month": last_month, "ended_as_of": as_of, ENDED_ORDER: _order_of(as_of)}
+    if await _set_when_newer(coll, enrolment_id, ended, ENDED_ORDER, "ended_as_of"):
         return True
     try:
         await coll.insert_one({**stub, "_id": enrolment_id, **ended, "registered": False})

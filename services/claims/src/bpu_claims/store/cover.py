@@ -103,7 +103,8 @@ class CoverStore(Repository):
             # Stored: as new as this event or newer, or made by billing's facts before any
             # programme event (no ``as_of`` yet); the latter takes the terms now.
             result = await coll.update_one(
-                {"_id": w.programme_id, "as_of": {"$exists": False}}, {"$set": fields}
+                {"_id": w.programme_id, "as_of": {"$exists": False}},
+                {"$set": {**fields, store.ORDER_FIELD: store.event_order(w.as_of)}},
             )
             changed += result.matched_count
         history = [
