@@ -55,7 +55,7 @@ install: $(UV)
 # Debian packages outside Python: chromium, which the dashboard page's browser test drives
 # (Playwright with executable_path=/usr/bin/chromium; no browser download), and wrk, the load
 # tool of bench/reporting_reads.py. Installed with apt-get when missing (root, or sudo).
-SYSTEM_PACKAGES := chromium wrk
+SYSTEM_PACKAGES ?= chromium wrk
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "system packages present: $(SYSTEM_PACKAGES)"; exit 0; fi; \

@@ -79,6 +79,11 @@ async def main(args: argparse.Namespace) -> None:
                     ("covered_workers after", f"{facts:,}"),
                 ],
             )
+            if country.get("workers", 0) != n or facts != n:
+                raise SystemExit(
+                    f"the rebuild counted {country.get('workers', 0):,} workers from {facts:,} "
+                    f"facts; {n:,} were published"
+                )
 
 
 def parse_args() -> argparse.Namespace:
