@@ -113,7 +113,7 @@ async def stack(infra, prefix, tmp_path_factory) -> AsyncIterator[dict[str, Any]
                     and kepahiang.get("contributions_paid_rupiah") == 42 * MONTHLY
                     and march.get("17", {}).get("budget_rupiah")
                     == KAUR_BUDGET + KEPAHIANG_BUDGET + 2_000_000_000
-                    and year.get("17.04", {}).get("covered") == 30
+                    and year.get("17.04", {}).get("covered") == 27
                     and year.get("17.08", {}).get("contributions_invoiced_rupiah")
                     == 2 * 42 * MONTHLY
                 )
@@ -196,7 +196,7 @@ async def test_kaurs_row_budgeted_covered_against_its_target_and_paid(stack):
     year = (await get(stack["client"], "/monitoring", province="17", year=2026)).json()
     year_rows = {r["region"]: r for r in year["rows"]}
     assert year_rows["17.08"]["contributions_invoiced_rupiah"] == 2 * 42 * MONTHLY  # Mar, Apr
-    assert year_rows["17.04"]["covered"] == 30  # registered, all time
+    assert year_rows["17.04"]["covered"] == 27  # enrolled now: 30 registered, 3 ended
     assert year["totals"]["waiting"] == 3
 
 

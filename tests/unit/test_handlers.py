@@ -533,15 +533,6 @@ class FakeReportingRepository:
         self.api_keys = FakeApiKeys()
         self.applied: dict[str, dict[str, Any]] = {}
 
-    async def coverage(self, code: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-        self.asked.append(code)
-        zero = {"workers": 0, "claims_paid": 0, "benefits_paid_rupiah": 0}
-        own = self.counters.get(code, zero)
-        children = {
-            child: figures for child, figures in self.counters.items() if parent(child) == code
-        }
-        return own, children
-
     async def add_covered_workers(self, facts: dict[str, dict[str, Any]]) -> int:
         new = {k: v for k, v in facts.items() if k not in self.workers}
         self.workers.update(new)

@@ -311,10 +311,10 @@ async def test_a_month_one_row_per_regency_and_the_provinces_totals():
 async def test_a_year_counts_registered_workers_and_the_years_money():
     found = await monitoring(GetMonitoring("17", 2026), DASHBOARD, deps())
     rows = {r.region: r for r in found.rows}
-    assert rows["17.04"].covered == 7_130  # registered, all time
+    assert rows["17.04"].covered == 7_130  # enrolled now (none ended)
     assert rows["17.08"].contributions_invoiced_rupiah == 2 * 705_600  # March and April
     assert found.totals.contributions_paid_rupiah == KAUR_MONTH + 705_600
-    assert found.covered_means == "workers registered, all time"
+    assert found.covered_means == "workers enrolled now (registered less ended)"
 
 
 async def test_a_sponsor_key_sees_its_regency_and_totals_of_it_only():

@@ -291,6 +291,19 @@ def claim_step_contributions(fact: Mapping[str, Any]) -> list[Contribution]:
 #: registered): enrolled now = workers - enrolments_ended; waiting = waitlisted - waiting_left.
 WORKER_FIELDS = ("enrolments_ended", "waitlisted", "waiting_left")
 
+
+def enrolled_now(totals: Mapping[str, int]) -> int:
+    """Enrolments registered less those ended (never below 0: an end may be counted before
+    its registration)."""
+    return max(int(totals.get("workers", 0)) - int(totals.get("enrolments_ended", 0)), 0)
+
+
+def waiting_now(totals: Mapping[str, int]) -> int:
+    """The waiting list's length: entries joined less those that left (never below 0: a
+    leaving may be counted before its joining)."""
+    return max(int(totals.get("waitlisted", 0)) - int(totals.get("waiting_left", 0)), 0)
+
+
 #: What billing's events add up to, per region and month.
 CONTRIBUTION_FIELDS = (
     "invoices",

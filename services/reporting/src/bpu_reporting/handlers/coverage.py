@@ -16,7 +16,9 @@ from bpu_reporting.domain import (
     benefits_paid_field,
     breakdown,
     claims_paid_field,
+    enrolled_now,
     region_view,
+    waiting_now,
 )
 from bpu_reporting.handlers.base import (
     COUNTED_UNDER,
@@ -27,6 +29,7 @@ from bpu_reporting.handlers.base import (
     as_of,
     check_query,
     filters_of,
+    months_between,
     provenance,
     slices_for,
     sum_of,
@@ -143,7 +146,7 @@ def coverage_figures(
     registered = all_time.get("workers", 0) if flows is None else flows.get("workers", 0)
     claims = all_time if flows is None else flows
     if flows is None:
-        enrolled = all_time.get("workers", 0) - all_time.get("enrolments_ended", 0)
+        enrolled = enrolled_now(all_time)
     else:
         enrolled = month_totals.get("worker_months_invoiced", 0)
     return {
@@ -152,9 +155,7 @@ def coverage_figures(
         "covered": month_totals.get("workers_covered", 0),
         "in_arrears": in_arrears(month_totals, month, today),
         "lapsed": (month_totals if flows is None else flows).get("workers_lapsed", 0),
-        "waiting": waiting
-        if waiting is not None
-        else all_time.get("waitlisted", 0) - all_time.get("waiting_left", 0),
+        "waiting": waiting if waiting is not None else waiting_now(all_time),
         "registered_workers": registered,
         "claims_paid": claims.get("claims_paid", 0),
         "benefits_paid_rupiah": claims.get("benefits_paid_rupiah", 0),
@@ -165,14 +166,6 @@ def coverage_figures(
             p: claims.get(benefits_paid_field(p), 0) for p in CLAIM_PROGRAMMES
         },
     }
-
-
-async def targets_of(
-    deps: Reporting, codes: Sequence[str], year: int
-) -> Mapping[str, Mapping[str, Any]]:
-    """The targets of ``codes`` for ``year`` (one lookup): the targets projection's."""
-    found: Mapping[str, Mapping[str, Any]] = await deps.repository.targets(list(codes), year)
-    return found
 
 
 def target_of(
@@ -230,7 +223,7 @@ async def coverage(q: GetCoverage, principal: Principal, deps: Reporting) -> Cov
         ]
         breakdown_level = view.breakdown_level
     codes = [code for code, _, _ in listed]
-    targets = await targets_of(deps, [view.code, *codes], month.year) if whole else {}
+    targets = await deps.repository.targets([view.code, *codes], month.year) if whole else {}
     dated = months is not None
     return CoverageReport(
         view=view,
@@ -265,7 +258,7 @@ async def _by_month(
     """The region's figures summed over ``months``, and each month's: its flows, its stocks,
     and the waiting list's length at its end (its length now less what joined it, net, in the
     months after: one lookup of the months up to now)."""
-    later = _months_after(months[-1], Month.of(today))
+    later = months_between(months[-1].plus(1), Month.of(today))
     per_month = await reader.months(code, [*months, *later])
     waiting = all_own.get("waitlisted", 0) - all_own.get("waiting_left", 0)
     at_end: dict[str, int] = {}
@@ -290,11 +283,3 @@ async def _by_month(
     flows = sum_of(per_month[str(m)] for m in months)
     last = months[-1]
     return coverage_figures(all_own, per_month[str(last)], last, today, flows=flows), rows
-
-
-def _months_after(month: Month, last: Month) -> list[Month]:
-    out, m = [], month.plus(1)
-    while m <= last:
-        out.append(m)
-        m = m.plus(1)
-    return out

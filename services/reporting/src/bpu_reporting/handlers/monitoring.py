@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from bpu_reporting.domain import region_view
-from bpu_reporting.handlers.base import Reporting, as_of
+from bpu_reporting.domain import enrolled_now, region_view, waiting_now
+from bpu_reporting.handlers.base import Reporting, add, as_of
 from bpu_reporting.targets import target_figures
 from bpu_shared.auth import Principal, Role
 from bpu_shared.errors import InvalidInput
@@ -20,7 +20,7 @@ from bpu_shared.month import Month
 from bpu_shared.regions import ancestors
 
 #: The counter fields monitoring reads (absent ones read as 0): all time, and per month.
-ALL_TIME = ("workers", "waitlisted", "waiting_left")
+ALL_TIME = ("workers", "enrolments_ended", "waitlisted", "waiting_left")
 MONEY = ("contributions_invoiced_rupiah", "contributions_paid_rupiah", "benefits_paid_rupiah")
 READ = (*ALL_TIME, "workers_covered", *MONEY)
 
@@ -86,16 +86,11 @@ def _regency_of(region_code: str) -> str | None:
     return parts[2] if len(parts) > 2 else None
 
 
-def _add(into: dict[str, int], figures: Mapping[str, int]) -> None:
-    for name in READ:
-        into[name] = into.get(name, 0) + int(figures.get(name, 0))
-
-
 async def _counted(
     repository: Any, province: str, regencies: Sequence[str], year: int, period: Month | None
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """The province's and each regency's figures: covered and money of the month asked, or
-    of the year's twelve months; registered and waiting all time. Three lookups: the
+    of the year's twelve months; enrolled and waiting now. Three lookups: the
     province's all-time counter, its children's, and every month counter of them all."""
     own, children = await repository.figures(province)
     codes = sorted(set(regencies) | set(children))
@@ -123,7 +118,7 @@ def _row(
     target: Mapping[str, Any] | None,
     by_month: bool,
 ) -> MonitoringRow:
-    covered = int(figures.get("workers_covered" if by_month else "workers", 0))
+    covered = int(figures.get("workers_covered", 0)) if by_month else enrolled_now(figures)
     block = target_figures(target, covered)
     budget = sum(int(p.get("budget_rupiah", 0)) for p in programmes)
     return MonitoringRow(
@@ -141,7 +136,7 @@ def _row(
         contributions_invoiced_rupiah=int(figures.get("contributions_invoiced_rupiah", 0)),
         contributions_paid_rupiah=int(figures.get("contributions_paid_rupiah", 0)),
         benefits_paid_rupiah=int(figures.get("benefits_paid_rupiah", 0)),
-        waiting=max(int(figures.get("waitlisted", 0)) - int(figures.get("waiting_left", 0)), 0),
+        waiting=waiting_now(figures),
         target_sentence=block.sentence if block else None,
     )
 
@@ -201,7 +196,7 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
     else:
         summed: dict[str, int] = {}
         for code in visible:
-            _add(summed, counted.get(code, {}))
+            add(summed, {k: v for k, v in counted.get(code, {}).items() if k in READ})
         shown = [p for code in visible for p in by_regency.get(code, [])]
         totals = _row(view.code, f"Jumlah {view.name}", summed, shown, None, period is not None)
     names = {
@@ -216,7 +211,7 @@ async def monitoring(q: GetMonitoring, principal: Principal, deps: Reporting) ->
         period=period,
         covered_means="workers covered (paid) in the month"
         if period
-        else "workers registered, all time",
+        else "workers enrolled now (registered less ended)",
         rows=rows,
         totals=totals,
         generated_at=deps.clock.now(),

@@ -88,10 +88,6 @@ class CounterReads:
         }
         return {key: found.get(cid, _totals({})) for cid, key in keys.items()}
 
-    async def coverage(self, code: str) -> tuple[Totals, dict[str, Totals]]:
-        """The region's all-time totals and each child region's (by code)."""
-        return await self.figures(code)
-
 
 def _region(doc: Mapping[str, Any]) -> str:
     """The region of a counter: its ``region`` field, or its id (all-time counters made before
