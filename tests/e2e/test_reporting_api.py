@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +26,8 @@ from bpu_shared.events import (
     WaitingListEntryPayload,
     WorkerWaitlisted,
 )
+from tests.e2e.reporting_helpers import projected
 from tests.e2e.test_exactly_once import produce, topics_for
-from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, settings_for
 from tests.reporting_events import (
     KAUR_DISTRICTS,
@@ -40,17 +40,6 @@ from tests.reporting_events import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 KAUR_MONTH = 119_784_000
-FACTS = (
-    "invoiced_contributions",
-    "paid_contributions",
-    "lapsed_programmes",
-    "claim_steps",
-    "paid_claims",
-    "covered_workers",
-    "ended_enrolments",
-    "waiting_list_entries",
-    "waiting_list_left",
-)
 
 
 def programme(programme_id: str, budget: int) -> Event:
@@ -92,19 +81,6 @@ async def reporting(infra, prefix) -> AsyncIterator[Running]:
     settings = settings_for(ReportingSettings, infra, prefix, consumer_max_records=500)
     async with running(build_reporting, settings) as svc:
         yield svc
-
-
-async def projected(infra, prefix: str, reporting: Running, sent: Sequence[Event]) -> None:
-    """Until the service committed every record of the events' topics and its tallies counted
-    every fact it recorded (their inboxes empty)."""
-    for topic in sorted({e.TOPIC for e in sent}):
-        await wait_committed(infra, reporting, prefix + topic)
-    db = reporting.runtime.db
-
-    async def waiting() -> int:
-        return sum([await db[f"{name}_inbox"].count_documents({}) for name in FACTS])
-
-    await eventually(waiting, lambda n: n == 0, timeout=30)
 
 
 @pytest.fixture(scope="module")

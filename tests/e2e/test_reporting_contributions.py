@@ -10,7 +10,7 @@ only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,11 +19,10 @@ from bpu_devstack.inprocess import Running, running
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
 from bpu_shared.events import ContributionInvoiced, Event
-from bpu_shared.messaging.exactly_once import inbox_of
 from bpu_shared.month import Month
 from tests.e2e.procs import ServiceProcess
+from tests.e2e.reporting_helpers import projected
 from tests.e2e.test_exactly_once import committed_records, produce, topics_for
-from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, settings_for
 from tests.reporting_events import (
     KAUR_DISTRICTS,
@@ -38,13 +37,6 @@ from tests.reporting_events import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 KAUR_MONTH = 119_784_000
-FACTS = (
-    "invoiced_contributions",
-    "paid_contributions",
-    "lapsed_programmes",
-    "claim_steps",
-    "paid_claims",
-)
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +106,6 @@ async def delivered(infra, prefix, reporting) -> list[Event]:
     await produce(infra, prefix, events)
     await projected(infra, prefix, reporting, events)
     return events
-
-
-async def projected(infra, prefix: str, reporting: Running, events: Sequence[Event]) -> None:
-    """Until the service committed every record of the events' topics and its tallies counted
-    every fact it recorded (their inboxes empty)."""
-    for topic in sorted({e.TOPIC for e in events}):
-        await wait_committed(infra, reporting, prefix + topic)
-    db = reporting.runtime.db
-
-    async def waiting() -> int:
-        return sum([await inbox_of(db[name]).count_documents({}) for name in FACTS])
-
-    await eventually(waiting, lambda n: n == 0, timeout=30)
 
 
 async def get(reporting: Running, path: str, headers: dict[str, str] | None = None, **params: Any):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,12 +18,12 @@ from aiokafka import AIOKafkaProducer
 from bpu_devstack.inprocess import Running, running
 from bpu_reporting.app import ReportingSettings
 from bpu_reporting.app import build_app as build_reporting
-from bpu_reporting.rebuild import facts_waiting, projected_topics, rebuild
+from bpu_reporting.rebuild import projected_topics, rebuild
 from bpu_shared.events import ContributionInvoiced, Event
 from bpu_shared.month import Month
 from tests.e2e.procs import BIN, service_env
+from tests.e2e.reporting_helpers import projected
 from tests.e2e.test_exactly_once import produce, topics_for
-from tests.e2e.test_slice import wait_committed
 from tests.harness import eventually, settings_for
 from tests.integration.test_reporting_rebuild import projections, replay_events
 from tests.reporting_events import expected_counters, invoiced
@@ -46,19 +46,6 @@ async def reporting(infra, prefix, settings) -> AsyncIterator[Running]:
     await topics_for(infra, prefix)
     async with running(build_reporting, settings) as svc:
         yield svc
-
-
-async def projected(infra, prefix: str, reporting: Running, events: Sequence[Event]) -> None:
-    """Until the service committed every record of the events' topics and its tallies counted
-    every fact recorded."""
-    for topic in sorted({e.TOPIC for e in events}):
-        await wait_committed(infra, reporting, prefix + topic)
-    repository = reporting.repository
-
-    async def waiting() -> bool:
-        return any((await facts_waiting(repository)).values())
-
-    await eventually(waiting, lambda left: not left, timeout=30)
 
 
 async def publish_raw(infra, topic: str, value: bytes) -> None:
