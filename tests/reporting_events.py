@@ -68,6 +68,8 @@ JKK, JKM = BenefitProgramme.JKK, BenefitProgramme.JKM
 KAUR_DISTRICTS = [f"17.04.{d:02d}" for d in range(1, 16)]
 #: A worker's month of JKK and JKM, in Rupiah.
 MONTHLY = 16_800
+#: Kaur's March: 7,130 workers at Rp16,800 (JKK Rp10,000 + JKM Rp6,800).
+KAUR_MONTH = 7_130 * MONTHLY
 
 
 def kaur_workers() -> dict[str, int]:

@@ -31,6 +31,7 @@ from tests.e2e.test_exactly_once import produce, topics_for
 from tests.harness import eventually, settings_for
 from tests.reporting_events import (
     KAUR_DISTRICTS,
+    KAUR_MONTH,
     KAUR_PROGRAMME,
     KAUR_SECOND,
     all_events,
@@ -38,8 +39,6 @@ from tests.reporting_events import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-KAUR_MONTH = 119_784_000
 
 
 def programme(programme_id: str, budget: int) -> Event:

@@ -26,6 +26,7 @@ from tests.e2e.test_exactly_once import committed_records, produce, topics_for
 from tests.harness import eventually, settings_for
 from tests.reporting_events import (
     KAUR_DISTRICTS,
+    KAUR_MONTH,
     MONTHLY,
     all_events,
     counters_in,
@@ -35,8 +36,6 @@ from tests.reporting_events import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-KAUR_MONTH = 119_784_000
 
 
 @pytest.fixture(scope="module")

@@ -34,13 +34,12 @@ from tests.e2e.test_exactly_once import produce, topics_for
 from tests.e2e.test_reporting_monitoring import programme_events
 from tests.harness import ADMIN_KEY, eventually
 from tests.integration.test_reporting_programmes import KAUR_BUDGET
-from tests.reporting_events import KAUR_DISTRICTS, MONTHLY, all_events, worker_events
+from tests.reporting_events import KAUR_DISTRICTS, KAUR_MONTH, MONTHLY, all_events, worker_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-KAUR_MONTH = 119_784_000
 #: Kaur's vulnerable workforce per district (600, 620, … 880) and in all (11,100); each
 #: region's target is 70% of it (420 … 616 workers; 7,770 for Kaur).
 WORKFORCE = {code: 600 + 20 * i for i, code in enumerate(KAUR_DISTRICTS)}

@@ -31,13 +31,12 @@ from tests.integration.test_reporting_programmes import (
     changed,
     opened,
 )
-from tests.reporting_events import MONTHLY, all_events, worker_events
+from tests.reporting_events import KAUR_MONTH, MONTHLY, all_events, worker_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "deploy/targets/bengkulu-2026.csv"
-KAUR_MONTH = 119_784_000
 KEPAHIANG_BUDGET = 1_984 * MONTHLY * 12
 
 

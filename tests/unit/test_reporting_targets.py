@@ -24,6 +24,7 @@ from bpu_shared.auth import Principal, Role
 from bpu_shared.clock import FixedClock
 from bpu_shared.errors import Forbidden, InvalidInput
 from bpu_shared.month import Month
+from tests.reporting_events import KAUR_MONTH
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2026, 3, 20, 3, tzinfo=UTC)
@@ -169,8 +170,6 @@ def test_a_target_reached_a_workforce_covered_and_no_target():
 
 
 # -- the handlers with a fake repository ------------------------------------------------------
-
-KAUR_MONTH = 119_784_000
 
 
 class FakeReporting:
